@@ -1,0 +1,1 @@
+"""Studio configuration: default.yaml ships with the package; see docs/config.md."""

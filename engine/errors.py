@@ -1,0 +1,31 @@
+"""The project's error types. Every one carries a message that names the file, frame or key at fault
+and says what to do; the CLI prints it on one line and exits non-zero.
+
+Pure Python: the contract modules and the Nuke plugin raise and catch these too.
+"""
+
+
+class ActAnywhereError(Exception):
+    """Base of every error the user is meant to read."""
+
+    exit_code = 2
+
+
+class ConfigError(ActAnywhereError):
+    """A config file or value is wrong: the message names the file and the key path."""
+
+
+class ShotSpecError(ActAnywhereError):
+    """A shot spec is wrong or incomplete: the message names the field."""
+
+
+class SequenceError(ActAnywhereError, ValueError):
+    """A frame-sequence path or frame range cannot be parsed."""
+
+
+class MediaError(ActAnywhereError):
+    """An image file is missing, unreadable or holds unusable pixels: the message names the file."""
+
+
+class ModelError(ActAnywhereError):
+    """Model weights are missing or malformed: the message lists the files expected."""
