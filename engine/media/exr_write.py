@@ -1,0 +1,111 @@
+"""Writing EXR files atomically, with the header a compositor needs."""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+import OpenImageIO as oiio
+
+from ..errors import MediaError
+from .colour import canonical_colourspace_name, colour_interop_id
+from .window import Window
+
+LOSSLESS_COMPRESSIONS = ("none", "rle", "zips", "zip", "piz")
+# pxr24 rounds 32-bit floats; b44 and dwa are lossy outright. Never for mattes or model inputs.
+LOSSY_COMPRESSIONS = ("pxr24", "b44", "b44a", "dwaa", "dwab")
+DATATYPES = ("half", "float")
+
+AttributeValue = Union[str, int, float]
+
+
+def write_exr(
+    path: str,
+    pixels: np.ndarray,
+    channel_names: Sequence[str],
+    *,
+    compression: str = "zip",
+    datatype: str = "half",
+    attributes: Optional[Mapping[str, AttributeValue]] = None,
+    pixel_aspect: float = 1.0,
+    colourspace: Optional[str] = None,
+    data_window: Optional[Window] = None,
+) -> None:
+    """Writes an H x W x C (or H x W) array as the display window of an EXR.
+
+    The file appears at `path` only once complete: it is written under a hidden temporary name in the
+    same folder, then renamed. `data_window` (display-window coordinates, inside it) stores only that
+    region, as Nuke does for a bounding box. `colourspace` sets oiio:ColorSpace and the matching
+    colorInteropID, so the file never reads back as a stale space. Lossy compressions (pxr24, b44,
+    b44a, dwaa, dwab, optionally with a level as "dwaa:45") are used only when named here."""
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    height, width, channels = pixels.shape
+    if len(channel_names) != channels:
+        raise ValueError("{} channel names for {} channels writing {}".format(
+            len(channel_names), channels, path))
+    if compression.split(":")[0] not in LOSSLESS_COMPRESSIONS + LOSSY_COMPRESSIONS:
+        raise ValueError("Unknown EXR compression {!r} for {}; use one of {}".format(
+            compression, path, ", ".join(LOSSLESS_COMPRESSIONS + LOSSY_COMPRESSIONS)))
+    if datatype not in DATATYPES:
+        raise ValueError("EXR datatype {!r} for {}: use half or float".format(datatype, path))
+    window = data_window or Window(0, 0, width, height)
+    if window.x < 0 or window.y < 0 or window.x + window.width > width or \
+            window.y + window.height > height or window.width < 1 or window.height < 1:
+        raise ValueError("Data window {} lies outside the {}x{} image written to {}".format(
+            tuple(window), width, height, path))
+
+    spec = oiio.ImageSpec(window.width, window.height, channels, datatype)
+    spec.x, spec.y = window.x, window.y
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, width, height
+    spec.channelnames = tuple(channel_names)
+    spec.attribute("compression", compression)
+    spec.attribute("PixelAspectRatio", float(pixel_aspect))
+    for name, value in (attributes or {}).items():
+        if name in ("compression", "oiio:ColorSpace", "colorInteropID"):
+            raise ValueError("Set {!r} through write_exr's own argument, not attributes".format(name))
+        spec.attribute(name, _header_value(name, value))
+    if colourspace:
+        spec.attribute("oiio:ColorSpace", canonical_colourspace_name(colourspace))
+        interop_id = colour_interop_id(colourspace)
+        if interop_id:
+            spec.attribute("colorInteropID", interop_id)
+        else:
+            spec.erase_attribute("colorInteropID")
+
+    stored = pixels[window.y:window.y + window.height, window.x:window.x + window.width]
+    _write_atomically(path, spec, np.ascontiguousarray(stored, dtype=np.float32))
+
+
+def _header_value(name: str, value: AttributeValue) -> AttributeValue:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError("EXR header attribute {!r} must be a string, int or float, got {!r}".format(
+            name, value))
+    return value
+
+
+def _write_atomically(path: str, spec: "oiio.ImageSpec", pixels: np.ndarray) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MediaError("Cannot write {}: the folder {} does not exist. Create it or fix the output "
+                         "path.".format(path, directory))
+    # A hidden name that no Read node's sequence pattern matches, in the same folder so that the
+    # rename is atomic.
+    temporary = os.path.join(directory, ".{}.{}.partial".format(os.path.basename(path), uuid.uuid4().hex))
+    image_output = oiio.ImageOutput.create("exr")
+    try:
+        if not image_output.open(temporary, spec):
+            raise MediaError("Cannot write into the folder {}: {}. Check that it is writable and has "
+                             "space.".format(directory, image_output.geterror() or oiio.geterror()))
+        written = image_output.write_image(pixels)
+        closed = image_output.close()
+        if not (written and closed):
+            raise MediaError("Writing {} failed: {}. Check the free space in {}.".format(
+                path, image_output.geterror(), directory))
+        os.replace(temporary, path)
+    except OSError as error:
+        raise MediaError("Cannot write {} into the folder {}: {}. Check that it is writable.".format(
+            path, directory, error.strerror))
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

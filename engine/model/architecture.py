@@ -1,0 +1,171 @@
+"""The ActAnywhere network: a 9-channel AnimateDiff U-Net, a VAE and a CLIP image encoder.
+
+`ActAnywhereModel` holds the three parts and the profile; it builds them from plain config dicts
+(diffusers / transformers config.json contents) and knows nothing of files (see weights.py).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from diffusers import AutoencoderKL, UNetMotionModel
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.profile import ModelProfile
+
+UNET_IN_CHANNELS = 9  # noisy latent (4) + foreground latent (4) + mask (1)
+LATENT_CHANNELS = 4
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def torch_dtype(name_or_dtype) -> torch.dtype:
+    if isinstance(name_or_dtype, torch.dtype):
+        return name_or_dtype
+    try:
+        return DTYPES[str(name_or_dtype)]
+    except KeyError:
+        raise ModelError(f"unknown dtype {name_or_dtype!r}; expected one of {sorted(DTYPES)}") from None
+
+
+def _plain(config: dict) -> dict:
+    """A config dict without diffusers' bookkeeping keys (_class_name, _diffusers_version, ...)."""
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def build_unet(config: dict) -> UNetMotionModel:
+    unet = UNetMotionModel.from_config(_plain(config))
+    if unet.config.in_channels != UNET_IN_CHANNELS or unet.config.out_channels != LATENT_CHANNELS:
+        raise ModelError(
+            f"unet config: in_channels/out_channels must be {UNET_IN_CHANNELS}/{LATENT_CHANNELS}, "
+            f"got {unet.config.in_channels}/{unet.config.out_channels}"
+        )
+    return unet
+
+
+def build_vae(config: dict) -> AutoencoderKL:
+    vae = AutoencoderKL.from_config(_plain(config))
+    if vae.config.latent_channels != LATENT_CHANNELS:
+        raise ModelError(f"vae config: latent_channels must be {LATENT_CHANNELS}, got {vae.config.latent_channels}")
+    return vae
+
+
+def build_image_encoder(config: dict) -> CLIPVisionModelWithProjection:
+    data = {k: v for k, v in config.items() if k not in ("architectures", "transformers_version", "model_type")}
+    data.pop("torch_dtype", None)
+    data.pop("dtype", None)
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(**data))
+
+
+def vae_scale_factor(vae: AutoencoderKL) -> int:
+    """Pixels per latent pixel: each VAE block but the last halves the size."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+@dataclass
+class ActAnywhereModel:
+    """The three networks of one profile. Not an nn.Module: each part keeps its own diffusers /
+    transformers identity so it saves in the layout those libraries read."""
+
+    profile: ModelProfile
+    unet: UNetMotionModel
+    vae: AutoencoderKL
+    image_encoder: CLIPVisionModelWithProjection
+    # Provenance: sha256 of the weights (see weights.checksum); "untrained" models say so.
+    checksum: Optional[str] = None
+    trained: bool = True
+
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
+        cross = self.unet.config.cross_attention_dim
+        projection = self.image_encoder.config.projection_dim
+        if cross != projection:
+            raise ModelError(
+                f"profile '{self.profile.name}': the image encoder's projection_dim ({projection}) must equal "
+                f"the U-Net's cross_attention_dim ({cross}): its embedding is the cross-attention context"
+            )
+        if self.unet.config.in_channels != UNET_IN_CHANNELS:
+            raise ModelError(f"profile '{self.profile.name}': the U-Net must take {UNET_IN_CHANNELS} channels")
+
+    @classmethod
+    def from_configs(cls, profile: ModelProfile, unet_config: dict, vae_config: dict, image_encoder_config: dict,
+                     seed: Optional[int] = 0) -> "ActAnywhereModel":
+        """Build untrained networks from configs. With a seed the weights are reproducible; the global
+        torch RNG is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            unet = build_unet(unet_config)
+            vae = build_vae(vae_config)
+            image_encoder = build_image_encoder(image_encoder_config)
+        model = cls(profile, unet, vae, image_encoder, trained=False)
+        model.eval()
+        return model
+
+    # -- properties -----------------------------------------------------------------------------
+    @property
+    def vae_scale_factor(self) -> int:
+        return vae_scale_factor(self.vae)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.image_encoder.config.image_size)
+
+    @property
+    def max_frames_per_call(self) -> int:
+        return int(self.unet.config.motion_max_seq_length)
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    def modules(self):
+        return {"unet": self.unet, "vae": self.vae, "image_encoder": self.image_encoder}
+
+    # -- moving -----------------------------------------------------------------------------------
+    def to(self, device=None, dtype=None) -> "ActAnywhereModel":
+        """Move every part. On CUDA the attention runs through torch's scaled_dot_product_attention."""
+        dtype = torch_dtype(dtype) if dtype is not None else None
+        for module in self.modules().values():
+            # diffusers logs a warning on every dtype cast, even a no-op one: cast only when needed.
+            module.to(device=device, dtype=dtype if dtype is not None and dtype != module.dtype else None)
+        if self.device.type == "cuda":
+            from diffusers.models.attention_processor import AttnProcessor2_0
+
+            self.unet.set_attn_processor(AttnProcessor2_0())
+            self.vae.set_attn_processor(AttnProcessor2_0())
+            self.image_encoder.set_attn_implementation("sdpa")
+        return self
+
+    def eval(self) -> "ActAnywhereModel":
+        for module in self.modules().values():
+            module.eval()
+            module.requires_grad_(False)
+        return self
+
+    def num_parameters(self) -> dict:
+        return {name: sum(p.numel() for p in m.parameters()) for name, m in self.modules().items()}
+
+    def copy(self) -> "ActAnywhereModel":
+        return copy.deepcopy(self)
+
+    # -- files (weights.py does the work) ---------------------------------------------------------
+    def save_pretrained(self, directory) -> None:
+        from actanywhere.engine.model.weights import save_pretrained
+
+        save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory, device="cpu", dtype=None) -> "ActAnywhereModel":
+        from actanywhere.engine.model.weights import load_pretrained
+
+        return load_pretrained(directory, device=device, dtype=dtype)

@@ -1,0 +1,284 @@
+"""ActAnywherePipeline: foreground frames + matte + condition image -> a generated video.
+
+Read like a diffusers pipeline: encode the conditioning once, then a short loop over a diffusers
+scheduler. The stock AnimateDiff pipelines size their noise from `unet.config.in_channels` (9 here),
+so this pipeline calls the U-Net itself.
+
+`predict_noise` predicts the noise of one (latents, conditioning) window; `__call__` runs it per
+window of frames and takes one global scheduler step per timestep, so blended overlapping windows
+and spatial tiles can later call it per window/tile and blend before the same step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.architecture import LATENT_CHANNELS, ActAnywhereModel, torch_dtype
+from actanywhere.engine.model.profile import FG_LATENT, MASK, NOISY
+from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
+
+SCHEDULERS = ("ddim", "dpmsolver++")
+
+
+def make_scheduler(name: str, noise_schedule: dict):
+    """A diffusers scheduler configured with the profile's training noise schedule."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    if name == "ddim":
+        return DDIMScheduler(**noise_schedule, clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+                             timestep_spacing="leading")
+    if name == "dpmsolver++":
+        return DPMSolverMultistepScheduler(**noise_schedule, algorithm_type="dpmsolver++", solver_order=2,
+                                           timestep_spacing="leading", steps_offset=1)
+    raise ModelError(f"unknown scheduler {name!r}; expected one of {list(SCHEDULERS)}")
+
+
+def frame_windows(frames: int, window: int) -> List[Tuple[int, int]]:
+    """Non-overlapping [start, stop) windows covering `frames`; the last one may be shorter."""
+    return [(start, min(start + window, frames)) for start in range(0, frames, window)]
+
+
+@dataclass
+class Conditioning:
+    """Everything the U-Net is conditioned on, at latent size, encoded once per shot."""
+
+    fg_latents: torch.Tensor  # (1, 4, T, h, w) VAE latent of the foreground segmentation, scaled
+    mask: torch.Tensor  # (1, 1, T, h, w) 1 - matte at latent size: 1 = generate
+    image_embeds: torch.Tensor  # (1, 1, D) CLIP image embedding of the condition image
+    uncond_embeds: torch.Tensor  # (1, 1, D) what a dropped condition was in training
+
+    def crop(self, frames: slice = slice(None), rows: slice = slice(None), cols: slice = slice(None)) -> "Conditioning":
+        """The conditioning of one window / tile (latent coordinates)."""
+        return Conditioning(
+            self.fg_latents[:, :, frames, rows, cols],
+            self.mask[:, :, frames, rows, cols],
+            self.image_embeds,
+            self.uncond_embeds,
+        )
+
+
+class ActAnywherePipeline:
+    def __init__(self, model: ActAnywhereModel, device=None, dtype=None):
+        if device is not None or dtype is not None:
+            device = torch.device(device) if device is not None else model.device
+            if dtype is None:
+                dtype = model.profile.dtype_name(device.type)
+            model.to(device=device, dtype=torch_dtype(dtype))
+        self.model = model
+        self.unet_calls = 0  # U-Net forward passes, for tests and benchmarks
+
+    @classmethod
+    def from_profile(cls, name: str = "tiny", path=None, device="cpu", dtype=None) -> "ActAnywherePipeline":
+        from actanywhere.engine.model.weights import load_profile
+
+        return cls(load_profile(name, path=path, device=device, dtype=dtype))
+
+    # -- shortcuts --------------------------------------------------------------------------------
+    @property
+    def profile(self):
+        return self.model.profile
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return self.model.vae_scale_factor
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def check_inputs(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray):
+        foreground = np.asarray(foreground, dtype=np.float32)
+        matte = np.asarray(matte, dtype=np.float32)
+        condition = np.asarray(condition, dtype=np.float32)
+        if foreground.ndim != 4 or foreground.shape[-1] != 3:
+            raise ModelError(f"foreground frames must be (T, H, W, 3), got {foreground.shape}")
+        if matte.ndim == 4 and matte.shape[-1] == 1:
+            matte = matte[..., 0]
+        if matte.shape != foreground.shape[:3]:
+            raise ModelError(f"matte must be (T, H, W) = {foreground.shape[:3]} like the frames, got {matte.shape}")
+        if condition.ndim != 3 or condition.shape[-1] not in (3, 4):
+            raise ModelError(f"condition image must be (h, w, 3), got {condition.shape}")
+        frames, height, width = foreground.shape[:3]
+        factor = self.vae_scale_factor
+        if frames < 1 or height % factor or width % factor or height == 0 or width == 0:
+            raise ModelError(
+                f"frames are {height}x{width} (HxW): both must be positive multiples of the VAE scale factor "
+                f"{factor}; resize or pad the frames first"
+            )
+        for label, array in (("foreground", foreground), ("matte", matte), ("condition", condition)):
+            if not np.isfinite(array).all():
+                raise ModelError(f"{label} holds NaN or infinite values")
+        # Display-referred model space is [0, 1]; colour transforms may overshoot slightly.
+        return np.clip(foreground, 0, 1), np.clip(matte, 0, 1), np.clip(condition[..., :3], 0, 1)
+
+    def preprocess_condition(self, condition: np.ndarray) -> torch.Tensor:
+        """(h, w, 3) in [0, 1] -> (1, 3, S, S) CLIP input: shortest side to S, centre crop, normalise."""
+        size = self.model.image_size
+        image = torch.from_numpy(np.ascontiguousarray(condition)).permute(2, 0, 1)[None].float()
+        height, width = image.shape[-2:]
+        scale = size / min(height, width)
+        resized = (max(size, round(height * scale)), max(size, round(width * scale)))
+        image = F.interpolate(image, size=resized, mode="bicubic", antialias=True, align_corners=False)
+        top, left = (resized[0] - size) // 2, (resized[1] - size) // 2
+        image = image[:, :, top:top + size, left:left + size].clamp(0, 1)
+        mean = torch.tensor(self.profile.image_mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.profile.image_std).view(1, 3, 1, 1)
+        return ((image - mean) / std).to(self.device, self.dtype)
+
+    @torch.inference_mode()
+    def encode_condition(self, condition: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The condition image's CLIP embedding as a 1-token context (1, 1, D), and the unconditional one."""
+        pixels = self.preprocess_condition(condition)
+        embeds = self.model.image_encoder(pixel_values=pixels).image_embeds.unsqueeze(1)
+        if self.profile.unconditional == "zero_image_embed":
+            uncond = torch.zeros_like(embeds)
+        else:  # the profile validates this; kept for a future learnt null embedding
+            raise ModelError(f"unsupported unconditional choice {self.profile.unconditional!r}")
+        return embeds, uncond
+
+    def downsample_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) pixel mask -> (N, 1, H/s, W/s) by the profile's method."""
+        factor = self.vae_scale_factor
+        method = self.profile.mask_downsample
+        if method == "area":
+            return F.avg_pool2d(mask, factor)
+        if method == "max":
+            return F.max_pool2d(mask, factor)
+        return F.interpolate(mask, scale_factor=1 / factor, mode="nearest")
+
+    @torch.inference_mode()
+    def encode_conditioning(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray,
+                            progress: ProgressCallback = ignore_progress, vae_batch: int = 8) -> Conditioning:
+        """Foreground segmentation latents, latent-size mask and condition embedding, for the whole shot."""
+        foreground, matte, condition = self.check_inputs(foreground, matte, condition)
+        frames = foreground.shape[0]
+        grey = self.profile.background_grey
+        scaling = self.profile.vae_scaling_factor
+        clock = EtaClock()
+        latents, masks = [], []
+        for start in range(0, frames, vae_batch):
+            stop = min(start + vae_batch, frames)
+            rgb = torch.from_numpy(foreground[start:stop]).permute(0, 3, 1, 2)
+            alpha = torch.from_numpy(matte[start:stop])[:, None]
+            segmentation = rgb * alpha + grey * (1 - alpha)  # subject kept, background mid grey
+            pixels = (segmentation * 2 - 1).to(self.device, self.dtype)
+            # The distribution's mode: the conditioning must not depend on the seed.
+            latents.append(self.model.vae.encode(pixels).latent_dist.mode().float() * scaling)
+            masks.append(self.downsample_mask(1 - alpha))
+            progress(ProgressEvent("encode", stop, frames, frame=stop - 1, eta_s=clock.eta(stop, frames)))
+        # (T, C, h, w) -> (1, C, T, h, w): the U-Net's (batch, channels, frames, height, width)
+        fg_latents = torch.cat(latents).permute(1, 0, 2, 3)[None]
+        mask = torch.cat(masks).permute(1, 0, 2, 3)[None].to(self.device)
+        embeds, uncond = self.encode_condition(condition)
+        return Conditioning(fg_latents, mask, embeds.float(), uncond.float())
+
+    # -- the denoiser ------------------------------------------------------------------------------
+    def model_input(self, latents: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
+        """The 9-channel U-Net input, in the profile's channel order."""
+        parts = {NOISY: latents, FG_LATENT: conditioning.fg_latents, MASK: conditioning.mask}
+        return torch.cat([parts[name] for name in self.profile.channel_order], dim=1)
+
+    def predict_noise(self, latents: torch.Tensor, conditioning: Conditioning, timestep, guidance_scale: float,
+                      scheduler=None) -> torch.Tensor:
+        """Noise prediction (1, 4, F, h, w) in float32 for one window/tile, with classifier-free guidance.
+
+        The unconditional branch only swaps the image embedding for the profile's unconditional one:
+        training drops the condition image, never the foreground or the mask."""
+        guided = guidance_scale > 1.0
+        if scheduler is not None:
+            latents = scheduler.scale_model_input(latents, timestep)
+        sample = self.model_input(latents, conditioning)
+        context = conditioning.image_embeds
+        if guided:
+            sample = torch.cat([sample, sample])
+            context = torch.cat([conditioning.uncond_embeds, conditioning.image_embeds])
+        frames = sample.shape[2]
+        # UNetMotionModel flattens (B, F) for its spatial layers: one context row per frame.
+        context = context.repeat_interleave(frames, dim=0)
+        self.unet_calls += 1
+        noise = self.model.unet(
+            sample.to(self.dtype), timestep, encoder_hidden_states=context.to(self.dtype)
+        ).sample.float()
+        if guided:
+            uncond, cond = noise.chunk(2)
+            noise = uncond + guidance_scale * (cond - uncond)
+        return noise
+
+    # -- output -----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def decode_latents(self, latents: torch.Tensor, progress: ProgressCallback = ignore_progress,
+                       vae_batch: int = 8) -> np.ndarray:
+        """(1, 4, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]."""
+        frames = latents.shape[2]
+        flat = latents[0].permute(1, 0, 2, 3) / self.profile.vae_scaling_factor
+        clock = EtaClock()
+        out = []
+        for start in range(0, frames, vae_batch):
+            stop = min(start + vae_batch, frames)
+            pixels = self.model.vae.decode(flat[start:stop].to(self.device, self.dtype)).sample.float()
+            out.append((pixels / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu())
+            progress(ProgressEvent("decode", stop, frames, frame=stop - 1, eta_s=clock.eta(stop, frames)))
+        return torch.cat(out).numpy().astype(np.float32, copy=False)
+
+    def prepare_latents(self, shape: Sequence[int], seed: int, scheduler) -> torch.Tensor:
+        # Noise from a CPU generator: the same seed gives the same noise on every device.
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        noise = torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
+        return noise.to(self.device) * scheduler.init_noise_sigma
+
+    # -- the loop ---------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def __call__(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray,
+                 steps: Optional[int] = None, guidance_scale: Optional[float] = None,
+                 scheduler: Optional[str] = None, seed: int = 0,
+                 progress: Optional[ProgressCallback] = None, window_frames: Optional[int] = None,
+                 vae_batch: int = 8) -> np.ndarray:
+        """Generate the shot.
+
+        foreground: (T, H, W, 3) float32 in [0, 1], display-referred; the background need not be grey.
+        matte: (T, H, W) subject = 1. condition: (h, w, 3) in [0, 1].
+        window_frames: frames per U-Net call, default the profile's native frames (what the motion
+        modules were trained on), at most the U-Net's motion_max_seq_length.
+        Returns (T, H, W, 3) float32 in [0, 1]."""
+        profile = self.profile
+        steps = int(steps if steps is not None else profile.default_steps)
+        guidance_scale = float(guidance_scale if guidance_scale is not None else profile.default_guidance_scale)
+        scheduler_name = scheduler or profile.default_scheduler
+        progress = progress or ignore_progress
+        if steps < 1:
+            raise ModelError(f"steps must be at least 1, got {steps}")
+        window = min(int(window_frames or profile.native_frames), self.model.max_frames_per_call)
+        if window < 1:
+            raise ModelError(f"window_frames must be at least 1, got {window_frames}")
+
+        conditioning = self.encode_conditioning(foreground, matte, condition, progress, vae_batch)
+        sampler = make_scheduler(scheduler_name, profile.noise_schedule)
+        sampler.set_timesteps(steps, device=self.device)
+        _, _, frames, height, width = conditioning.fg_latents.shape
+        latents = self.prepare_latents((1, LATENT_CHANNELS, frames, height, width), seed, sampler)
+
+        windows = frame_windows(frames, window)
+        total = len(sampler.timesteps) * len(windows)
+        clock = EtaClock()
+        for step, timestep in enumerate(sampler.timesteps):
+            noise = torch.empty_like(latents)
+            for index, (start, stop) in enumerate(windows):
+                noise[:, :, start:stop] = self.predict_noise(
+                    latents[:, :, start:stop], conditioning.crop(frames=slice(start, stop)), timestep,
+                    guidance_scale, sampler,
+                )
+                done = step * len(windows) + index + 1
+                progress(ProgressEvent("sample", done, total, step=step + 1, steps=len(sampler.timesteps),
+                                       window=index + 1, windows=len(windows), eta_s=clock.eta(done, total)))
+            latents = sampler.step(noise, timestep, latents).prev_sample
+        return self.decode_latents(latents, progress, vae_batch)

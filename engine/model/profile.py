@@ -1,0 +1,170 @@
+"""ModelProfile: the choices the ActAnywhere paper leaves open, recorded as plain data.
+
+A profile directory holds the weights in diffusers layout plus `actanywhere.json`, which is this
+dataclass serialised. Pure Python (no torch), so the shot spec and the Nuke side can read profiles.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+from actanywhere.engine.errors import ModelError
+
+PROFILE_FILE = "actanywhere.json"
+PROFILE_FORMAT = 1
+
+# The three parts of the U-Net's input, by name. The order inside the 9 channels is a profile field.
+NOISY = "noisy"  # the noisy latent, 4 channels
+FG_LATENT = "fg_latent"  # VAE latent of the foreground segmentation (background set to grey), 4 channels
+MASK = "mask"  # 1 - matte at latent size (1 = generate), 1 channel
+CHANNEL_PARTS = (NOISY, FG_LATENT, MASK)
+PAPER_ORDER = (NOISY, FG_LATENT, MASK)
+INPAINT_ORDER = (NOISY, MASK, FG_LATENT)  # SD inpainting's [latent, mask, masked_image_latent]
+
+MASK_DOWNSAMPLE_METHODS = ("area", "nearest", "max")
+UNCONDITIONAL_CHOICES = ("zero_image_embed",)
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+
+# CLIP's preprocessing constants (openai/clip-vit-large-patch14 preprocessor_config.json).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _default_noise_schedule() -> Dict[str, object]:
+    # AnimateDiff's training schedule: SD 1.5's betas with a linear schedule, epsilon prediction.
+    return {
+        "num_train_timesteps": 1000,
+        "beta_start": 0.00085,
+        "beta_end": 0.012,
+        "beta_schedule": "linear",
+        "prediction_type": "epsilon",
+    }
+
+
+@dataclass
+class ModelProfile:
+    """One model of the ActAnywhere architecture and the conventions it was trained with."""
+
+    name: str
+    # Order of the three inputs inside the U-Net's 9 channels.
+    channel_order: Tuple[str, ...] = PAPER_ORDER
+    # Latents are vae_latent * vae_scaling_factor (SD's 0.18215).
+    vae_scaling_factor: float = 0.18215
+    # Size the model was trained at: (height, width, frames). The pipeline samples in windows of
+    # `native_frames` frames.
+    native_size: Tuple[int, int, int] = (256, 256, 16)
+    # Torch dtype per device type; CPU is always float32 in practice.
+    dtype_policy: Dict[str, str] = field(default_factory=lambda: {"cpu": "float32", "cuda": "float16"})
+    # How the pixel mask (1 - matte) is brought to latent size.
+    mask_downsample: str = "area"
+    # Grey that replaces the background in the foreground segmentation (display-referred, 0..1).
+    background_grey: float = 0.5
+    # What stands for a dropped condition in training, and so the unconditional branch of guidance.
+    unconditional: str = "zero_image_embed"
+    # Probability the trainer drops the condition (kept for provenance and the trainer).
+    condition_dropout: float = 0.1
+    # Normalisation of the condition image for the CLIP image encoder.
+    image_mean: Tuple[float, float, float] = CLIP_MEAN
+    image_std: Tuple[float, float, float] = CLIP_STD
+    # The training noise schedule: keyword arguments shared by every diffusers scheduler we build.
+    noise_schedule: Dict[str, object] = field(default_factory=_default_noise_schedule)
+    # Sampling defaults (the shot spec may override them).
+    default_steps: int = 25
+    default_guidance_scale: float = 4.0
+    default_scheduler: str = "ddim"
+    description: str = ""
+
+    def __post_init__(self):
+        self.channel_order = tuple(self.channel_order)
+        self.native_size = tuple(int(v) for v in self.native_size)
+        self.image_mean = tuple(float(v) for v in self.image_mean)
+        self.image_std = tuple(float(v) for v in self.image_std)
+        self.validate()
+
+    # -- checks -------------------------------------------------------------------------------
+    def validate(self, source: str = "profile") -> None:
+        def fail(key, why):
+            raise ModelError(f"{source}: '{key}' {why}")
+
+        if sorted(self.channel_order) != sorted(CHANNEL_PARTS):
+            fail("channel_order", f"must order exactly {list(CHANNEL_PARTS)}, got {list(self.channel_order)}")
+        if self.mask_downsample not in MASK_DOWNSAMPLE_METHODS:
+            fail("mask_downsample", f"must be one of {list(MASK_DOWNSAMPLE_METHODS)}, got {self.mask_downsample!r}")
+        if self.unconditional not in UNCONDITIONAL_CHOICES:
+            fail("unconditional", f"must be one of {list(UNCONDITIONAL_CHOICES)}, got {self.unconditional!r}")
+        if len(self.native_size) != 3 or min(self.native_size) <= 0:
+            fail("native_size", f"must be [height, width, frames] > 0, got {list(self.native_size)}")
+        for device, dtype in self.dtype_policy.items():
+            if dtype not in DTYPE_NAMES:
+                fail(f"dtype_policy.{device}", f"must be one of {list(DTYPE_NAMES)}, got {dtype!r}")
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
+            fail("image_mean/image_std", "must be three numbers each, std > 0")
+        if not 0.0 <= self.background_grey <= 1.0:
+            fail("background_grey", f"must lie in [0, 1], got {self.background_grey}")
+        if not 0.0 <= self.condition_dropout < 1.0:
+            fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
+
+    # -- convenience --------------------------------------------------------------------------
+    @property
+    def native_height(self) -> int:
+        return self.native_size[0]
+
+    @property
+    def native_width(self) -> int:
+        return self.native_size[1]
+
+    @property
+    def native_frames(self) -> int:
+        return self.native_size[2]
+
+    def dtype_name(self, device_type: str) -> str:
+        return self.dtype_policy.get(device_type, "float32")
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["channel_order"] = list(self.channel_order)
+        data["native_size"] = list(self.native_size)
+        data["image_mean"] = list(self.image_mean)
+        data["image_std"] = list(self.image_std)
+        return {"format": PROFILE_FORMAT, **data}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "profile") -> "ModelProfile":
+        data = dict(data)
+        version = data.pop("format", PROFILE_FORMAT)
+        if version != PROFILE_FORMAT:
+            raise ModelError(f"{source}: 'format' is {version}, this version reads {PROFILE_FORMAT}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
+        if "name" not in data:
+            raise ModelError(f"{source}: 'name' is missing")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: {exc}") from exc
+
+    def save(self, directory) -> Path:
+        path = Path(directory) / PROFILE_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path) -> "ModelProfile":
+        """Read `actanywhere.json` (or the directory holding it)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / PROFILE_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelError(f"{path}: profile file missing; expected {PROFILE_FILE} in {path.parent}") from None
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: not a readable JSON profile ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: expected a JSON object")
+        return cls.from_dict(data, source=str(path))

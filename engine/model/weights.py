@@ -1,0 +1,260 @@
+"""Profile directories on disk: diffusers layout plus `actanywhere.json`.
+
+    <profile>/
+      actanywhere.json                              the ModelProfile fields
+      weights.sha256                                sha256sum lines of the weight files (provenance)
+      unet/config.json, unet/diffusion_pytorch_model.safetensors             UNetMotionModel, 9 channels
+      vae/config.json, vae/diffusion_pytorch_model.safetensors               AutoencoderKL
+      image_encoder/config.json, image_encoder/model.safetensors             CLIPVisionModelWithProjection
+
+Each sub-folder is what its library's `from_pretrained` reads, so a profile can be inspected with
+plain diffusers / transformers. Weights may also be sharded (`*.safetensors.index.json` + shards).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import torch
+
+from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
+from actanywhere.engine.model.profile import PROFILE_FILE, ModelProfile
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIGS_DIR = PACKAGE_DIR / "configs"  # architecture configs of the built-in profiles
+WEIGHTS_DIR = PACKAGE_DIR / "weights"  # trained weights shipped with the package (tiny)
+CHECKSUM_FILE = "weights.sha256"
+
+# Sub-folder -> (config file, weights file): what each library writes by default.
+PARTS = {
+    "unet": ("config.json", "diffusion_pytorch_model.safetensors"),
+    "vae": ("config.json", "diffusion_pytorch_model.safetensors"),
+    "image_encoder": ("config.json", "model.safetensors"),
+}
+# Profiles that may run untrained, built from their configs, when no weights are found.
+UNTRAINED_ALLOWED = ("tiny",)
+UNTRAINED_SEED = 0
+
+
+class UntrainedModelWarning(UserWarning):
+    """The model was built from its configs with random weights: its output is noise-like."""
+
+
+def expected_files() -> List[str]:
+    files = [PROFILE_FILE]
+    for part, (config, weights) in PARTS.items():
+        files += [f"{part}/{config}", f"{part}/{weights}"]
+    return files
+
+
+def _weight_files(part_dir: Path, weights_name: str) -> List[Path]:
+    single = part_dir / weights_name
+    if single.is_file():
+        return [single]
+    index = part_dir / (weights_name + ".index.json")
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{index}: malformed shard index ({exc})") from exc
+        return [index] + [part_dir / shard for shard in shards]
+    return []
+
+
+def missing_files(directory) -> List[str]:
+    """The expected files absent from `directory` (relative paths); empty when complete."""
+    directory = Path(directory)
+    missing = [] if (directory / PROFILE_FILE).is_file() else [PROFILE_FILE]
+    for part, (config, weights) in PARTS.items():
+        if not (directory / part / config).is_file():
+            missing.append(f"{part}/{config}")
+        files = _weight_files(directory / part, weights)
+        if not files or not all(f.is_file() for f in files):
+            missing.append(f"{part}/{weights}")
+    return missing
+
+
+def _missing_error(directory: Path, missing: List[str]) -> ModelError:
+    return ModelError(
+        f"{directory}: not a complete ActAnywhere profile directory; missing {', '.join(missing)}. "
+        f"Expected files: {', '.join(expected_files())} (weights may be sharded with a .index.json)"
+    )
+
+
+# -- checksums -----------------------------------------------------------------------------------
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_checksums(directory) -> Dict[str, str]:
+    """sha256 of every weight file of a profile directory, by relative path."""
+    directory = Path(directory)
+    sums = {}
+    for part, (_, weights) in PARTS.items():
+        for path in _weight_files(directory / part, weights):
+            sums[path.relative_to(directory).as_posix()] = _sha256_file(path)
+    return sums
+
+
+def _manifest_text(sums: Dict[str, str]) -> str:
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
+
+
+def checksum(source: Union[str, Path, ActAnywhereModel]) -> str:
+    """One sha256 naming the weights, for provenance headers.
+
+    For a directory: the sha256 of its `weights.sha256` manifest (written at save, recomputed from
+    the files when absent). For an in-memory model: its `checksum` when it has one, else a hash of
+    its tensors (names, dtypes, shapes, bytes in float32)."""
+    if isinstance(source, ActAnywhereModel):
+        return source.checksum or state_dict_checksum(source)
+    directory = Path(source)
+    manifest = directory / CHECKSUM_FILE
+    text = manifest.read_text() if manifest.is_file() else _manifest_text(file_checksums(directory))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def verify_checksums(directory) -> None:
+    """Recompute the weight files' sha256 and compare with `weights.sha256`; ModelError on mismatch."""
+    directory = Path(directory)
+    manifest = directory / CHECKSUM_FILE
+    if not manifest.is_file():
+        raise ModelError(f"{manifest}: missing; cannot verify the weights")
+    recorded = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            digest, _, name = line.partition("  ")
+            recorded[name] = digest
+    actual = file_checksums(directory)
+    bad = sorted(name for name in set(recorded) | set(actual) if recorded.get(name) != actual.get(name))
+    if bad:
+        raise ModelError(f"{directory}: weight files differ from {CHECKSUM_FILE}: {', '.join(bad)}")
+
+
+def state_dict_checksum(model: ActAnywhereModel) -> str:
+    digest = hashlib.sha256()
+    for part, module in model.modules().items():
+        for name, tensor in sorted(module.state_dict().items()):
+            data = tensor.detach().to("cpu", torch.float32).contiguous()
+            digest.update(f"{part}.{name}:{tuple(data.shape)}".encode())
+            digest.update(data.numpy().tobytes())
+    return digest.hexdigest()
+
+
+# -- save / load ---------------------------------------------------------------------------------
+def save_pretrained(model: ActAnywhereModel, directory) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.unet.save_pretrained(directory / "unet", safe_serialization=True)
+    model.vae.save_pretrained(directory / "vae", safe_serialization=True)
+    model.image_encoder.save_pretrained(directory / "image_encoder", safe_serialization=True)
+    model.profile.save(directory)
+    (directory / CHECKSUM_FILE).write_text(_manifest_text(file_checksums(directory)))
+    model.checksum = checksum(directory)
+    return directory
+
+
+def _resolve_dtype(profile: ModelProfile, device: torch.device, dtype) -> torch.dtype:
+    return torch_dtype(dtype if dtype is not None else profile.dtype_name(device.type))
+
+
+def load_pretrained(directory, device="cpu", dtype=None) -> ActAnywhereModel:
+    """Load a profile directory. Missing or malformed -> ModelError listing the files expected."""
+    from diffusers import AutoencoderKL, UNetMotionModel
+    from transformers import CLIPVisionModelWithProjection
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise _missing_error(directory, expected_files())
+    missing = missing_files(directory)
+    if missing:
+        raise _missing_error(directory, missing)
+    profile = ModelProfile.load(directory)
+    device = torch.device(device)
+    dtype = _resolve_dtype(profile, device, dtype)
+
+    def load(part, loader, **kwargs):
+        try:
+            return loader(directory / part, **kwargs)
+        except Exception as exc:  # the libraries raise OSError, ValueError, RuntimeError, SafetensorError...
+            config, weights = PARTS[part]
+            raise ModelError(
+                f"{directory / part}: cannot load the {part} ({type(exc).__name__}: {exc}). "
+                f"Expected {part}/{config} and {part}/{weights} as written by save_pretrained"
+            ) from exc
+
+    unet = load("unet", UNetMotionModel.from_pretrained, torch_dtype=dtype)
+    vae = load("vae", AutoencoderKL.from_pretrained, torch_dtype=dtype)
+    image_encoder = load("image_encoder", CLIPVisionModelWithProjection.from_pretrained, dtype=dtype)
+    model = ActAnywhereModel(profile, unet, vae, image_encoder, checksum=checksum(directory), trained=True)
+    model.eval()
+    return model.to(device=device, dtype=dtype)
+
+
+def builtin_configs(name: str) -> Optional[Path]:
+    folder = CONFIGS_DIR / name
+    return folder if (folder / "unet.json").is_file() else None
+
+
+def build_from_configs(folder, seed: int = UNTRAINED_SEED) -> ActAnywhereModel:
+    """An untrained model from a configs folder: unet.json, vae.json, image_encoder.json, actanywhere.json."""
+    folder = Path(folder)
+    names = ["unet.json", "vae.json", "image_encoder.json", PROFILE_FILE]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise ModelError(f"{folder}: missing {', '.join(missing)}; a configs folder holds {', '.join(names)}")
+
+    def read(name):
+        try:
+            return json.loads((folder / name).read_text())
+        except ValueError as exc:
+            raise ModelError(f"{folder / name}: not valid JSON ({exc})") from exc
+
+    profile = ModelProfile.load(folder / PROFILE_FILE)
+    model = ActAnywhereModel.from_configs(
+        profile, read("unet.json"), read("vae.json"), read("image_encoder.json"), seed=seed
+    )
+    model.checksum = state_dict_checksum(model)
+    return model
+
+
+def load_profile(name: str = "tiny", path=None, device="cpu", dtype=None) -> ActAnywhereModel:
+    """The model of a profile, ready for inference.
+
+    `path` (a profile directory) wins; otherwise the package's weights/<name>/. When neither exists
+    and the profile may run untrained (tiny), it is built from its configs with a fixed seed and an
+    UntrainedModelWarning says so."""
+    if path is not None:
+        model = load_pretrained(path, device=device, dtype=dtype)
+        if model.profile.name != name:
+            logger.info("profile directory %s holds profile '%s' (asked for '%s')", path, model.profile.name, name)
+        return model
+    shipped = WEIGHTS_DIR / name
+    if (shipped / PROFILE_FILE).is_file():
+        return load_pretrained(shipped, device=device, dtype=dtype)
+    configs = builtin_configs(name)
+    if name in UNTRAINED_ALLOWED and configs is not None:
+        message = (
+            f"model profile '{name}' has no trained weights (looked in {shipped}); using an UNTRAINED model "
+            f"built from {configs} with seed {UNTRAINED_SEED}: its output shows the pipeline works, not the method"
+        )
+        warnings.warn(message, UntrainedModelWarning, stacklevel=2)
+        logger.info(message)
+        model = build_from_configs(configs)
+        device = torch.device(device)
+        return model.to(device=device, dtype=_resolve_dtype(model.profile, device, dtype))
+    raise ModelError(
+        f"no weights for model profile '{name}': pass the path of a profile directory holding "
+        f"{', '.join(expected_files())} (or install them under {shipped})"
+    )

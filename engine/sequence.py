@@ -1,0 +1,254 @@
+"""Frame ranges ("1001-1100x2,1200") and frame-sequence paths ("plate.####.exr").
+
+Pure Python and compatible with Python 3.7, because Nuke's own Python imports this module to build
+and check shot specs before anything is sent to the engine.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable, Iterator, List, Tuple
+
+from .errors import SequenceError
+
+_RANGE_FORMS = '"1001", "1001-1048", "1001-1100x2" or a comma-separated list of these'
+
+# One range part: a frame, or first-last with an optional step ("x2"). Frames may be negative.
+_RANGE_PART = re.compile(r"^(-?\d+)(?:\s*-\s*(-?\d+)(?:\s*x\s*(\d+))?)?$")
+
+
+class FrameRange:
+    """A set of frame numbers, kept sorted and unique. Never renumbered: the numbers are the shot's."""
+
+    def __init__(self, frames: Iterable[int]):
+        self._frames = tuple(sorted(set(int(frame) for frame in frames)))
+        if not self._frames:
+            raise SequenceError("A frame range needs at least one frame.")
+
+    @classmethod
+    def parse(cls, text: str) -> "FrameRange":
+        parts = str(text).split(",")
+        frames = []  # type: List[int]
+        for part in parts:
+            match = _RANGE_PART.match(part.strip())
+            if not match:
+                raise SequenceError(
+                    "Cannot read the frame range {!r}: use {}.".format(text, _RANGE_FORMS)
+                )
+            first = int(match.group(1))
+            last = int(match.group(2)) if match.group(2) is not None else first
+            step = int(match.group(3)) if match.group(3) is not None else 1
+            if last < first or step < 1:
+                raise SequenceError(
+                    "Cannot read the frame range {!r}: {!r} must run from the lower frame to the "
+                    "higher with a positive step; use {}.".format(text, part.strip(), _RANGE_FORMS)
+                )
+            frames.extend(range(first, last + 1, step))
+        return cls(frames)
+
+    @classmethod
+    def from_frames(cls, frames: Iterable[int]) -> "FrameRange":
+        return cls(frames)
+
+    @property
+    def frames(self) -> Tuple[int, ...]:
+        return self._frames
+
+    @property
+    def first(self) -> int:
+        return self._frames[0]
+
+    @property
+    def last(self) -> int:
+        return self._frames[-1]
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._frames)
+
+    def __contains__(self, frame: object) -> bool:
+        return frame in self._frames
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FrameRange):
+            return NotImplemented
+        return self._frames == other._frames
+
+    def __hash__(self) -> int:
+        return hash(self._frames)
+
+    def __repr__(self) -> str:
+        return "FrameRange({!r})".format(str(self))
+
+    def __str__(self) -> str:
+        return ",".join(_compact_runs(self._frames))
+
+
+def _compact_runs(frames: Tuple[int, ...]) -> List[str]:
+    """Greedy runs of constant step. A two-frame run with a step other than 1 is no shorter written
+    as a run, and its second frame may start a longer run, so it is written as a single frame."""
+    parts = []  # type: List[str]
+    index = 0
+    while index < len(frames):
+        first = frames[index]
+        if index + 1 == len(frames):
+            parts.append(str(first))
+            break
+        step = frames[index + 1] - first
+        end = index + 1
+        while end + 1 < len(frames) and frames[end + 1] - frames[end] == step:
+            end += 1
+        if end - index + 1 < 3 and step != 1:
+            parts.append(str(first))
+            index += 1
+            continue
+        last = frames[end]
+        parts.append("{}-{}".format(first, last) if step == 1 else "{}-{}x{}".format(first, last, step))
+        index = end + 1
+    return parts
+
+
+# Frame tokens, in the file name only: "####", "@@@" (one digit each), "%04d" / "%d", "$F4" / "$F".
+_FRAME_TOKEN = re.compile(r"#+|@+|%(0?\d+)?d|\$F(\d*)")
+
+
+class FrameSequence:
+    """A frame-sequence path with one frame token, or a still image when it has none (a still gives
+    the same path for every frame)."""
+
+    def __init__(self, template: str, prefix: str, suffix: str, padding: int, has_frame_token: bool):
+        self._template = template
+        self._prefix = prefix
+        self._suffix = suffix
+        self._padding = padding
+        self._has_frame_token = has_frame_token
+
+    @classmethod
+    def parse(cls, path: str) -> "FrameSequence":
+        path = str(path)
+        directory, name = os.path.split(path)
+        if _FRAME_TOKEN.search(directory):
+            raise SequenceError(
+                "The frame token in {!r} is in a folder name: put the frame number in the file name, "
+                "e.g. plate.####.exr.".format(path)
+            )
+        tokens = list(_FRAME_TOKEN.finditer(name))
+        if len(tokens) > 1:
+            raise SequenceError(
+                "{!r} has {} frame tokens ({}): a sequence path needs exactly one, e.g. "
+                "plate.####.exr or plate.%04d.exr.".format(
+                    path, len(tokens), ", ".join(token.group(0) for token in tokens)
+                )
+            )
+        if not tokens:
+            return cls(path, path, "", 0, False)
+        token = tokens[0]
+        start = len(path) - len(name) + token.start()
+        end = len(path) - len(name) + token.end()
+        return cls(path, path[:start], path[end:], _token_padding(token), True)
+
+    @property
+    def template(self) -> str:
+        return self._template
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def suffix(self) -> str:
+        return self._suffix
+
+    @property
+    def padding(self) -> int:
+        return self._padding
+
+    @property
+    def has_frame_token(self) -> bool:
+        return self._has_frame_token
+
+    def path(self, frame: int) -> str:
+        if not self._has_frame_token:
+            return self._template
+        return "{}{}{}".format(self._prefix, _frame_digits(frame, self._padding), self._suffix)
+
+    def as_hashes(self) -> str:
+        if not self._has_frame_token:
+            return self._template
+        return self._prefix + "#" * self._padding + self._suffix
+
+    def as_printf(self) -> str:
+        """The form Nuke's Read and Write nodes prefer."""
+        if not self._has_frame_token:
+            return self._template
+        token = "%d" if self._padding == 1 else "%0{}d".format(self._padding)
+        return self._prefix + token + self._suffix
+
+    def existing_frames(self) -> List[int]:
+        """Frames on disk, sorted. A file counts only if its number is written exactly as `path`
+        would write it, so "plate.01001.exr" is not frame 1001 of "plate.####.exr" but
+        "plate.10000.exr" (the padding overflowing) is frame 10000."""
+        if not self._has_frame_token:
+            raise SequenceError(
+                "{!r} is a still image with no frame token, so it has no frame numbers to list."
+                .format(self._template)
+            )
+        directory, name_prefix = os.path.split(self._prefix)
+        pattern = re.compile(re.escape(name_prefix) + r"(-?\d+)" + re.escape(self._suffix) + "$")
+        try:
+            names = os.listdir(directory or ".")
+        except OSError as error:
+            raise SequenceError(
+                "Cannot list the folder {!r} of {!r}: {}. Check the path and permissions."
+                .format(directory or ".", self._template, error.strerror)
+            )
+        frames = []  # type: List[int]
+        for name in names:
+            match = pattern.match(name)
+            if match and _frame_digits(int(match.group(1)), self._padding) == match.group(1):
+                frames.append(int(match.group(1)))
+        return sorted(frames)
+
+    def missing_frames(self, frames: Iterable[int]) -> List[int]:
+        """Frames among `frames` whose file does not exist, sorted."""
+        wanted = sorted(set(int(frame) for frame in frames))
+        if not self._has_frame_token:
+            return [] if os.path.isfile(self._template) else wanted
+        existing = set(self.existing_frames()) if os.path.isdir(self._directory()) else set()
+        return [frame for frame in wanted if frame not in existing]
+
+    def _directory(self) -> str:
+        return os.path.dirname(self._prefix) or "."
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FrameSequence):
+            return NotImplemented
+        return (self._prefix, self._suffix, self._padding, self._has_frame_token) == (
+            other._prefix, other._suffix, other._padding, other._has_frame_token
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._prefix, self._suffix, self._padding, self._has_frame_token))
+
+    def __repr__(self) -> str:
+        return "FrameSequence({!r})".format(self._template)
+
+    def __str__(self) -> str:
+        return self._template
+
+
+def _token_padding(token: "re.Match") -> int:
+    text = token.group(0)
+    if text[0] in "#@":
+        return len(text)
+    if text[0] == "%":
+        return int(token.group(1)) if token.group(1) else 1
+    return int(token.group(2)) if token.group(2) else 1
+
+
+def _frame_digits(frame: int, padding: int) -> str:
+    """printf's %0Nd, as Nuke writes frame numbers: the sign counts in the width (-5 -> "-005")."""
+    return "%0*d" % (padding, frame)
+

@@ -1,0 +1,146 @@
+"""The settings a TD configures and a shot spec carries: typed sections with their rules.
+
+Each section is a plain dataclass validated by `schema`. The config file (config.py) holds all of them;
+a shot spec (shotspec.py) carries sampler, tiling, colour and output, so a job reproduces the same
+result on any engine whatever that engine's own config says. Pure Python (Nuke imports this).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from .schema import setting
+
+SCHEDULERS = ("ddim", "dpmsolver++")
+MODEL_KINDS = ("tiny", "actanywhere-sd15", "zeroshot-sd15-inpaint")
+EXR_COMPRESSIONS = ("zip", "zips", "piz", "none", "rle", "dwaa", "dwab")
+LOSSY_COMPRESSIONS = ("dwaa", "dwab")
+FARM_BACKENDS = ("local", "openjd", "opencue", "deadline10")
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _check_device(device: str) -> Optional[str]:
+    return None if _DEVICE_PATTERN.match(device) else "%r is not one of auto, cpu, cuda, cuda:N" % device
+
+
+def _check_output_template(template: str) -> Optional[str]:
+    if "{version}" not in template:
+        return "%r needs a {version} token so versions never overwrite" % template
+    return None
+
+
+@dataclass
+class ModelProfileSettings:
+    kind: str = setting("tiny", choices=MODEL_KINDS, help="architecture family of the weights")
+    path: Optional[str] = setting(
+        None, is_path=True, help="weights directory; empty for the tiny model shipped in the package"
+    )
+
+
+def _default_profiles() -> Dict[str, ModelProfileSettings]:
+    return {"tiny": ModelProfileSettings()}
+
+
+@dataclass
+class ModelSettings:
+    default_profile: str = setting("tiny", help="profile used when a shot names none")
+    profiles: Dict[str, ModelProfileSettings] = setting(default_factory=_default_profiles)
+    device: str = setting("auto", check=_check_device, help="auto, cpu, cuda or cuda:N")
+    cuda_dtype: str = setting("float16", choices=("float16", "bfloat16"), help="precision on CUDA; CPU is float32")
+
+    def __post_init__(self):
+        if self.default_profile not in self.profiles:
+            raise ValueError(
+                "default_profile %r names no profile; profiles: %s"
+                % (self.default_profile, ", ".join(sorted(self.profiles)))
+            )
+
+
+@dataclass
+class SamplerSettings:
+    scheduler: str = setting("ddim", choices=SCHEDULERS, help="diffusion sampler")
+    steps: int = setting(25, minimum=1, maximum=1000, help="denoising steps")
+    guidance: float = setting(4.0, minimum=0.0, maximum=50.0, help="classifier-free guidance scale")
+    seed: int = setting(0, minimum=0, maximum=2**32 - 1, help="random seed of the first variant")
+    variants: int = setting(1, minimum=1, maximum=64, help="variants, seeds seed..seed+variants-1")
+
+
+@dataclass
+class TilingSettings:
+    tile_size: int = setting(512, minimum=64, help="refinement tile edge in plate pixels")
+    tile_overlap: float = setting(0.25, minimum=0.0, maximum=0.75, help="tile overlap as a fraction of the tile")
+    window_frames: int = setting(16, minimum=1, maximum=32, help="frames per temporal window")
+    window_overlap: int = setting(4, minimum=0, help="frames shared by neighbouring windows")
+    refine_strength: float = setting(0.4, minimum=0.0, maximum=1.0, help="re-noise strength of the tiled refinement")
+    tile_batch: int = setting(1, minimum=1, help="tiles per U-Net call")
+
+    def __post_init__(self):
+        if self.window_overlap >= self.window_frames:
+            raise ValueError(
+                "window_overlap (%d) must be smaller than window_frames (%d)" % (self.window_overlap, self.window_frames)
+            )
+
+
+@dataclass
+class ColourSettings:
+    ocio_config: Optional[str] = setting(
+        None, is_path=True, help="OCIO config path or URI; empty: $OCIO, else OpenImageIO's ocio://default"
+    )
+    plate_colourspace: str = setting(
+        "scene_linear", help="colour space (or role) of the plate; 'auto' takes it from the file's metadata"
+    )
+    model_colourspace: str = setting(
+        "sRGB Encoded Rec.709 (sRGB)", help="display-referred space the model was trained in"
+    )
+    condition_colourspace: str = setting(
+        "auto", help="space of the condition image; 'auto': float files as the plate, 8/16-bit files as the model"
+    )
+
+
+@dataclass
+class OutputSettings:
+    template: str = setting(
+        "actanywhere_out/{shot}/{version}/{shot}_{pass}_{version}.####.exr",
+        is_path=True,
+        check=_check_output_template,
+        help="frame-sequence path with {version}; may use {shot}, {pass} (bg or comp) and {seed}",
+    )
+    compression: str = setting("zip", choices=EXR_COMPRESSIONS, help="EXR compression (dwaa/dwab are lossy)")
+    datatype: str = setting("half", choices=("half", "float"), help="EXR pixel type")
+    write_comp: bool = setting(True, help="also write the original subject merged over the generated plate")
+    comp_feather: float = setting(0.0, minimum=0.0, maximum=64.0, help="matte feather in pixels for the comp")
+    fps: Optional[float] = setting(None, minimum=1.0, help="frame rate for the .otio; empty: plate metadata, else 24")
+
+
+@dataclass
+class EngineSettings:
+    endpoint: str = setting("tcp://127.0.0.1:5570", help="address clients connect to")
+    bind: str = setting("tcp://127.0.0.1:5570", help="address the engine binds")
+    devices: List[str] = setting(default_factory=lambda: ["auto"], check=_check_device, help="one worker per device")
+    request_timeout_s: float = setting(10.0, minimum=0.1, help="client wait for each reply")
+    retries: int = setting(3, minimum=0, help="client retries before giving up")
+    heartbeat_s: float = setting(2.0, minimum=0.1, help="heartbeat interval")
+    sandbox_roots: List[str] = setting(
+        default_factory=list, is_path=True, help="the only directories the engine reads and writes"
+    )
+    server_secret_key: Optional[str] = setting(None, is_path=True, help="CurveZMQ secret key file of the engine")
+    client_keys_dir: Optional[str] = setting(None, is_path=True, help="directory of allowed client public keys")
+    allow_insecure_remote: bool = setting(False, help="bind beyond loopback without CurveZMQ keys")
+    journal_dir: Optional[str] = setting(None, is_path=True, help="job journal directory")
+
+
+@dataclass
+class PathMapping:
+    source: str = setting(help="path prefix as the workstation sees it")
+    destination: str = setting(help="the same storage as the farm workers see it")
+
+
+@dataclass
+class FarmSettings:
+    backend: str = setting("local", choices=FARM_BACKENDS, help="where farm jobs go")
+    local_workers: int = setting(1, minimum=1, help="worker processes of the local backend")
+    path_mapping: List[PathMapping] = setting(default_factory=list, help="workstation -> worker path rules")
+    openjd_queue: Optional[str] = setting(None, help="Deadline Cloud queue id; empty: write the bundle only")
+    opencue_show: Optional[str] = setting(None, help="OpenCue show; empty: write the job XML only")
+    deadline10_pool: Optional[str] = setting(None, help="Deadline 10 pool")
