@@ -173,8 +173,7 @@ def _run(arguments: argparse.Namespace) -> int:
         results = generate_shot(spec, resolved.config, progress=bar.update, log=bar.write)
     for result in results:
         for pass_name, path in result.sequences.items():
-            print("%s seed %d %s: %s" % (result.version_name, result.seed, pass_name, path))
-        print("%s seed %d otio: %s" % (result.version_name, result.seed, result.otio_path))
+            print("%s seed %d %s: %s  (%s)" % (result.version_name, result.seed, pass_name, path, result.otio_paths[pass_name]))
     return 0
 
 

@@ -1,0 +1,294 @@
+"""Running one shot spec: validate every input, read the plate and matte at the model's working size,
+sample each variant, and write the generated plate (and the comp of the original subject over it) as
+a new EXR version with its .otio.
+
+Until tiled inference lands (docs/tiling.md), the model samples the whole shot at a working size of
+the model's native pixel count with the plate's picture aspect; the result is resized back to the plate.
+Plates stream through at full resolution frame by frame, so memory holds the working-size shot plus
+a few plate frames, never the whole plate.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import __version__
+from .comp import merge_subject
+from .config import Config
+from .errors import MediaError
+from .media.colour import ColourTransform
+from .media.image_read import ImageInfo, read_image, read_image_info
+from .media.resize import resize_image
+from .media.sequence_read import check_sequence, read_sequence
+from .media.versioning import VersionedOutput
+from .progress import ProgressCallback, ProgressEvent, ignore_progress
+from .sequence import FrameRange, FrameSequence
+from .shotspec import ShotSpec
+
+DEFAULT_FPS = 24.0
+# Formats whose pixels are display-referred integers; float files are taken as scene-linear like the plate.
+_INTEGER_PIXEL_TYPES = ("uint8", "uint16", "int8", "int16", "uint10", "uint12")
+
+
+@dataclass
+class ShotInputs:
+    """What validation learned about a shot's files before any model work."""
+
+    frames: FrameRange
+    plate_info: ImageInfo
+    plate_colourspace: str
+    condition_path: str
+    condition_colourspace: str
+
+
+@dataclass
+class GenerationResult:
+    seed: int
+    version: int
+    version_name: str
+    sequences: Dict[str, str]  # pass ("bg", "comp") -> frame-sequence path
+    otio_paths: Dict[str, str]  # pass -> its .otio
+
+
+def generate_shot(
+    spec: ShotSpec,
+    config: Config,
+    progress: ProgressCallback = ignore_progress,
+    log: Callable[[str], None] = print,
+    pipeline=None,
+) -> List[GenerationResult]:
+    """Run every variant of `spec`; returns one result per seed. `pipeline` lets a long-lived engine
+    pass the model it keeps loaded; otherwise the spec's profile is loaded from the config."""
+    inputs = check_inputs(spec)
+    if pipeline is None:
+        pipeline = load_pipeline(spec.model, config, log)
+    width, height = size = working_size(inputs.plate_info, pipeline)
+    log("%s: %d frames %s, plate %dx%d, sampling at %dx%d with profile %s"
+        % (spec.shot, len(inputs.frames), inputs.frames, inputs.plate_info.width, inputs.plate_info.height,
+           width, height, spec.model))
+    foreground, matte = read_working_frames(spec, inputs, size, progress)
+    condition = read_condition(spec, inputs)
+    results = []
+    for seed in spec.seeds:
+        generated = pipeline(
+            foreground, matte, condition,
+            steps=spec.sampler.steps, guidance_scale=spec.sampler.guidance,
+            scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
+        )
+        attributes = provenance(spec, inputs, seed, pipeline, size)
+        results.append(write_version(spec, inputs, generated, seed, attributes, progress))
+    return results
+
+
+# -- validation -------------------------------------------------------------------------------------
+def check_inputs(spec: ShotSpec) -> ShotInputs:
+    """Check every file the shot needs (existence, readable headers, sizes, colour spaces) before
+    any pixel or model work, so a bad shot fails in seconds with a message naming the file."""
+    frames = spec.frame_range()
+    plate_infos = check_sequence(spec.plate_sequence, frames)
+    matte_infos = check_sequence(spec.matte_sequence, frames)
+    plate_info = plate_infos[0]
+    for plate_frame, matte_frame in zip(plate_infos, matte_infos):
+        if (plate_frame.width, plate_frame.height) != (matte_frame.width, matte_frame.height):
+            raise MediaError(
+                "%s is %dx%d but its plate %s is %dx%d: render the matte in the plate's format"
+                % (matte_frame.path, matte_frame.width, matte_frame.height,
+                   plate_frame.path, plate_frame.width, plate_frame.height)
+            )
+    condition_path = _condition_path(spec)
+    condition_info = read_image_info(condition_path)
+    plate_colourspace = spec.colour.plate_colourspace
+    if plate_colourspace == "auto":
+        plate_colourspace = plate_info.colourspace or "scene_linear"
+    condition_colourspace = spec.colour.condition_colourspace
+    if condition_colourspace == "auto":
+        integer = condition_info.pixel_type in _INTEGER_PIXEL_TYPES
+        condition_colourspace = spec.colour.model_colourspace if integer else plate_colourspace
+    # Building the transforms checks that every named colour space exists in the OCIO config.
+    ColourTransform(plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+    ColourTransform(condition_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+    _check_output_directory(spec)
+    return ShotInputs(
+        frames=frames,
+        plate_info=plate_info,
+        plate_colourspace=plate_colourspace,
+        condition_path=condition_path,
+        condition_colourspace=condition_colourspace,
+    )
+
+
+def _condition_path(spec: ShotSpec) -> str:
+    sequence = FrameSequence.parse(spec.condition)
+    if sequence.has_frame_token and spec.condition_frame is None:
+        raise MediaError("condition %s is a sequence: set condition_frame to the frame to use" % spec.condition)
+    path = sequence.path(spec.condition_frame if spec.condition_frame is not None else 0)
+    if not os.path.isfile(path):
+        raise MediaError("condition image %s does not exist: check the path" % path)
+    return path
+
+
+def _check_output_directory(spec: ShotSpec) -> None:
+    """The deepest existing parent of the output template must be writable."""
+    directory = os.path.dirname(spec.output.template.split("{", 1)[0] + "x")
+    while directory and not os.path.isdir(directory):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    if not os.access(directory or ".", os.W_OK):
+        raise MediaError(
+            "output directory %s is not writable: fix its permissions or change output.template" % directory
+        )
+
+
+def working_size(plate: ImageInfo, pipeline) -> Tuple[int, int]:
+    """The model's native pixel count at the plate's picture aspect (pixel aspect applied, so an
+    anamorphic plate is unsqueezed for the model and squeezed back on output), in multiples of the
+    VAE's downsampling factor."""
+    native_height, native_width = pipeline.profile.native_height, pipeline.profile.native_width
+    multiple = pipeline.vae_scale_factor
+    aspect = plate.width * plate.pixel_aspect / plate.height
+    area = native_width * native_height
+    width = max(multiple, int(round(math.sqrt(area * aspect) / multiple)) * multiple)
+    height = max(multiple, int(round(math.sqrt(area / aspect) / multiple)) * multiple)
+    return width, height
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int], progress: ProgressCallback):
+    """The model's inputs at working `size` (width, height): display-referred foreground frames
+    (T, H, W, 3) and the matte (T, H, W), streamed from the full-resolution files."""
+    width, height = size
+    to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+    frames = list(inputs.frames)
+    foreground = np.empty((len(frames), height, width, 3), np.float32)
+    matte = np.empty((len(frames), height, width), np.float32)
+    plates = read_sequence(spec.plate_sequence, frames, progress=progress)
+    mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
+    for index, ((frame, plate, _), (_, matte_frame, _)) in enumerate(zip(plates, mattes)):
+        foreground[index] = np.clip(resize_image(to_model.apply(plate[..., :3]), width, height), 0.0, 1.0)
+        matte[index] = np.clip(resize_image(matte_frame, width, height, "box"), 0.0, 1.0)
+    _check_matte_coverage(spec, matte)
+    return foreground, matte
+
+
+def _check_matte_coverage(spec: ShotSpec, matte: np.ndarray) -> None:
+    coverage = float(matte.mean())
+    if coverage >= 0.999:
+        raise MediaError(
+            "matte %s covers the whole frame in every frame: there is no background to generate; "
+            "check the matte channel (%s) or invert the roto" % (spec.matte, spec.matte_channel)
+        )
+    if coverage <= 0.0001:
+        warnings.warn(
+            "matte %s is empty (no subject) in frames %s: generating a background with no subject"
+            % (spec.matte, spec.frames or "all"),
+            stacklevel=3,
+        )
+
+
+def read_condition(spec: ShotSpec, inputs: ShotInputs) -> np.ndarray:
+    """The condition image in the model's space. A different aspect from the plate is allowed: the
+    image encoder centre-crops it (documented in docs/config.md)."""
+    pixels, _ = read_image(inputs.condition_path)
+    if pixels.shape[2] < 3:
+        pixels = np.repeat(pixels[..., :1], 3, axis=2)
+    to_model = ColourTransform(inputs.condition_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+    return np.clip(to_model.apply(pixels[..., :3]), 0.0, 1.0)
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def write_version(spec, inputs, generated, seed, attributes, progress) -> GenerationResult:
+    """Write one variant as a new version: the generated plate (bg) and, when configured, the original
+    subject merged back over it (comp), both in the plate's colour space at plate size."""
+    info = inputs.plate_info
+    to_plate = ColourTransform(spec.colour.model_colourspace, inputs.plate_colourspace, spec.colour.ocio_config)
+    passes = ("bg", "comp") if spec.output.write_comp else ("bg",)
+    frames = list(inputs.frames)
+    fps = spec.output.fps or info.fps or DEFAULT_FPS
+    with VersionedOutput(
+        spec.output.template, shot=spec.shot, passes=passes, seed=seed, frames=frames, fps=fps,
+        otio_metadata={"seed": seed, "spec_hash": attributes["actanywhere/spec_hash"], "model": spec.model},
+    ) as output:
+        plates = read_sequence(spec.plate_sequence, frames)
+        mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
+        for index, ((frame, plate, _), (_, matte, _)) in enumerate(zip(plates, mattes)):
+            background = to_plate.apply(resize_image(generated[index], info.width, info.height))
+            layers = {"bg": background}
+            if "comp" in passes:
+                layers["comp"] = merge_subject(plate[..., :3], matte, background, spec.output.comp_feather)
+            for pass_name, pixels in layers.items():
+                output.write_frame(
+                    pass_name, frame, pixels, ("R", "G", "B"),
+                    attributes=dict(attributes, **{"actanywhere/pass": pass_name}),
+                    compression=spec.output.compression, datatype=spec.output.datatype,
+                    colourspace=inputs.plate_colourspace, pixel_aspect=info.pixel_aspect,
+                )
+            progress(ProgressEvent("write", index + 1, len(frames), frame=frame))
+    return GenerationResult(
+        seed,
+        output.version,
+        output.version_name,
+        {name: sequence.as_hashes() for name, sequence in output.sequences.items()},
+        {name: output.otio_path(name) for name in passes},
+    )
+
+
+def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tuple[int, int]) -> Dict[str, str]:
+    """What made these pixels, for the EXR header: enough to reproduce or audit a frame."""
+    sampler = dict(spec.to_data()["sampler"], seed=seed)
+    return {
+        "actanywhere/engine_version": __version__,
+        "actanywhere/model_profile": spec.model,
+        "actanywhere/model_checksum": getattr(pipeline.model, "checksum", "") or "",
+        "actanywhere/seed": str(seed),
+        "actanywhere/sampler": json.dumps(sampler, sort_keys=True),
+        "actanywhere/plate": spec.plate,
+        "actanywhere/matte": "%s (channel %s)" % (spec.matte, spec.matte_channel),
+        "actanywhere/condition": inputs.condition_path,
+        "actanywhere/frames": str(inputs.frames),
+        "actanywhere/spec_hash": spec.spec_hash(),
+        "actanywhere/colour_transform": ColourTransform(
+            spec.colour.model_colourspace, inputs.plate_colourspace, spec.colour.ocio_config
+        ).description,
+        "actanywhere/working_size": "%dx%d" % size,
+    }
+
+
+# -- the model --------------------------------------------------------------------------------------
+_PIPELINES: Dict[Tuple[str, Optional[str], str, str], object] = {}
+
+
+def _profile_path(name: str, config: Config) -> Optional[str]:
+    return config.models.profiles[name].path
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def load_pipeline(name: str, config: Config, log: Callable[[str], None] = print):
+    """The pipeline of a profile, loaded once per process and reused across shots."""
+    from .model.pipeline import ActAnywherePipeline
+    from .model.weights import UntrainedModelWarning
+
+    device = resolve_device(config.models.device)
+    dtype = config.models.cuda_dtype if device.startswith("cuda") else "float32"
+    key = (name, _profile_path(name, config), device, dtype)
+    if key not in _PIPELINES:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UntrainedModelWarning)
+            _PIPELINES[key] = ActAnywherePipeline.from_profile(name, path=key[1], device=device, dtype=dtype)
+        for warning in caught:
+            log("warning: %s" % warning.message)
+    return _PIPELINES[key]
