@@ -73,7 +73,7 @@ def generate_shot(
         % (spec.shot, len(inputs.frames), inputs.frames, inputs.plate_info.width, inputs.plate_info.height,
            width, height, spec.model))
     foreground, matte = read_working_frames(spec, inputs, size, progress)
-    condition = read_condition(spec, inputs)
+    condition = read_condition(spec, inputs, log)
     results = []
     for seed in spec.seeds:
         generated = pipeline(
@@ -193,10 +193,17 @@ def _check_matte_coverage(spec: ShotSpec, matte: np.ndarray) -> None:
         )
 
 
-def read_condition(spec: ShotSpec, inputs: ShotInputs) -> np.ndarray:
-    """The condition image in the model's space. A different aspect from the plate is allowed: the
-    image encoder centre-crops it (documented in docs/config.md)."""
-    pixels, _ = read_image(inputs.condition_path)
+def read_condition(spec: ShotSpec, inputs: ShotInputs, log: Callable[[str], None]) -> np.ndarray:
+    """The condition image in the model's space. Another aspect than the plate's is allowed with a
+    warning: the image encoder sees the centre square of any condition image."""
+    pixels, info = read_image(inputs.condition_path)
+    plate = inputs.plate_info
+    condition_aspect = info.width * info.pixel_aspect / info.height
+    plate_aspect = plate.width * plate.pixel_aspect / plate.height
+    if abs(condition_aspect / plate_aspect - 1.0) > 0.02:
+        log("warning: condition image %s has aspect %.2f, the plate %.2f: the model sees its centre square; "
+            "crop it to the plate's framing for control over what it sees"
+            % (inputs.condition_path, condition_aspect, plate_aspect))
     if pixels.shape[2] < 3:
         pixels = np.repeat(pixels[..., :1], 3, axis=2)
     to_model = ColourTransform(inputs.condition_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)

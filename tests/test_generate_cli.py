@@ -1,0 +1,200 @@
+"""`actanywhere generate` end to end on real EXR files: a good shot publishes a version; every bad input
+gives one line naming the file, frame or key, a non-zero exit, and no frame under a final name."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import OpenImageIO as oiio
+import opentimelineio as otio
+import pytest
+
+from actanywhere.engine.cli import main
+from actanywhere.engine.media.exr_write import write_exr
+from actanywhere.engine.media.window import Window
+
+FRAMES = (1001, 1002, 1003, 1004)
+WIDTH, HEIGHT = 64, 36
+OIIOTOOL = shutil.which("oiiotool") or os.path.join(os.path.dirname(os.sys.executable), "oiiotool")
+
+
+def subject_matte(index, width=WIDTH, height=HEIGHT):
+    matte = np.zeros((height, width), np.float32)
+    left = 10 + 6 * index
+    matte[8:30, left:left + 12] = 1.0
+    return matte
+
+
+def write_png(path, pixels):
+    height, width = pixels.shape[:2]
+    buffer = oiio.ImageBuf(oiio.ImageSpec(width, height, 3, oiio.UINT8))
+    buffer.set_pixels(oiio.ROI(0, width, 0, height), (np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+    assert buffer.write(path), buffer.geterror()
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """A 4-frame 64x36 shot: ACEScg plate, roto matte with a bounding-box data window, PNG condition."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "plate").mkdir()
+    (tmp_path / "roto").mkdir()
+    for index, frame in enumerate(FRAMES):
+        plate = rng.uniform(0.0, 0.8, (HEIGHT, WIDTH, 3)).astype(np.float32)
+        write_exr(str(tmp_path / "plate" / ("p.%04d.exr" % frame)), plate, ("R", "G", "B"), colourspace="ACEScg")
+        matte = subject_matte(index)
+        rows, columns = np.nonzero(matte)
+        box = Window(int(columns.min()), int(rows.min()), int(np.ptp(columns) + 1), int(np.ptp(rows) + 1))
+        write_exr(str(tmp_path / "roto" / ("m.%04d.exr" % frame)), matte, ("A",), data_window=box)
+    write_png(str(tmp_path / "cond.png"), rng.uniform(0, 1, (HEIGHT, WIDTH, 3)))
+    return tmp_path
+
+
+def arguments(shot, *extra):
+    return [
+        "generate",
+        "--plate", str(shot / "plate" / "p.%04d.exr"),
+        "--matte", str(shot / "roto" / "m.####.exr"),
+        "--condition", str(shot / "cond.png"),
+        "--out", str(shot / "out" / "{shot}_{pass}_{version}.####.exr"),
+        "--frames", "1001-1004",
+        "--steps", "2",
+        "--set", "colour.plate_colourspace=ACEScg",
+        "--quiet",
+        *extra,
+    ]
+
+
+def published_frames(shot):
+    found = []
+    for root, _, files in os.walk(str(shot / "out")):
+        found += [name for name in files if name.endswith(".exr") and not name.startswith(".")]
+    return sorted(found)
+
+
+def run_failing(shot, capsys, *extra):
+    code = main(arguments(shot, *extra))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    # Progress and log lines may come first; the error is the last line, and a single one.
+    assert lines[-1].startswith("actanywhere: error: "), lines
+    assert sum("error" in line for line in lines) == 1, lines
+    assert published_frames(shot) == []
+    return lines[-1]
+
+
+@pytest.mark.slow
+def test_good_shot_publishes_bg_and_comp_with_exact_subject(shot, capsys):
+    assert main(arguments(shot, "--shot", "sh010")) == 0
+    out = capsys.readouterr().out
+    assert "v001 seed 0 bg:" in out and "v001 seed 0 comp:" in out
+    assert published_frames(shot) == sorted(
+        "sh010_%s_v001.%04d.exr" % (pass_name, frame) for pass_name in ("bg", "comp") for frame in FRAMES
+    )
+    for index, frame in enumerate(FRAMES):
+        comp = oiio.ImageBuf(str(shot / "out" / ("sh010_comp_v001.%04d.exr" % frame))).get_pixels(oiio.FLOAT)
+        plate = oiio.ImageBuf(str(shot / "plate" / ("p.%04d.exr" % frame))).get_pixels(oiio.FLOAT)
+        subject = subject_matte(index) == 1.0
+        assert np.array_equal(comp[subject], plate[subject])  # the subject is the plate's own pixels
+        assert not np.array_equal(comp[~subject], plate[~subject])  # the background is generated
+    info = subprocess.run([OIIOTOOL, "--info", "-v", str(shot / "out" / "sh010_bg_v001.1001.exr")],
+                          capture_output=True, text=True, check=True).stdout
+    assert 'actanywhere/seed: "0"' in info and 'actanywhere/model_profile: "tiny"' in info
+    assert "lin_ap1_scene" in info  # written back in the plate's colour space
+    timeline = otio.adapters.read_from_file(str(shot / "out" / "sh010_bg_v001.otio"))
+    clip = timeline if isinstance(timeline, otio.schema.Clip) else list(timeline.find_clips())[0]
+    assert clip.media_reference.start_frame == 1001
+
+    # A second run never overwrites: it publishes v002 next to v001.
+    assert main(arguments(shot, "--shot", "sh010", "--seed", "3")) == 0
+    assert "v002 seed 3 bg:" in capsys.readouterr().out
+    assert len(published_frames(shot)) == 16
+
+
+def test_missing_frame_is_named(shot, capsys):
+    os.remove(str(shot / "plate" / "p.1003.exr"))
+    assert "1003" in run_failing(shot, capsys)
+
+
+def test_plate_and_matte_of_different_sizes(shot, capsys):
+    for frame in FRAMES:
+        write_exr(str(shot / "roto" / ("m.%04d.exr" % frame)), np.zeros((18, 32), np.float32), ("A",))
+    error = run_failing(shot, capsys)
+    assert "m.1001.exr is 32x18 but its plate" in error and "p.1001.exr is 64x36" in error
+
+
+def test_frames_of_different_sizes_within_a_sequence(shot, capsys):
+    write_exr(str(shot / "roto" / "m.1002.exr"), np.zeros((18, 32), np.float32), ("A",))
+    assert "frame 1002 is 32x18" in run_failing(shot, capsys)
+
+
+def test_matte_outside_zero_one(shot, capsys):
+    write_exr(str(shot / "roto" / "m.1004.exr"), np.full((HEIGHT, WIDTH), 3.0, np.float32), ("A",))
+    assert "m.1004.exr" in run_failing(shot, capsys)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_nan_or_inf_in_the_plate(shot, capsys, bad_value):
+    plate = np.zeros((HEIGHT, WIDTH, 3), np.float32)
+    plate[3, 4] = bad_value
+    write_exr(str(shot / "plate" / "p.1002.exr"), plate, ("R", "G", "B"), datatype="float")
+    assert "p.1002.exr" in run_failing(shot, capsys)
+
+
+def test_truncated_file(shot, capsys):
+    path = shot / "plate" / "p.1004.exr"
+    path.write_bytes(path.read_bytes()[:200])
+    assert "p.1004.exr" in run_failing(shot, capsys)
+
+
+def test_non_image_file(shot, capsys):
+    (shot / "cond.png").write_text("not a picture")
+    assert "cond.png" in run_failing(shot, capsys)
+
+
+def test_unknown_colour_space(shot, capsys):
+    error = run_failing(shot, capsys, "--set", "colour.plate_colourspace=ACEScgg")
+    assert "ACEScgg" in error
+
+
+def test_full_matte_leaves_nothing_to_generate(shot, capsys):
+    for frame in FRAMES:
+        write_exr(str(shot / "roto" / ("m.%04d.exr" % frame)), np.ones((HEIGHT, WIDTH), np.float32), ("A",))
+    assert "covers the whole frame" in run_failing(shot, capsys)
+
+
+def test_missing_matte_channel_lists_the_channels(shot, capsys):
+    for index, frame in enumerate(FRAMES):
+        rgba = np.repeat(subject_matte(index)[..., None], 4, axis=2)
+        write_exr(str(shot / "roto" / ("m.%04d.exr" % frame)), rgba, ("R", "G", "B", "A"))
+    error = run_failing(shot, capsys, "--matte-channel", "mask")
+    assert "mask" in error and "m.1001.exr" in error and "R, G, B, A" in error
+
+
+def test_unwritable_output_directory(shot, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere; the permission check cannot be exercised")
+    (shot / "out").mkdir()
+    os.chmod(str(shot / "out"), 0o500)
+    assert "not writable" in run_failing(shot, capsys)
+
+
+def test_output_under_a_file_is_refused(shot, capsys):
+    (shot / "out").write_text("a file where the output folder should be")
+    error = run_failing(shot, capsys, "--out", str(shot / "out" / "x" / "{version}" / "x.####.exr"))
+    assert str(shot / "out") in error
+
+
+def test_bad_frame_range_and_missing_inputs(shot, capsys):
+    error = run_failing(shot, capsys, "--frames", "1001-x")
+    assert "frames" in error and "1001-x" in error
+    assert main(["generate", "--plate", str(shot / "plate" / "p.%04d.exr"), "--quiet"]) == 2
+    assert "matte, condition not given" in capsys.readouterr().err
+
+
+def test_empty_matte_warns_and_condition_of_another_aspect_warns(shot, capsys):
+    for frame in FRAMES:
+        write_exr(str(shot / "roto" / ("m.%04d.exr" % frame)), np.zeros((HEIGHT, WIDTH), np.float32), ("A",))
+    write_png(str(shot / "cond.png"), np.full((40, 30, 3), 0.5))
+    with pytest.warns(UserWarning, match="is empty"):
+        assert main(arguments(shot, "--steps", "1")) == 0
+    assert "has aspect 0.75, the plate 1.78" in capsys.readouterr().err
