@@ -136,8 +136,9 @@ class ActAnywhereModel:
         """Move every part. On CUDA the attention runs through torch's scaled_dot_product_attention."""
         dtype = torch_dtype(dtype) if dtype is not None else None
         for module in self.modules().values():
-            # diffusers logs a warning on every dtype cast, even a no-op one: cast only when needed.
-            module.to(device=device, dtype=dtype if dtype is not None and dtype != module.dtype else None)
+            # diffusers warns whenever `dtype` is passed, even a no-op one: pass it only to cast.
+            kwargs = {"dtype": dtype} if dtype is not None and dtype != module.dtype else {}
+            module.to(device=device, **kwargs)
         if self.device.type == "cuda":
             from diffusers.models.attention_processor import AttnProcessor2_0
 

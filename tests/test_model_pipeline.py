@@ -1,0 +1,193 @@
+"""ActAnywherePipeline on the tiny profile: shapes, determinism, schedulers, guidance, windows, progress."""
+import numpy as np
+import pytest
+import torch
+
+from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.architecture import ActAnywhereModel
+from actanywhere.engine.model.pipeline import ActAnywherePipeline, frame_windows
+from actanywhere.engine.model.profile import INPAINT_ORDER
+from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
+
+FRAMES, SIZE = 6, 16
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return ActAnywherePipeline(build_from_configs(CONFIGS_DIR / "tiny"))
+
+
+@pytest.fixture(autouse=True)
+def reset_counter(pipe):
+    pipe.unet_calls = 0
+
+
+def inputs(frames=FRAMES, size=SIZE, seed=0):
+    rng = np.random.default_rng(seed)
+    matte = np.zeros((frames, size, size), np.float32)
+    matte[:, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
+    foreground = rng.random((frames, size, size, 3), dtype=np.float32)
+    condition = rng.random((30, 20, 3), dtype=np.float32)
+    return foreground, matte, condition
+
+
+def record_unet_batches(pipe):
+    batches = []
+    handle = pipe.model.unet.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
+    return batches, handle
+
+
+def test_model_shapes(pipe):
+    model = pipe.model
+    assert model.vae_scale_factor == 4  # three VAE blocks, derived from the config
+    assert model.unet.config.in_channels == 9
+    frames, h, w = 5, 8, 8
+    with torch.no_grad():
+        out = model.unet(torch.randn(2, 9, frames, h, w), 10,
+                         encoder_hidden_states=torch.randn(2 * frames, 1, 32)).sample
+        embeds = model.image_encoder(pixel_values=torch.randn(1, 3, 32, 32)).image_embeds
+    assert out.shape == (2, 4, frames, h, w)
+    assert embeds.shape == (1, model.unet.config.cross_attention_dim)
+
+
+def test_output_shape_range_and_conditioning_shapes(pipe):
+    foreground, matte, condition = inputs()
+    conditioning = pipe.encode_conditioning(foreground, matte, condition)
+    assert conditioning.fg_latents.shape == (1, 4, FRAMES, SIZE // 4, SIZE // 4)
+    assert conditioning.mask.shape == (1, 1, FRAMES, SIZE // 4, SIZE // 4)
+    assert conditioning.image_embeds.shape == (1, 1, 32)
+    assert not conditioning.uncond_embeds.any()  # the profile's zero image embedding
+    # area downsampling, background = 1: the matte's centre square is subject
+    mask = conditioning.mask[0, 0, 0]
+    assert mask[0, 0] == 1 and mask[1, 1] == 0
+    out = pipe(foreground, matte, condition, steps=2, guidance_scale=2.0, seed=0)
+    assert out.shape == (FRAMES, SIZE, SIZE, 3) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_same_seed_same_output_other_seed_differs(pipe):
+    a = pipe(*inputs(), steps=2, guidance_scale=2.0, seed=7)
+    b = pipe(*inputs(), steps=2, guidance_scale=2.0, seed=7)
+    c = pipe(*inputs(), steps=2, guidance_scale=2.0, seed=8)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-4
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++"])
+def test_both_schedulers_run(pipe, scheduler):
+    events = []
+    out = pipe(*inputs(), steps=3, guidance_scale=2.0, scheduler=scheduler, seed=0, progress=events.append)
+    assert np.isfinite(out).all()
+    assert [e.step for e in events if e.stage == "sample"] == [1, 2, 3]
+
+
+def test_unknown_scheduler_is_refused(pipe):
+    with pytest.raises(ModelError, match="dpmsolver"):
+        pipe(*inputs(), steps=1, scheduler="euler")
+
+
+def test_guidance_scale_one_skips_the_unconditional_pass(pipe):
+    batches, handle = record_unet_batches(pipe)
+    try:
+        pipe(*inputs(), steps=3, guidance_scale=1.0, seed=0)
+        assert batches == [1, 1, 1]
+        batches.clear()
+        pipe(*inputs(), steps=3, guidance_scale=2.5, seed=0)
+        assert batches == [2, 2, 2]
+    finally:
+        handle.remove()
+
+
+def test_guidance_combines_unconditional_and_conditional(pipe):
+    conditioning = pipe.encode_conditioning(*inputs())
+    latents = torch.randn(1, 4, FRAMES, SIZE // 4, SIZE // 4, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor(500)
+    with torch.no_grad():
+        guided = pipe.predict_noise(latents, conditioning, t, 3.0)
+        cond = pipe.predict_noise(latents, conditioning, t, 1.0)
+        conditioning.image_embeds, saved = conditioning.uncond_embeds, conditioning.image_embeds
+        uncond = pipe.predict_noise(latents, conditioning, t, 1.0)
+        conditioning.image_embeds = saved
+    torch.testing.assert_close(guided, uncond + 3.0 * (cond - uncond), rtol=1e-4, atol=1e-5)
+
+
+def test_progress_events(pipe):
+    events = []
+    pipe(*inputs(frames=5), steps=2, guidance_scale=1.0, seed=0, progress=events.append, window_frames=2)
+    stages = [e.stage for e in events]
+    assert stages[0] == "encode" and stages[-1] == "decode" and "sample" in stages
+    sample = [e for e in events if e.stage == "sample"]
+    assert [(e.step, e.steps, e.window, e.windows) for e in sample] == [
+        (s, 2, w, 3) for s in (1, 2) for w in (1, 2, 3)]
+    assert [e.done for e in sample] == list(range(1, 7)) and {e.total for e in sample} == {6}
+    assert sample[-1].fraction == 1.0
+    assert events[-1].done == events[-1].total == 5  # decode counts frames
+
+
+def test_windows_split_long_shots(pipe):
+    assert frame_windows(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    batches, handle = record_unet_batches(pipe)
+    try:
+        windowed = pipe(*inputs(), steps=2, guidance_scale=1.0, seed=0, window_frames=4)
+    finally:
+        handle.remove()
+    assert pipe.unet_calls == 4  # 2 steps x 2 windows (6 frames: 4 + 2)
+    # One window covering every frame is the plain forward.
+    whole = pipe(*inputs(), steps=2, guidance_scale=1.0, seed=0, window_frames=FRAMES)
+    default = pipe(*inputs(), steps=2, guidance_scale=1.0, seed=0)
+    np.testing.assert_array_equal(whole, default)
+    assert np.abs(whole - windowed).max() > 0  # temporal attention sees other frames
+
+
+def test_window_is_capped_by_motion_max_seq_length(pipe):
+    assert pipe.model.max_frames_per_call == 32
+    pipe(*inputs(frames=33, size=8), steps=1, guidance_scale=1.0, seed=0, window_frames=64)
+    assert pipe.unet_calls == 2
+
+
+def test_background_pixels_do_not_matter(pipe):
+    foreground, matte, condition = inputs()
+    other = foreground.copy()
+    other[matte == 0] = 0.9  # change only what the matte says is background
+    a = pipe(foreground, matte, condition, steps=2, guidance_scale=2.0, seed=0)
+    b = pipe(other, matte, condition, steps=2, guidance_scale=2.0, seed=0)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_condition_image_matters(pipe):
+    foreground, matte, condition = inputs()
+    a = pipe(foreground, matte, condition, steps=2, guidance_scale=2.0, seed=0)
+    b = pipe(foreground, matte, 1 - condition, steps=2, guidance_scale=2.0, seed=0)
+    assert np.abs(a - b).max() > 1e-5
+
+
+def test_sizes_must_be_multiples_of_the_vae_scale_factor(pipe):
+    foreground, matte, condition = inputs(size=18)
+    with pytest.raises(ModelError, match="multiples of the VAE scale factor 4"):
+        pipe(foreground, matte, condition, steps=1)
+    with pytest.raises(ModelError, match="matte"):
+        pipe(inputs()[0], np.ones((FRAMES, 8, 8), np.float32), condition, steps=1)
+
+
+def test_channel_order_is_a_profile_field(pipe):
+    model = pipe.model
+    profile = type(model.profile)(**{**model.profile.__dict__, "channel_order": INPAINT_ORDER})
+    other = ActAnywherePipeline(ActAnywhereModel(profile, model.unet, model.vae, model.image_encoder))
+    conditioning = pipe.encode_conditioning(*inputs())
+    latents = torch.zeros(1, 4, FRAMES, SIZE // 4, SIZE // 4)
+    paper = pipe.model_input(latents, conditioning)
+    inpaint = other.model_input(latents, conditioning)
+    assert paper.shape == inpaint.shape == (1, 9, FRAMES, SIZE // 4, SIZE // 4)
+    torch.testing.assert_close(paper[:, 8:9], conditioning.mask)
+    torch.testing.assert_close(inpaint[:, 4:5], conditioning.mask)
+    torch.testing.assert_close(inpaint[:, 5:9], conditioning.fg_latents)
+
+
+def test_low_precision_path_returns_float32():
+    # bfloat16 on the CPU stands in for the CUDA half-precision path: casts in and out of the network.
+    model = build_from_configs(CONFIGS_DIR / "tiny")
+    low = ActAnywherePipeline(model, device="cpu", dtype="bfloat16")
+    assert low.dtype == model.vae.dtype == model.image_encoder.dtype == torch.bfloat16
+    foreground, matte, condition = inputs(frames=3)
+    out = low(foreground, matte[..., None], condition, steps=2, guidance_scale=2.0, scheduler="dpmsolver++")
+    assert out.dtype == np.float32 and out.shape == (3, SIZE, SIZE, 3) and np.isfinite(out).all()
