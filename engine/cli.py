@@ -5,6 +5,8 @@
     actanywhere spec check SHOT.yaml        validate a shot spec and print it resolved
     actanywhere generate SHOT.yaml          run a shot (or give it through flags, see --help)
     actanywhere demo                        run the bundled demo shot on the embedded model
+    actanywhere model init actanywhere-sd15 --sd15 DIR --motion-adapter DIR --image-encoder DIR --out DIR
+    actanywhere model check DIR             verify a profile directory's files and checksums
 
 Every command takes --config FILE (repeatable) and --set key.path=value (repeatable), the top layers of
 the config (docs/config.md). Errors print one line that names the file, frame or key, and exit 2.
@@ -18,7 +20,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__, config as config_module, shotspec
-from .errors import ActAnywhereError, ShotSpecError
+from .errors import ActAnywhereError, ModelError, ShotSpecError
 
 
 def _config_options() -> argparse.ArgumentParser:
@@ -71,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", parents=[common], help="generate background plates for a shot")
     generate.add_argument("spec", nargs="?", help="shot spec (YAML or JSON)")
     _add_generation_flags(generate)
+
+    model_parser = commands.add_parser("model", help="build or check model profile directories")
+    model_commands = model_parser.add_subparsers(dest="model_command", metavar="init|check")
+    model_commands.required = True
+    init = model_commands.add_parser("init", help="build a profile directory from local public weights")
+    init_profiles = init.add_subparsers(dest="profile", metavar="PROFILE")
+    init_profiles.required = True
+    sd15 = init_profiles.add_parser(
+        "actanywhere-sd15", help="SD 1.5 + AnimateDiff motion adapter + CLIP image encoder, conv_in widened to 9 channels"
+    )
+    sd15.add_argument("--sd15", required=True, metavar="DIR", help="Stable Diffusion 1.5 folder (holds unet/ and vae/)")
+    sd15.add_argument("--motion-adapter", required=True, metavar="DIR", help="AnimateDiff motion adapter folder")
+    sd15.add_argument("--image-encoder", required=True, metavar="DIR", help="CLIP ViT-L/14 vision model folder")
+    sd15.add_argument("--out", required=True, metavar="DIR", help="new profile directory (must not exist)")
+    model_check = model_commands.add_parser("check", help="verify a profile directory's files and checksums")
+    model_check.add_argument("directory")
 
     demo = commands.add_parser("demo", parents=[common], help="run the bundled demo shot on the embedded model")
     demo.add_argument("--out", default="demo_out", help="directory for the demo's inputs and outputs (default demo_out)")
@@ -144,6 +162,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    if arguments.command == "model":
+        return _run_model_command(arguments)
     if arguments.command == "config" and arguments.config_command == "check":
         config_module.check_file(arguments.file)
         print("%s: valid" % arguments.file)
@@ -174,6 +194,25 @@ def _run(arguments: argparse.Namespace) -> int:
     for result in results:
         for pass_name, path in result.sequences.items():
             print("%s seed %d %s: %s  (%s)" % (result.version_name, result.seed, pass_name, path, result.otio_paths[pass_name]))
+    return 0
+
+
+def _run_model_command(arguments: argparse.Namespace) -> int:
+    from .model import weights
+
+    if arguments.model_command == "check":
+        missing = weights.missing_files(arguments.directory)
+        if missing:
+            raise ModelError("%s: missing %s" % (arguments.directory, ", ".join(missing)))
+        weights.verify_checksums(arguments.directory)
+        print("%s: complete, checksum %s" % (arguments.directory, weights.checksum(arguments.directory)))
+        return 0
+    if os.path.exists(arguments.out):
+        raise ModelError("%s already exists; profile directories are never overwritten: choose a new --out" % arguments.out)
+    from .model.sd15 import init_actanywhere_sd15
+
+    init_actanywhere_sd15(arguments.sd15, arguments.motion_adapter, arguments.image_encoder, arguments.out)
+    print("%s: actanywhere-sd15 profile written (untrained: fine-tune it with `actanywhere train`)" % arguments.out)
     return 0
 
 

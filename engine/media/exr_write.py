@@ -67,11 +67,11 @@ def write_exr(
         spec.attribute(name, _header_value(name, value))
     if colourspace:
         spec.attribute("oiio:ColorSpace", canonical_colourspace_name(colourspace))
+        # OpenImageIO writes oiio:ColorSpace as colorInteropID and reads colorInteropID first, so
+        # the two must agree; a space without an interop ID is recorded by name only.
         interop_id = colour_interop_id(colourspace)
         if interop_id:
             spec.attribute("colorInteropID", interop_id)
-        else:
-            spec.erase_attribute("colorInteropID")
 
     stored = pixels[window.y:window.y + window.height, window.x:window.x + window.width]
     _write_atomically(path, spec, np.ascontiguousarray(stored, dtype=np.float32))

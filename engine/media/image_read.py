@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -71,7 +71,7 @@ def read_image(
     pixels = _place_in_display_window(data, spec)
     if check_pixels:
         check_finite(pixels, path)
-    return pixels, _with_channels(info, tuple(info.channel_names[i] for i in indices))
+    return pixels, replace(info, channel_names=tuple(info.channel_names[i] for i in indices))
 
 
 def read_matte(path: str, channel: str = "A") -> np.ndarray:
@@ -129,10 +129,6 @@ def _image_info(path: str, spec: "oiio.ImageSpec", file_format: str) -> ImageInf
         file_format=file_format,
         pixel_type=str(spec.format),
     )
-
-
-def _with_channels(info: ImageInfo, channel_names: Tuple[str, ...]) -> ImageInfo:
-    return ImageInfo(**dict(info.__dict__, channel_names=channel_names))
 
 
 def _channel_indices(info: ImageInfo, channels: Optional[Sequence[str]]) -> list:
