@@ -6,9 +6,13 @@ Pure Python: the contract modules and the Nuke plugin raise and catch these too.
 
 
 class ActAnywhereError(Exception):
-    """Base of every error the user is meant to read."""
+    """Base of every error the user is meant to read: always one line (what a library such as
+    OpenImageIO adds may hold newlines), so logs, farm task output and the Nuke panel show it whole."""
 
     exit_code = 2
+
+    def __init__(self, message: str = ""):
+        super().__init__(" ".join(str(message).split()))
 
 
 class ConfigError(ActAnywhereError):

@@ -51,8 +51,10 @@ def check_sequence(sequence: FrameSequence, frames: Iterable[int]) -> List[Image
                                                     reference_frame, reference.width,
                                                     reference.height, reference.pixel_aspect))
     if problems:
-        raise MediaError("{} has unusable frames:\n  {}".format(
-            sequence.as_hashes(), "\n  ".join(problems)))
+        # One line, as every error the CLI prints: the first few problems, then a count.
+        shown = "; ".join(problems[:3]) + ("; and {} more".format(len(problems) - 3) if len(problems) > 3 else "")
+        raise MediaError("{} has {} unusable {}: {}".format(
+            sequence.as_hashes(), len(problems), "frame" if len(problems) == 1 else "frames", shown))
     return [infos[frame] for frame in frames]
 
 
