@@ -15,6 +15,7 @@ _LAZY = {
     "checksum": "weights",
     "UntrainedModelWarning": "weights",
     "init_actanywhere_sd15": "sd15",
+    "init_zeroshot_sd15_inpaint": "zeroshot",
 }
 
 __all__ = ["ModelProfile", *_LAZY]

@@ -1,5 +1,8 @@
 """The ActAnywhere network: a 9-channel AnimateDiff U-Net, a VAE and a CLIP image encoder.
 
+`ip_adapter` profiles (zero-shot SD inpainting) add an IP-Adapter inside the U-Net and the empty
+prompt's text embedding, the cross-attention context their U-Net was trained with.
+
 `ActAnywhereModel` holds the three parts and the profile; it builds them from plain config dicts
 (diffusers / transformers config.json contents) and knows nothing of files (see weights.py).
 """
@@ -14,7 +17,7 @@ from diffusers import AutoencoderKL, UNetMotionModel
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from actanywhere.engine.errors import ModelError
-from actanywhere.engine.model.profile import ModelProfile
+from actanywhere.engine.model.profile import CLIP_TOKENS, ModelProfile
 
 UNET_IN_CHANNELS = 9  # noisy latent (4) + foreground latent (4) + mask (1)
 LATENT_CHANNELS = 4
@@ -77,20 +80,37 @@ class ActAnywhereModel:
     # Provenance: sha256 of the weights (see weights.checksum); "untrained" models say so.
     checksum: Optional[str] = None
     trained: bool = True
+    # `ip_adapter` profiles: the empty prompt's text embedding (1, tokens, cross_attention_dim), float32.
+    text_embeds: Optional[torch.Tensor] = None
 
     def __post_init__(self):
         self.check()
 
     def check(self) -> None:
+        name = self.profile.name
         cross = self.unet.config.cross_attention_dim
         projection = self.image_encoder.config.projection_dim
-        if cross != projection:
-            raise ModelError(
-                f"profile '{self.profile.name}': the image encoder's projection_dim ({projection}) must equal "
-                f"the U-Net's cross_attention_dim ({cross}): its embedding is the cross-attention context"
-            )
         if self.unet.config.in_channels != UNET_IN_CHANNELS:
-            raise ModelError(f"profile '{self.profile.name}': the U-Net must take {UNET_IN_CHANNELS} channels")
+            raise ModelError(f"profile '{name}': the U-Net must take {UNET_IN_CHANNELS} channels")
+        if self.profile.conditioning == CLIP_TOKENS:
+            if cross != projection:
+                raise ModelError(
+                    f"profile '{name}': the image encoder's projection_dim ({projection}) must equal "
+                    f"the U-Net's cross_attention_dim ({cross}): its embedding is the cross-attention context"
+                )
+            return
+        from actanywhere.engine.model.ip_adapter import has_ip_adapter
+
+        if not has_ip_adapter(self.unet):
+            raise ModelError(f"profile '{name}' is conditioned through an IP-Adapter, but its U-Net has none")
+        image_embed_dim = self.unet.encoder_hid_proj.image_projection_layers[0].image_embeds.in_features
+        if image_embed_dim != projection:
+            raise ModelError(f"profile '{name}': the IP-Adapter takes {image_embed_dim}-d image embeddings, the "
+                             f"image encoder gives {projection}-d: they must belong together")
+        if self.text_embeds is None or self.text_embeds.ndim != 3 or self.text_embeds.shape[-1] != cross:
+            shape = None if self.text_embeds is None else tuple(self.text_embeds.shape)
+            raise ModelError(f"profile '{name}': needs the empty prompt's text embedding (1, tokens, {cross}), "
+                             f"got {shape}")
 
     @classmethod
     def from_configs(cls, profile: ModelProfile, unet_config: dict, vae_config: dict, image_encoder_config: dict,
@@ -139,10 +159,14 @@ class ActAnywhereModel:
             # diffusers warns whenever `dtype` is passed, even a no-op one: pass it only to cast.
             kwargs = {"dtype": dtype} if dtype is not None and dtype != module.dtype else {}
             module.to(device=device, **kwargs)
+        if self.text_embeds is not None:
+            self.text_embeds = self.text_embeds.to(device=device, dtype=torch.float32)
         if self.device.type == "cuda":
             from diffusers.models.attention_processor import AttnProcessor2_0
 
-            self.unet.set_attn_processor(AttnProcessor2_0())
+            # An IP-Adapter's processors already use scaled_dot_product_attention; never replace them.
+            if self.profile.conditioning == CLIP_TOKENS:
+                self.unet.set_attn_processor(AttnProcessor2_0())
             self.vae.set_attn_processor(AttnProcessor2_0())
             self.image_encoder.set_attn_implementation("sdpa")
         return self

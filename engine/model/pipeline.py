@@ -7,6 +7,10 @@ so this pipeline calls the U-Net itself.
 `predict_noise` predicts the noise of one (latents, conditioning) window; `__call__` runs it per
 window of frames and takes one global scheduler step per timestep, so blended overlapping windows
 and spatial tiles can later call it per window/tile and blend before the same step.
+
+The profile's `conditioning` says how the condition image reaches the U-Net (`unet_conditioning`):
+as the cross-attention context itself (ActAnywhere), or through an IP-Adapter beside the empty prompt's
+text tokens (zero-shot SD inpainting).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import torch.nn.functional as F
 
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import LATENT_CHANNELS, ActAnywhereModel, torch_dtype
-from actanywhere.engine.model.profile import FG_LATENT, MASK, NOISY
+from actanywhere.engine.model.profile import CLIP_TOKENS, FG_LATENT, MASK, NOISY
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 
 SCHEDULERS = ("ddim", "dpmsolver++")
@@ -51,6 +55,8 @@ class Conditioning:
     mask: torch.Tensor  # (1, 1, T, h, w) 1 - matte at latent size: 1 = generate
     image_embeds: torch.Tensor  # (1, 1, D) CLIP image embedding of the condition image
     uncond_embeds: torch.Tensor  # (1, 1, D) what a dropped condition was in training
+    # `ip_adapter` profiles: the empty prompt's text embedding (1, 77, C), the cross-attention context.
+    text_embeds: Optional[torch.Tensor] = None
 
     def crop(self, frames: slice = slice(None), rows: slice = slice(None), cols: slice = slice(None)) -> "Conditioning":
         """The conditioning of one window / tile (latent coordinates)."""
@@ -59,6 +65,7 @@ class Conditioning:
             self.mask[:, :, frames, rows, cols],
             self.image_embeds,
             self.uncond_embeds,
+            self.text_embeds,
         )
 
 
@@ -180,7 +187,7 @@ class ActAnywherePipeline:
         fg_latents = torch.cat(latents).permute(1, 0, 2, 3)[None]
         mask = torch.cat(masks).permute(1, 0, 2, 3)[None].to(self.device)
         embeds, uncond = self.encode_condition(condition)
-        return Conditioning(fg_latents, mask, embeds.float(), uncond.float())
+        return Conditioning(fg_latents, mask, embeds.float(), uncond.float(), self.model.text_embeds)
 
     # -- the denoiser ------------------------------------------------------------------------------
     def model_input(self, latents: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
@@ -193,26 +200,38 @@ class ActAnywherePipeline:
         """Noise prediction (1, 4, F, h, w) in float32 for one window/tile, with classifier-free guidance.
 
         The unconditional branch only swaps the image embedding for the profile's unconditional one:
-        training drops the condition image, never the foreground or the mask."""
+        training drops the condition image, never the foreground or the mask (nor the empty prompt)."""
         guided = guidance_scale > 1.0
         if scheduler is not None:
             latents = scheduler.scale_model_input(latents, timestep)
         sample = self.model_input(latents, conditioning)
-        context = conditioning.image_embeds
+        embeds = conditioning.image_embeds
         if guided:
             sample = torch.cat([sample, sample])
-            context = torch.cat([conditioning.uncond_embeds, conditioning.image_embeds])
-        frames = sample.shape[2]
-        # UNetMotionModel flattens (B, F) for its spatial layers: one context row per frame.
-        context = context.repeat_interleave(frames, dim=0)
+            embeds = torch.cat([conditioning.uncond_embeds, conditioning.image_embeds])
         self.unet_calls += 1
         noise = self.model.unet(
-            sample.to(self.dtype), timestep, encoder_hidden_states=context.to(self.dtype)
+            sample.to(self.dtype), timestep, **self.unet_conditioning(embeds, conditioning, sample.shape[2])
         ).sample.float()
         if guided:
             uncond, cond = noise.chunk(2)
             noise = uncond + guidance_scale * (cond - uncond)
         return noise
+
+    def unet_conditioning(self, image_embeds: torch.Tensor, conditioning: Conditioning, frames: int) -> dict:
+        """The U-Net's conditioning keywords for a batch of image embeddings (B, 1, D).
+
+        clip_tokens: the image embedding is the cross-attention context. ip_adapter: the empty prompt's
+        text tokens are the context and the image embedding goes through the IP-Adapter's projection
+        (`added_cond_kwargs`, as diffusers' AnimateDiff pipeline passes it). UNetMotionModel flattens
+        (B, F) for its spatial layers: one context row per frame (it repeats the image tokens itself)."""
+        if self.profile.conditioning == CLIP_TOKENS:
+            return {"encoder_hidden_states": image_embeds.repeat_interleave(frames, dim=0).to(self.dtype)}
+        text = conditioning.text_embeds.expand(image_embeds.shape[0], -1, -1)
+        return {
+            "encoder_hidden_states": text.repeat_interleave(frames, dim=0).to(self.dtype),
+            "added_cond_kwargs": {"image_embeds": [image_embeds.to(self.dtype)]},
+        }
 
     # -- output -----------------------------------------------------------------------------------
     @torch.inference_mode()

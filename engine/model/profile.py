@@ -25,6 +25,10 @@ INPAINT_ORDER = (NOISY, MASK, FG_LATENT)  # SD inpainting's [latent, mask, maske
 
 MASK_DOWNSAMPLE_METHODS = ("area", "nearest", "max")
 UNCONDITIONAL_CHOICES = ("zero_image_embed",)
+# How the condition image reaches the U-Net.
+CLIP_TOKENS = "clip_tokens"  # ActAnywhere: the CLIP image embedding is the 1-token cross-attention context
+IP_ADAPTER = "ip_adapter"  # the empty prompt's text tokens are the context; the image enters through an IP-Adapter
+CONDITIONING_MODES = (CLIP_TOKENS, IP_ADAPTER)
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
 
 # CLIP's preprocessing constants (openai/clip-vit-large-patch14 preprocessor_config.json).
@@ -68,6 +72,11 @@ class ModelProfile:
     # Normalisation of the condition image for the CLIP image encoder.
     image_mean: Tuple[float, float, float] = CLIP_MEAN
     image_std: Tuple[float, float, float] = CLIP_STD
+    # How the condition image's embedding reaches the U-Net (CONDITIONING_MODES). `ip_adapter` profiles
+    # also hold the IP-Adapter weights and the empty prompt's text embedding (see weights.py).
+    conditioning: str = CLIP_TOKENS
+    # Weight of the IP-Adapter's image tokens beside the text tokens (`ip_adapter` profiles only).
+    ip_adapter_scale: float = 1.0
     # The training noise schedule: keyword arguments shared by every diffusers scheduler we build.
     noise_schedule: Dict[str, object] = field(default_factory=_default_noise_schedule)
     # Sampling defaults (the shot spec may override them).
@@ -103,6 +112,10 @@ class ModelProfile:
             fail("image_mean/image_std", "must be three numbers each, std > 0")
         if not 0.0 <= self.background_grey <= 1.0:
             fail("background_grey", f"must lie in [0, 1], got {self.background_grey}")
+        if self.conditioning not in CONDITIONING_MODES:
+            fail("conditioning", f"must be one of {list(CONDITIONING_MODES)}, got {self.conditioning!r}")
+        if not self.ip_adapter_scale >= 0.0:
+            fail("ip_adapter_scale", f"must be >= 0, got {self.ip_adapter_scale}")
         if not 0.0 <= self.condition_dropout < 1.0:
             fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
 

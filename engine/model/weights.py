@@ -6,6 +6,9 @@
       unet/config.json, unet/diffusion_pytorch_model.safetensors             UNetMotionModel, 9 channels
       vae/config.json, vae/diffusion_pytorch_model.safetensors               AutoencoderKL
       image_encoder/config.json, image_encoder/model.safetensors             CLIPVisionModelWithProjection
+    and, for profiles with conditioning "ip_adapter" (zero-shot SD inpainting):
+      ip_adapter.safetensors      the IP-Adapter in h94/IP-Adapter's flat layout; unet/ holds the plain U-Net
+      text_embeds.safetensors     "text_embeds": the empty prompt's text-encoder output (1, 77, 768)
 
 Each sub-folder is what its library's `from_pretrained` reads, so a profile can be inspected with
 plain diffusers / transformers. Weights may also be sharded (`*.safetensors.index.json` + shards).
@@ -23,7 +26,7 @@ import torch
 
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
-from actanywhere.engine.model.profile import PROFILE_FILE, ModelProfile
+from actanywhere.engine.model.profile import CLIP_TOKENS, IP_ADAPTER, PROFILE_FILE, ModelProfile
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,11 @@ PARTS = {
     "vae": ("config.json", "diffusion_pytorch_model.safetensors"),
     "image_encoder": ("config.json", "model.safetensors"),
 }
+IP_ADAPTER_FILE = "ip_adapter.safetensors"
+TEXT_EMBEDS_FILE = "text_embeds.safetensors"
+TEXT_EMBEDS_KEY = "text_embeds"
+# Files beside the PARTS, by the profile's conditioning mode.
+CONDITIONING_FILES = {CLIP_TOKENS: (), IP_ADAPTER: (IP_ADAPTER_FILE, TEXT_EMBEDS_FILE)}
 # Profiles that may run untrained, built from their configs, when no weights are found.
 UNTRAINED_ALLOWED = ("tiny",)
 UNTRAINED_SEED = 0
@@ -47,11 +55,19 @@ class UntrainedModelWarning(UserWarning):
     """The model was built from its configs with random weights: its output is noise-like."""
 
 
-def expected_files() -> List[str]:
+def expected_files(conditioning: str = CLIP_TOKENS) -> List[str]:
     files = [PROFILE_FILE]
     for part, (config, weights) in PARTS.items():
         files += [f"{part}/{config}", f"{part}/{weights}"]
-    return files
+    return files + list(CONDITIONING_FILES.get(conditioning, ()))
+
+
+def _conditioning_of(directory: Path) -> str:
+    """The conditioning mode a directory's actanywhere.json declares (the default when unreadable)."""
+    try:
+        return str(json.loads((directory / PROFILE_FILE).read_text()).get("conditioning", CLIP_TOKENS))
+    except (OSError, ValueError, AttributeError):
+        return CLIP_TOKENS
 
 
 def _weight_files(part_dir: Path, weights_name: str) -> List[Path]:
@@ -78,13 +94,18 @@ def missing_files(directory) -> List[str]:
         files = _weight_files(directory / part, weights)
         if not files or not all(f.is_file() for f in files):
             missing.append(f"{part}/{weights}")
-    return missing
+    extra = CONDITIONING_FILES.get(_conditioning_of(directory), ())
+    return missing + [name for name in extra if not (directory / name).is_file()]
 
 
 def _missing_error(directory: Path, missing: List[str]) -> ModelError:
+    conditioning = _conditioning_of(directory)
+    note = "" if conditioning != CLIP_TOKENS else (
+        f"; profiles conditioned through an IP-Adapter also hold {', '.join(CONDITIONING_FILES[IP_ADAPTER])}")
     return ModelError(
         f"{directory}: not a complete ActAnywhere profile directory; missing {', '.join(missing)}. "
-        f"Expected files: {', '.join(expected_files())} (weights may be sharded with a .index.json)"
+        f"Expected files: {', '.join(expected_files(conditioning))} (weights may be sharded with a .index.json)"
+        f"{note}"
     )
 
 
@@ -104,6 +125,9 @@ def file_checksums(directory) -> Dict[str, str]:
     for part, (_, weights) in PARTS.items():
         for path in _weight_files(directory / part, weights):
             sums[path.relative_to(directory).as_posix()] = _sha256_file(path)
+    for name in CONDITIONING_FILES[IP_ADAPTER]:
+        if (directory / name).is_file():
+            sums[name] = _sha256_file(directory / name)
     return sums
 
 
@@ -149,14 +173,26 @@ def state_dict_checksum(model: ActAnywhereModel) -> str:
             data = tensor.detach().to("cpu", torch.float32).contiguous()
             digest.update(f"{part}.{name}:{tuple(data.shape)}".encode())
             digest.update(data.numpy().tobytes())
+    if model.text_embeds is not None:
+        digest.update(model.text_embeds.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
 # -- save / load ---------------------------------------------------------------------------------
 def save_pretrained(model: ActAnywhereModel, directory) -> Path:
+    from safetensors.torch import save_file
+
+    from actanywhere.engine.model.ip_adapter import flatten, ip_adapter_detached, ip_adapter_state_dict
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.unet.save_pretrained(directory / "unet", safe_serialization=True)
+    with ip_adapter_detached(model.unet):  # diffusers would drop it on load: it goes in its own file
+        model.unet.save_pretrained(directory / "unet", safe_serialization=True)
+    if model.profile.conditioning == IP_ADAPTER:
+        tensors = flatten(ip_adapter_state_dict(model.unet))
+        save_file({k: v.to("cpu").contiguous() for k, v in tensors.items()}, str(directory / IP_ADAPTER_FILE))
+        save_file({TEXT_EMBEDS_KEY: model.text_embeds.to("cpu", torch.float32).contiguous()},
+                  str(directory / TEXT_EMBEDS_FILE))
     model.vae.save_pretrained(directory / "vae", safe_serialization=True)
     model.image_encoder.save_pretrained(directory / "image_encoder", safe_serialization=True)
     model.profile.save(directory)
@@ -197,9 +233,30 @@ def load_pretrained(directory, device="cpu", dtype=None) -> ActAnywhereModel:
     unet = load("unet", UNetMotionModel.from_pretrained, torch_dtype=dtype)
     vae = load("vae", AutoencoderKL.from_pretrained, torch_dtype=dtype)
     image_encoder = load("image_encoder", CLIPVisionModelWithProjection.from_pretrained, dtype=dtype)
-    model = ActAnywhereModel(profile, unet, vae, image_encoder, checksum=checksum(directory), trained=True)
+    text_embeds = None
+    if profile.conditioning == IP_ADAPTER:
+        text_embeds = _load_ip_adapter_files(directory, unet, profile)
+    model = ActAnywhereModel(profile, unet, vae, image_encoder, checksum=checksum(directory), trained=True,
+                             text_embeds=text_embeds)
     model.eval()
     return model.to(device=device, dtype=dtype)
+
+
+def _load_ip_adapter_files(directory: Path, unet, profile: ModelProfile) -> torch.Tensor:
+    """Attach the directory's IP-Adapter to `unet`; return the empty prompt's text embedding."""
+    from safetensors.torch import load_file
+
+    from actanywhere.engine.model.ip_adapter import attach_ip_adapter, read_ip_adapter_file
+
+    try:
+        text_embeds = load_file(str(directory / TEXT_EMBEDS_FILE))[TEXT_EMBEDS_KEY].float()
+    except Exception as exc:
+        raise ModelError(f"{directory / TEXT_EMBEDS_FILE}: cannot read the '{TEXT_EMBEDS_KEY}' tensor "
+                         f"({type(exc).__name__}: {exc}); it is written by save_pretrained") from exc
+    state_dict = read_ip_adapter_file(directory / IP_ADAPTER_FILE)
+    state_dict = {group: {k: v.to(unet.dtype) for k, v in tensors.items()} for group, tensors in state_dict.items()}
+    attach_ip_adapter(unet, state_dict, profile.ip_adapter_scale)
+    return text_embeds
 
 
 def builtin_configs(name: str) -> Optional[Path]:
@@ -256,5 +313,17 @@ def load_profile(name: str = "tiny", path=None, device="cpu", dtype=None) -> Act
         return model.to(device=device, dtype=_resolve_dtype(model.profile, device, dtype))
     raise ModelError(
         f"no weights for model profile '{name}': pass the path of a profile directory holding "
-        f"{', '.join(expected_files())} (or install them under {shipped})"
+        f"{', '.join(expected_files(_builtin_conditioning(name)))} (or install them under {shipped})"
     )
+
+
+def _builtin_conditioning(name: str) -> str:
+    """The conditioning mode of a built-in profile, from its configs/*/actanywhere.json."""
+    for path in sorted(CONFIGS_DIR.glob(f"*/{PROFILE_FILE}")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("name") == name:
+            return data.get("conditioning", CLIP_TOKENS)
+    return CLIP_TOKENS
