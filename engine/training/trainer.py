@@ -364,13 +364,12 @@ def _training_step(batch: List[dict], pipeline, unet, noise_scheduler, cache, cl
     timesteps = torch.tensor([sample["timestep"] for sample in batch], dtype=torch.long, device=device)
     noisy = noise_scheduler.add_noise(target, noise, timesteps)
     conditioning = Conditioning(torch.cat(parts["fg"]).to(device), torch.cat(parts["mask"]).to(device),
-                                embeds, torch.zeros_like(embeds))
+                                embeds, torch.zeros_like(embeds), text_embeds=pipeline.model.text_embeds)
     sample = pipeline.model_input(noisy, conditioning)
-    frames = sample.shape[2]
-    # As in the pipeline: UNetMotionModel flattens (B, F) for its spatial layers, one context row per frame.
-    context = embeds.repeat_interleave(frames, dim=0)
+    # The pipeline's own conditioning keywords, so both conditioning modes (CLIP tokens, IP-Adapter) train.
+    unet_kwargs = pipeline.unet_conditioning(embeds, conditioning, frames=sample.shape[2])
     with accelerator.autocast():
-        prediction = unet(sample, timesteps, encoder_hidden_states=context).sample
+        prediction = unet(sample, timesteps, **unet_kwargs).sample
     return F.mse_loss(prediction.float(), noise)
 
 
@@ -396,7 +395,8 @@ def _save_trained(model, unet, params, ema, config: TrainingConfig, dropout: flo
         profile = dataclasses.replace(model.profile, name=config.model.output_name or model.profile.name,
                                       condition_dropout=dropout,
                                       native_size=(config.data.height, config.data.width, config.data.frames))
-        trained = ActAnywhereModel(profile, unet, model.vae, model.image_encoder, trained=True)
+        trained = ActAnywhereModel(profile, unet, model.vae, model.image_encoder, trained=True,
+                                   text_embeds=model.text_embeds)
         final = output_dir / MODEL_DIR
         partial = output_dir / (MODEL_DIR + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
