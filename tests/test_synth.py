@@ -244,7 +244,7 @@ def test_run_synth_and_contact_sheet(tmp_path):
                      log=lines.append) == 0
     assert [(event.stage, event.done, event.total) for event in events] == [("synth", 1, 2), ("synth", 2, 2)]
     assert os.path.isfile(os.path.join(str(tmp_path), "test", "clips.yaml")) and "2 test clips" in lines[0]
-    sheet = contact_sheet(render_clip(clip_seed("test", 0), (32, 32), 4), labels=False)
+    sheet = contact_sheet(render_clip(clip_seed("test", 0), (32, 32), 4))
     assert sheet.ndim == 3 and sheet.shape[2] == 3
 
 

@@ -23,12 +23,14 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import yaml
 
-from ..errors import ConfigError, MediaError
+from ..errors import ConfigError
+from .. import preview
+from ..preview import write_png
 from ..progress import EtaClock, ProgressEvent, ignore_progress
 from .clips import SPLITS, RenderedClip, clip_seed, render_clip
 
@@ -44,29 +46,6 @@ DEMO_SHOT = "synth010"
 
 
 # -- files ----------------------------------------------------------------------------------------------
-def write_png(path: str, pixels: np.ndarray) -> None:
-    """An 8-bit PNG of an H x W (x C) float image in [0, 1], written under a temporary name and renamed."""
-    import OpenImageIO as oiio
-
-    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
-    height, width, channels = pixels.shape
-    data = np.ascontiguousarray(np.clip(np.round(pixels * 255.0), 0, 255).astype(np.uint8))
-    temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
-                             ".%s.%s.partial.png" % (os.path.basename(path), uuid.uuid4().hex))
-    output = oiio.ImageOutput.create("png")
-    spec = oiio.ImageSpec(width, height, channels, oiio.UINT8)
-    if channels == 1:
-        spec.channelnames = ("Y",)
-    try:
-        if not (output.open(temporary, spec) and output.write_image(data) and output.close()):
-            raise MediaError("cannot write %s: %s; check the folder is writable and has space"
-                             % (path, output.geterror() or oiio.geterror()))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def _write_yaml(path: str, data: dict) -> None:
     temporary = "%s.%s.partial" % (path, uuid.uuid4().hex)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -323,49 +302,18 @@ def _frame_info(info: dict, first_frame: int) -> dict:
 
 
 # -- a contact sheet ----------------------------------------------------------------------------------------
-def contact_sheet(clip: RenderedClip, columns: int = 6, scale: int = 2, labels: bool = True) -> np.ndarray:
+def contact_sheet(clip: RenderedClip, columns: int = 6, scale: int = 2) -> np.ndarray:
     """An RGB image of one clip: rows frame, foreground, matte, scene (ground truth), interaction, over
-    `columns` frames spread through the clip, then the two condition images."""
-    frames = clip.frames.shape[0]
-    picks = np.unique(np.linspace(0, frames - 1, columns).round().astype(int))
-    rows = [clip.frames, clip.foreground, np.repeat(clip.mattes[..., None], 3, -1), clip.scene,
-            np.repeat(clip.interaction[..., None], 3, -1)]
-    names = ["frame", "foreground", "matte", "scene (GT)", "interaction"]
-    height, width = clip.frames.shape[1:3]
-    gap = 2
-    label_w = 84 if labels else 0
-    tile_w, tile_h = width * scale, height * scale
-    sheet_w = label_w + (len(picks) + 1) * (tile_w + gap) + gap
-    sheet_h = len(rows) * (tile_h + gap) + gap
-    sheet = np.full((sheet_h, sheet_w, 3), 0.12, np.float32)
-
-    def place(image: np.ndarray, row: int, column: int) -> None:
-        top = gap + row * (tile_h + gap)
-        left = label_w + gap + column * (tile_w + gap)
-        sheet[top:top + tile_h, left:left + tile_w] = np.kron(image, np.ones((scale, scale, 1), np.float32))
-
-    for row, sequence in enumerate(rows):
-        for column, index in enumerate(picks):
-            place(sequence[index], row, column)
-    place(clip.condition_background, 0, len(picks))
-    place(clip.condition_composite, 1, len(picks))
-    if labels:
-        sheet = _label(sheet, [(4, gap + row * (tile_h + gap) + tile_h // 2 + 4, name) for row, name in enumerate(names)]
-                       + [(label_w + gap + len(picks) * (tile_w + gap), gap + 2 * (tile_h + gap) + 12, "condition:"),
-                          (label_w + gap + len(picks) * (tile_w + gap), gap + 2 * (tile_h + gap) + 26, "background,"),
-                          (label_w + gap + len(picks) * (tile_w + gap), gap + 2 * (tile_h + gap) + 40, "composite")])
-    return sheet
-
-
-def _label(sheet: np.ndarray, texts: Sequence[Tuple[int, int, str]]) -> np.ndarray:
-    """Text drawn with OpenImageIO's built-in font; the sheet unchanged when no font is available."""
-    import OpenImageIO as oiio
-
-    buffer = oiio.ImageBuf(np.ascontiguousarray(sheet))
-    for x, y, text in texts:
-        if not oiio.ImageBufAlgo.render_text(buffer, x, y, text, 12, "", (0.9, 0.9, 0.9)):
-            return sheet
-    return buffer.get_pixels(oiio.FLOAT).reshape(sheet.shape)
+    `columns` frames spread through the clip; the two condition images close the first two rows."""
+    picks = np.unique(np.linspace(0, clip.frames.shape[0] - 1, columns).round().astype(int))
+    rows = [
+        ("frame | cond. bg", [clip.frames[i] for i in picks] + [clip.condition_background]),
+        ("fg | cond. comp", [clip.foreground[i] for i in picks] + [clip.condition_composite]),
+        ("matte", [clip.mattes[i] for i in picks]),
+        ("scene (GT)", [clip.scene[i] for i in picks]),
+        ("interaction", [clip.interaction[i] for i in picks]),
+    ]
+    return preview.contact_sheet(rows, scale=scale)
 
 
 # -- the command line --------------------------------------------------------------------------------------
