@@ -30,6 +30,7 @@ setup(
     package_dir={"actanywhere." + name: folder for name, folder in FOLDERS.items()},
     package_data={
         "actanywhere.config": ["*.yaml"],
+        "actanywhere.plugin": ["nuke_path/*.py"],  # the folder a TD puts on NUKE_PATH (docs/nuke.md)
         "actanywhere.engine": ["model/configs/*/*.json", "model/weights/**/*", "demo/**/*"],
     },
     include_package_data=True,
@@ -48,6 +49,10 @@ setup(
             "tqdm",
             "Pillow",
         ],
+        # Farm backends (docs/farm.md): OpenJD templates are checked and run locally with openjd-cli.
+        "farm": ["openjd-cli==0.8.0", "openjd-model==0.13.0", "openjd-sessions==0.13.0"],
+        # pyoutline installs generic top-level modules (bin, wrappers): only where OpenCue is used.
+        "opencue": ["opencue-pyoutline==1.37.0", "opencue-pycue==1.37.0"],
     },
     entry_points={"console_scripts": ["actanywhere=actanywhere.engine.cli:main"]},
 )

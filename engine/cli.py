@@ -6,7 +6,17 @@
     actanywhere generate SHOT.yaml          run a shot (or give it through flags, see --help)
     actanywhere demo                        run the bundled demo shot on the embedded model
     actanywhere model init actanywhere-sd15 --sd15 DIR --motion-adapter DIR --image-encoder DIR --out DIR
+    actanywhere model init zeroshot-sd15-inpaint --inpaint DIR --motion-adapter DIR --ip-adapter FILE \
+        --ip-image-encoder DIR --out DIR
     actanywhere model check DIR             verify a profile directory's files and checksums
+    actanywhere synth OUT --split train --count N   synthetic clips with ground truth (docs/synthetic.md)
+    actanywhere train TRAINING.yaml         train or fine-tune a profile (docs/training.md)
+    actanywhere eval OUT_DIR                score the model against baselines on ground truth (docs/evaluation.md)
+    actanywhere serve [--bind ADDR] [--device DEV] [--sandbox DIR]   run the engine (docs/protocol.md)
+    actanywhere submit SHOT.yaml --engine tcp://HOST:PORT [--wait]   send a shot to an engine
+    actanywhere status JOB | jobs | cancel JOB [--engine ADDR]       ask an engine about its jobs
+    actanywhere keys create NAME [--dir DIR]                         make a CurveZMQ key pair
+    actanywhere farm submit JOB.yaml [--backend B] [--dry-run OUTDIR] | status | collect JOB_DIR   (docs/farm.md)
 
 Every command takes --config FILE (repeatable) and --set key.path=value (repeatable), the top layers of
 the config (docs/config.md). Errors print one line that names the file, frame or key, and exit 2.
@@ -74,6 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("spec", nargs="?", help="shot spec (YAML or JSON)")
     _add_generation_flags(generate)
 
+    synth = commands.add_parser("synth", help="write synthetic clips with ground truth (docs/synthetic.md)")
+    synth.add_argument("out_dir", help="output folder; each split goes into OUT_DIR/SPLIT")
+    synth.add_argument("--split", default="train", choices=("train", "val", "test"), help="split (seeds never shared)")
+    synth.add_argument("--count", type=int, default=100, help="number of clips")
+    synth.add_argument("--size", default="64x64", help="WIDTHxHEIGHT, multiples of 4")
+    synth.add_argument("--frames", type=int, default=16, help="frames per clip")
+    synth.add_argument("--seed", type=int, default=0, help="dataset seed")
+    synth.add_argument("--photos", metavar="DIR", help="a folder of photos to use as backgrounds too")
+    synth.add_argument("--format", default="png", choices=("png", "exr"), dest="file_format", help="frame files")
+    synth.add_argument("--demo", action="store_true", help="write the demo shot (320x180 EXR plate and matte) instead")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    from .evaluation import harness as eval_harness  # numpy only; the model loads when a run starts
+
+    evaluation = commands.add_parser(
+        "eval", help="score a model against baselines on held-out synthetic clips (docs/evaluation.md)"
+    )
+    eval_harness.add_arguments(evaluation)
+    evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train = commands.add_parser("train", help="train or fine-tune a model profile (docs/training.md)")
+    train.add_argument("training_config", help="training config YAML (its own file, not a studio config layer)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
     model_parser = commands.add_parser("model", help="build or check model profile directories")
     model_commands = model_parser.add_subparsers(dest="model_command", metavar="init|check")
     model_commands.required = True
@@ -87,14 +121,65 @@ def build_parser() -> argparse.ArgumentParser:
     sd15.add_argument("--motion-adapter", required=True, metavar="DIR", help="AnimateDiff motion adapter folder")
     sd15.add_argument("--image-encoder", required=True, metavar="DIR", help="CLIP ViT-L/14 vision model folder")
     sd15.add_argument("--out", required=True, metavar="DIR", help="new profile directory (must not exist)")
+    zeroshot = init_profiles.add_parser(
+        "zeroshot-sd15-inpaint", help="SD 1.5 inpainting + AnimateDiff motion adapter + IP-Adapter: no training needed"
+    )
+    zeroshot.add_argument("--inpaint", required=True, metavar="DIR", help="SD 1.5 inpainting folder (unet/ vae/ text_encoder/ tokenizer/)")
+    zeroshot.add_argument("--motion-adapter", required=True, metavar="DIR", help="AnimateDiff motion adapter folder")
+    zeroshot.add_argument("--ip-adapter", required=True, metavar="FILE", help="ip-adapter_sd15.bin or .safetensors")
+    zeroshot.add_argument("--ip-image-encoder", required=True, metavar="DIR", help="the IP-Adapter's CLIP ViT-H/14 image encoder folder")
+    zeroshot.add_argument("--out", required=True, metavar="DIR", help="new profile directory (must not exist)")
     model_check = model_commands.add_parser("check", help="verify a profile directory's files and checksums")
     model_check.add_argument("directory")
+
+    _add_engine_commands(commands, common)
+    _add_farm_commands(commands, common)
 
     demo = commands.add_parser("demo", parents=[common], help="run the bundled demo shot on the embedded model")
     demo.add_argument("--out", default="demo_out", help="directory for the demo's inputs and outputs (default demo_out)")
     demo.add_argument("--steps", type=int, help="denoising steps")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _add_engine_commands(commands, common: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser("serve", parents=[common], help="run the engine: a long-lived service on this host's devices")
+    serve.add_argument("--bind", help="address to bind, e.g. tcp://127.0.0.1:5570 (default engine.bind)")
+    serve.add_argument("--device", action="append", dest="devices", metavar="DEV", help="cpu, cuda:0, ... (repeatable; default engine.devices)")
+    serve.add_argument("--sandbox", action="append", metavar="DIR", help="a directory the engine may read and write (repeatable; default engine.sandbox_roots)")
+    serve.add_argument("--journal", metavar="DIR", help="job journal directory (default engine.journal_dir)")
+    serve.add_argument("--drain", type=float, default=30.0, metavar="S", help="on SIGTERM, seconds running jobs get to finish before they are cancelled (default 30)")
+    serve.add_argument("--no-preload", action="store_true", help="load profiles on first use, not at start")
+
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--engine", metavar="ADDR", help="engine address, e.g. tcp://gpu01:5570 (default engine.endpoint)")
+    client.add_argument("--json", action="store_true", help="print the engine's reply as JSON")
+    submit = commands.add_parser("submit", parents=[common, client], help="send a shot spec to an engine")
+    submit.add_argument("spec", help="shot spec (YAML or JSON)")
+    submit.add_argument("--job-id", help="your id for the job (a resend with the same id runs nothing new)")
+    submit.add_argument("--priority", type=int, default=0, help="higher runs first, -100 to 100 (default 0)")
+    submit.add_argument("--wait", action="store_true", help="wait for the job, showing progress")
+    submit.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up waiting after S seconds (the job keeps running)")
+    submit.add_argument("--quiet", action="store_true", help="no progress bar")
+    status = commands.add_parser("status", parents=[common, client], help="a job's state, progress and result")
+    status.add_argument("job_id")
+    jobs = commands.add_parser("jobs", parents=[common, client], help="list an engine's jobs")
+    jobs.add_argument("--state", choices=("queued", "running", "done", "failed", "cancelled"))
+    cancel = commands.add_parser("cancel", parents=[common, client], help="cancel a queued or running job")
+    cancel.add_argument("job_id")
+
+    keys = commands.add_parser("keys", help="CurveZMQ key pairs for the engine and its clients")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="create")
+    key_commands.required = True
+    create = key_commands.add_parser("create", parents=[common], help="write NAME.key (public) and NAME.key_secret (private)")
+    create.add_argument("name", help="e.g. engine, or a user or host name")
+    create.add_argument("--dir", default=".", help="directory for the two files (default: here)")
+
+
+def _add_farm_commands(commands, common: argparse.ArgumentParser) -> None:
+    from ..farm.cli import add_farm_commands  # argparse only; the farm's heavy parts load on use
+
+    add_farm_commands(commands, common)
 
 
 def spec_from_arguments(arguments: argparse.Namespace, config: config_module.Config) -> shotspec.ShotSpec:
@@ -164,6 +249,30 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _run(arguments: argparse.Namespace) -> int:
     if arguments.command == "model":
         return _run_model_command(arguments)
+    if arguments.command == "synth":
+        from .progress_bar import ProgressBar
+        from .synth import run_synth
+
+        with ProgressBar(enabled=not arguments.quiet) as bar:
+            return run_synth(arguments.out_dir, arguments.split, arguments.count, arguments.size, arguments.frames,
+                             arguments.seed, arguments.photos, arguments.file_format, arguments.demo,
+                             progress=bar.update, log=bar.write)
+    if arguments.command == "eval":
+        from .evaluation import harness as eval_harness
+        from .progress_bar import ProgressBar
+
+        with ProgressBar(enabled=not arguments.quiet) as bar:
+            report = eval_harness.run_from_args(arguments, sys.argv[2:], progress=bar.update, log=bar.write)
+        print("report: %s" % report)
+        return 0
+    if arguments.command == "train":
+        from .progress_bar import ProgressBar
+        from .training import run_training
+
+        with ProgressBar(enabled=not arguments.quiet) as bar:
+            result = run_training(arguments.training_config, progress=bar.update, log=bar.write)
+        print("trained profile: %s" % result.model_dir if result.model_dir else "stopped at step %d" % result.step)
+        return 0
     if arguments.command == "config" and arguments.config_command == "check":
         config_module.check_file(arguments.file)
         print("%s: valid" % arguments.file)
@@ -177,12 +286,20 @@ def _run(arguments: argparse.Namespace) -> int:
         spec = shotspec.load(arguments.spec, resolved.config)
         sys.stdout.write(spec.to_yaml())
         return 0
+    if arguments.command == "farm":
+        from ..farm.cli import run_farm_command
+
+        return run_farm_command(arguments, resolved.config)
+    if arguments.command in ("serve", "submit", "status", "jobs", "cancel", "keys"):
+        from .service.cli import run_engine_command  # pyzmq only; the workers load torch
+
+        return run_engine_command(arguments, resolved.config)
 
     from .generate import generate_shot  # torch and OpenImageIO load here, not for config commands
     from .progress_bar import ProgressBar
 
     if arguments.command == "demo":
-        from .demo import prepare_demo_shot
+        from .demo import prepare_demo_shot, write_preview
 
         spec = prepare_demo_shot(arguments.out, resolved.config, steps=arguments.steps)
     else:
@@ -192,6 +309,9 @@ def _run(arguments: argparse.Namespace) -> int:
     with ProgressBar(enabled=not arguments.quiet) as bar:
         results = generate_shot(spec, resolved.config, progress=bar.update, log=bar.write)
     for result in results:
+        if arguments.command == "demo":
+            for name, path in write_preview(spec, result, arguments.out).items():
+                print("%s seed %d %s: %s" % (result.version_name, result.seed, name.replace("_", " "), path))
         for pass_name, path in result.sequences.items():
             print("%s seed %d %s: %s  (%s)" % (result.version_name, result.seed, pass_name, path, result.otio_paths[pass_name]))
     return 0
@@ -209,6 +329,14 @@ def _run_model_command(arguments: argparse.Namespace) -> int:
         return 0
     if os.path.exists(arguments.out):
         raise ModelError("%s already exists; profile directories are never overwritten: choose a new --out" % arguments.out)
+    if arguments.profile == "zeroshot-sd15-inpaint":
+        from .model.zeroshot import init_zeroshot_sd15_inpaint
+
+        init_zeroshot_sd15_inpaint(
+            arguments.inpaint, arguments.motion_adapter, arguments.ip_adapter, arguments.ip_image_encoder, arguments.out
+        )
+        print("%s: zeroshot-sd15-inpaint profile written (usable as it is)" % arguments.out)
+        return 0
     from .model.sd15 import init_actanywhere_sd15
 
     init_actanywhere_sd15(arguments.sd15, arguments.motion_adapter, arguments.image_encoder, arguments.out)

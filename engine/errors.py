@@ -33,3 +33,19 @@ class MediaError(ActAnywhereError):
 
 class ModelError(ActAnywhereError):
     """Model weights are missing or malformed: the message lists the files expected."""
+
+
+class EngineError(ActAnywhereError):
+    """The engine refused a request or a job failed there; `code` is a protocol error code
+    (docs/protocol.md), so a caller can tell a bad path from a dead worker."""
+
+    def __init__(self, message: str = "", code: str = "engine_error"):
+        super().__init__(message)
+        self.code = code
+
+
+class EngineUnavailableError(EngineError):
+    """No reply from the engine after every retry, or it refused this client's key."""
+
+    def __init__(self, message: str = "", code: str = "unavailable"):
+        super().__init__(message, code)

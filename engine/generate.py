@@ -1,17 +1,19 @@
-"""Running one shot spec: validate every input, read the plate and matte at the model's working size,
-sample each variant, and write the generated plate (and the comp of the original subject over it) as
-a new EXR version with its .otio.
+"""Running one shot spec: validate every input, read the plate and matte, sample each variant, and
+write the generated plate (and the comp of the original subject over it) as a new EXR version with
+its .otio.
 
-Until tiled inference lands (docs/tiling.md), the model samples the whole shot at a working size of
-the model's native pixel count with the plate's picture aspect; the result is resized back to the plate.
-Plates stream through at full resolution frame by frame, so memory holds the working-size shot plus
-a few plate frames, never the whole plate.
+Sampling (docs/tiling.md): a global pass over the whole shot at the model's native pixel count with
+the plate's picture aspect, in blended temporal windows; then, when the plate is larger than that, a
+tiled refinement at plate size (pixel aspect unsqueezed) re-noised from the upscaled global result.
+Plates stream through at full resolution frame by frame; the refinement's latent-size state lives in
+scratch files, so memory holds the working-size shot, a few plate frames and one window x tile.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
@@ -68,22 +70,58 @@ def generate_shot(
     inputs = check_inputs(spec)
     if pipeline is None:
         pipeline = load_pipeline(spec.model, config, log)
+    from .model.refine import PlateRefiner, TilingPlan
+
     width, height = size = working_size(inputs.plate_info, pipeline)
-    log("%s: %d frames %s, plate %dx%d, sampling at %dx%d with profile %s"
+    plan = TilingPlan.from_settings(spec.tiling, pipeline)
+    refine_size = refinement_size(inputs.plate_info, size, plan)
+    log("%s: %d frames %s, plate %dx%d, sampling at %dx%d%s with profile %s"
         % (spec.shot, len(inputs.frames), inputs.frames, inputs.plate_info.width, inputs.plate_info.height,
-           width, height, spec.model))
-    foreground, matte = read_working_frames(spec, inputs, size, progress)
-    condition = read_condition(spec, inputs, log)
-    results = []
-    for seed in spec.seeds:
-        generated = pipeline(
-            foreground, matte, condition,
-            steps=spec.sampler.steps, guidance_scale=spec.sampler.guidance,
-            scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
-        )
-        attributes = provenance(spec, inputs, seed, pipeline, size)
-        results.append(write_version(spec, inputs, generated, seed, attributes, progress))
+           width, height, ", refining at %dx%d" % refine_size if refine_size else "", spec.model))
+    with tempfile.TemporaryDirectory(prefix="actanywhere_scratch_") as scratch:
+        refiner = None
+        if refine_size:
+            refiner = PlateRefiner(pipeline, len(inputs.frames), refine_size[0], refine_size[1], plan, scratch)
+        foreground, matte = read_working_frames(spec, inputs, size, progress, refiner)
+        condition = read_condition(spec, inputs, log)
+        results = []
+        for seed in spec.seeds:
+            generated = pipeline(
+                foreground, matte, condition,
+                steps=spec.sampler.steps, guidance_scale=spec.sampler.guidance,
+                scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
+                window_frames=plan.window_frames, window_overlap=plan.window_overlap,
+            )
+            if refiner is not None:
+                generated = refine(pipeline, refiner, generated, condition, spec, seed, progress)
+            attributes = provenance(spec, inputs, seed, pipeline, size, plan, refiner)
+            results.append(write_version(spec, inputs, generated, seed, attributes, progress))
+        if refiner is not None:
+            refiner.close()
     return results
+
+
+def refinement_size(plate: ImageInfo, size: Tuple[int, int], plan) -> Optional[Tuple[int, int]]:
+    """(width, height) of the tiled refinement, or None when the global pass is the result: the plate's
+    size with its pixel aspect unsqueezed (the model draws square pixels; the output is squeezed back)."""
+    width = max(1, int(round(plate.width * plate.pixel_aspect)))
+    height = plate.height
+    if plan.strength <= 0.0 or (width <= size[0] and height <= size[1]):
+        return None
+    return width, height
+
+
+def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, spec: ShotSpec, seed: int,
+           progress: ProgressCallback):
+    """The tiled refinement of one variant: the global result upscaled, re-noised, denoised in tiles.
+    Returns the refined frames, decoded one at a time as the writer asks for them."""
+    for index, frame in enumerate(generated):
+        upscaled = np.clip(resize_image(frame, refiner.width, refiner.height), 0.0, 1.0)
+        refiner.add_init(index, upscaled)
+        progress(ProgressEvent("encode", index + 1, len(generated), frame=index, message="global result"))
+    refiner.run(generated, pipeline.encode_condition(condition), spec.sampler.steps, spec.sampler.guidance,
+                spec.sampler.scheduler, seed, progress)
+    return refiner.frames_out(progress)
 
 
 # -- validation -------------------------------------------------------------------------------------
@@ -161,9 +199,11 @@ def working_size(plate: ImageInfo, pipeline) -> Tuple[int, int]:
 
 
 # -- reading ----------------------------------------------------------------------------------------
-def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int], progress: ProgressCallback):
+def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int], progress: ProgressCallback,
+                        refiner=None):
     """The model's inputs at working `size` (width, height): display-referred foreground frames
-    (T, H, W, 3) and the matte (T, H, W), streamed from the full-resolution files."""
+    (T, H, W, 3) and the matte (T, H, W), streamed from the full-resolution files. With a `refiner`,
+    each frame at refinement size also goes to it (encoded there, frame by frame)."""
     width, height = size
     to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
     frames = list(inputs.frames)
@@ -172,8 +212,12 @@ def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int
     plates = read_sequence(spec.plate_sequence, frames, progress=progress)
     mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
     for index, ((frame, plate, _), (_, matte_frame, _)) in enumerate(zip(plates, mattes)):
-        foreground[index] = np.clip(resize_image(to_model.apply(plate[..., :3]), width, height), 0.0, 1.0)
+        model_plate = to_model.apply(plate[..., :3])
+        foreground[index] = np.clip(resize_image(model_plate, width, height), 0.0, 1.0)
         matte[index] = np.clip(resize_image(matte_frame, width, height, "box"), 0.0, 1.0)
+        if refiner is not None:
+            refiner.add_input(index, np.clip(resize_image(model_plate, refiner.width, refiner.height), 0.0, 1.0),
+                              np.clip(resize_image(matte_frame, refiner.width, refiner.height, "box"), 0.0, 1.0))
     _check_matte_coverage(spec, matte)
     return foreground, matte
 
@@ -247,10 +291,22 @@ def write_version(spec, inputs, generated, seed, attributes, progress) -> Genera
     )
 
 
-def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tuple[int, int]) -> Dict[str, str]:
+def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tuple[int, int], plan=None,
+               refiner=None) -> Dict[str, str]:
     """What made these pixels, for the EXR header: enough to reproduce or audit a frame."""
-    sampler = dict(spec.to_data()["sampler"], seed=seed)
+    data = spec.to_data()
+    sampler = dict(data["sampler"], seed=seed)
+    tiling = {"settings": data["tiling"]}
+    if plan is not None:
+        tiling["plan"] = plan.to_dict()
+    if refiner is not None:
+        tiling.update(refine_size="%dx%d" % (refiner.width, refiner.height),
+                      latent_size="%dx%d" % (refiner.latent_width, refiner.latent_height),
+                      windows=refiner.grid.window_count, tiles=refiner.grid.tile_count)
+    else:
+        tiling["refine_size"] = None
     return {
+        "actanywhere/tiling": json.dumps(tiling, sort_keys=True),
         "actanywhere/engine_version": __version__,
         "actanywhere/model_profile": spec.model,
         "actanywhere/model_checksum": getattr(pipeline.model, "checksum", "") or "",

@@ -66,9 +66,16 @@ class SamplerSettings:
     variants: int = setting(1, minimum=1, maximum=64, help="variants, seeds seed..seed+variants-1")
 
 
+def _check_tile_size(size: int) -> Optional[str]:
+    return None if size == 0 or size >= 64 else "%d is too small: 0 (the profile's default) or at least 64" % size
+
+
 @dataclass
 class TilingSettings:
-    tile_size: int = setting(512, minimum=64, help="refinement tile edge in plate pixels")
+    tile_size: int = setting(
+        0, minimum=0, check=_check_tile_size,
+        help="refinement tile edge in plate pixels; 0: the model profile's default (tiny 256, SD 1.5 profiles 512)",
+    )
     tile_overlap: float = setting(0.25, minimum=0.0, maximum=0.75, help="tile overlap as a fraction of the tile")
     window_frames: int = setting(16, minimum=1, maximum=32, help="frames per temporal window")
     window_overlap: int = setting(4, minimum=0, help="frames shared by neighbouring windows")
@@ -126,6 +133,8 @@ class EngineSettings:
     )
     server_secret_key: Optional[str] = setting(None, is_path=True, help="CurveZMQ secret key file of the engine")
     client_keys_dir: Optional[str] = setting(None, is_path=True, help="directory of allowed client public keys")
+    server_public_key: Optional[str] = setting(None, is_path=True, help="client side: the engine's CurveZMQ public key file")
+    client_secret_key: Optional[str] = setting(None, is_path=True, help="client side: this client's CurveZMQ secret key file")
     allow_insecure_remote: bool = setting(False, help="bind beyond loopback without CurveZMQ keys")
     journal_dir: Optional[str] = setting(None, is_path=True, help="job journal directory")
 
@@ -144,3 +153,17 @@ class FarmSettings:
     openjd_queue: Optional[str] = setting(None, help="Deadline Cloud queue id; empty: write the bundle only")
     opencue_show: Optional[str] = setting(None, help="OpenCue show; empty: write the job XML only")
     deadline10_pool: Optional[str] = setting(None, help="Deadline 10 pool")
+    openjd_farm: Optional[str] = setting(None, help="Deadline Cloud farm id (with openjd_queue)")
+    opencue_cuebot: Optional[str] = setting(None, help="Cuebot host; empty: pycue's own config ($CUEBOT_HOSTS)")
+    opencue_facility: str = setting("local", help="OpenCue facility of submitted jobs")
+    deadline10_group: Optional[str] = setting(None, help="Deadline 10 group")
+    jobs_dir: Optional[str] = setting(
+        None, is_path=True, help="shared folder for job folders; empty: farm_jobs/ beside the first shot's outputs"
+    )
+    worker_command: List[str] = setting(
+        default_factory=lambda: ["actanywhere"], help="how farm workers run actanywhere, e.g. [/opt/aa/bin/actanywhere]"
+    )
+    worker_device: str = setting("auto", check=_check_device, help="device of the engine a farm worker starts")
+    nuke_executable: str = setting("nuke", help="Nuke on the workers, for the export stage (nuke -t)")
+    chunk_size: int = setting(1, minimum=1, help="generate tasks per farm task on OpenCue and Deadline 10")
+    local_sticky_engine: bool = setting(True, help="local backend: one engine per worker (false: a fresh process per task)")

@@ -11,6 +11,8 @@ CONTRACT_MODULES = [
     "actanywhere.engine.settings",
     "actanywhere.engine.progress",
     "actanywhere.engine.errors",
+    "actanywhere.engine.protocol",
+    "actanywhere.engine.client",
 ]
 FORBIDDEN = ["torch", "diffusers", "transformers", "OpenImageIO", "numpy", "opentimelineio", "pydantic"]
 

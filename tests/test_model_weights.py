@@ -101,12 +101,26 @@ def test_malformed_weights_raise_model_error(saved, tmp_path):
         load_pretrained(copy)
 
 
-def test_load_profile_builds_untrained_tiny_with_a_warning(tiny):
+def test_load_profile_builds_untrained_tiny_with_a_warning(tiny, tmp_path, monkeypatch):
+    # An install without the shipped weights (weights/tiny/ absent): built from the configs.
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "no-weights")
     with pytest.warns(UntrainedModelWarning, match="UNTRAINED"):
         model = load_profile("tiny")
     assert not model.trained
     # A fixed seed: the same untrained weights every time.
     assert model.checksum == weights.state_dict_checksum(tiny)
+
+
+def test_load_profile_loads_the_shipped_trained_tiny():
+    shipped = weights.WEIGHTS_DIR / "tiny"
+    if not (shipped / "actanywhere.json").is_file():
+        pytest.skip("no trained tiny weights in this checkout")
+    verify_checksums(shipped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UntrainedModelWarning)
+        model = load_profile("tiny")
+    assert model.trained and model.profile.name == "tiny"
+    assert model.checksum == checksum(shipped)
 
 
 def test_load_profile_prefers_path(saved):

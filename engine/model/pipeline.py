@@ -4,9 +4,9 @@ Read like a diffusers pipeline: encode the conditioning once, then a short loop 
 scheduler. The stock AnimateDiff pipelines size their noise from `unet.config.in_channels` (9 here),
 so this pipeline calls the U-Net itself.
 
-`predict_noise` predicts the noise of one (latents, conditioning) window; `__call__` runs it per
-window of frames and takes one global scheduler step per timestep, so blended overlapping windows
-and spatial tiles can later call it per window/tile and blend before the same step.
+`predict_noise` predicts the noise of one (latents, conditioning) window x tile; the tiled sampler
+(model/tiled_sampler.py) blends the predictions of overlapping windows and tiles and takes one
+scheduler step per timestep. `__call__` samples at the frames' own size in one tile.
 
 The profile's `conditioning` says how the condition image reaches the U-Net (`unet_conditioning`):
 as the cross-attention context itself (ActAnywhere), or through an IP-Adapter beside the empty prompt's
@@ -261,14 +261,20 @@ class ActAnywherePipeline:
                  steps: Optional[int] = None, guidance_scale: Optional[float] = None,
                  scheduler: Optional[str] = None, seed: int = 0,
                  progress: Optional[ProgressCallback] = None, window_frames: Optional[int] = None,
-                 vae_batch: int = 8) -> np.ndarray:
-        """Generate the shot.
+                 vae_batch: int = 8, window_overlap: int = 0) -> np.ndarray:
+        """Generate the shot at the size of its frames, in one tile.
 
         foreground: (T, H, W, 3) float32 in [0, 1], display-referred; the background need not be grey.
         matte: (T, H, W) subject = 1. condition: (h, w, 3) in [0, 1].
         window_frames: frames per U-Net call, default the profile's native frames (what the motion
-        modules were trained on), at most the U-Net's motion_max_seq_length.
-        Returns (T, H, W, 3) float32 in [0, 1]."""
+        modules were trained on), at most the U-Net's motion_max_seq_length. Windows of one length
+        cover the shot (the last one shifted to its end), sharing at least `window_overlap` frames;
+        their predictions are blended every step (model/tiled_sampler.py).
+        Returns (T, H, W, 3) float32 in [0, 1]. Plates larger than the model: model/refine.py."""
+        from actanywhere.engine.model.blending import BlendGrid
+        from actanywhere.engine.model.shot_tensor import ShotTensor
+        from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
+
         profile = self.profile
         steps = int(steps if steps is not None else profile.default_steps)
         guidance_scale = float(guidance_scale if guidance_scale is not None else profile.default_guidance_scale)
@@ -284,20 +290,9 @@ class ActAnywherePipeline:
         sampler = make_scheduler(scheduler_name, profile.noise_schedule)
         sampler.set_timesteps(steps, device=self.device)
         _, _, frames, height, width = conditioning.fg_latents.shape
-        latents = self.prepare_latents((1, LATENT_CHANNELS, frames, height, width), seed, sampler)
-
-        windows = frame_windows(frames, window)
-        total = len(sampler.timesteps) * len(windows)
-        clock = EtaClock()
-        for step, timestep in enumerate(sampler.timesteps):
-            noise = torch.empty_like(latents)
-            for index, (start, stop) in enumerate(windows):
-                noise[:, :, start:stop] = self.predict_noise(
-                    latents[:, :, start:stop], conditioning.crop(frames=slice(start, stop)), timestep,
-                    guidance_scale, sampler,
-                )
-                done = step * len(windows) + index + 1
-                progress(ProgressEvent("sample", done, total, step=step + 1, steps=len(sampler.timesteps),
-                                       window=index + 1, windows=len(windows), eta_s=clock.eta(done, total)))
-            latents = sampler.step(noise, timestep, latents).prev_sample
-        return self.decode_latents(latents, progress, vae_batch)
+        latents = ShotTensor.from_tensor(
+            self.prepare_latents((1, LATENT_CHANNELS, frames, height, width), seed, sampler))
+        grid = BlendGrid(frames, height, width, window, window_overlap, max(height, width), 0)
+        TiledSampler(self, grid).denoise(latents, ShotConditioning.from_conditioning(conditioning), sampler,
+                                         sampler.timesteps, guidance_scale, progress)
+        return self.decode_latents(latents.read(), progress, vae_batch)

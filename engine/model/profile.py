@@ -83,6 +83,9 @@ class ModelProfile:
     default_steps: int = 25
     default_guidance_scale: float = 4.0
     default_scheduler: str = "ddim"
+    # Refinement tile edge in plate pixels when the shot's tiling.tile_size is 0 (docs/tiling.md):
+    # 64 latent pixels at SD's VAE factor 8; the tiny model's VAE factor is 4, so 256.
+    default_tile_size: int = 512
     description: str = ""
 
     def __post_init__(self):
@@ -116,6 +119,8 @@ class ModelProfile:
             fail("conditioning", f"must be one of {list(CONDITIONING_MODES)}, got {self.conditioning!r}")
         if not self.ip_adapter_scale >= 0.0:
             fail("ip_adapter_scale", f"must be >= 0, got {self.ip_adapter_scale}")
+        if int(self.default_tile_size) < 16:
+            fail("default_tile_size", f"must be at least 16 pixels, got {self.default_tile_size}")
         if not 0.0 <= self.condition_dropout < 1.0:
             fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
 

@@ -1,0 +1,186 @@
+"""The tiled refinement at plate size: re-noise the upscaled global result and denoise it in blended
+windows x tiles, each tile conditioned on the embedding of its own part of the scene.
+
+Frames stream in (`add_input`, `add_init`) and out (`frame`) one at a time; the shot's latent-size state
+lives in ShotTensors (on disk when `scratch_dir` is given), so memory is bounded by the tile and the
+window, not by the plate or the shot. Pure model code: the caller reads, resizes and writes pixels.
+
+Per-tile conditioning (docs/tiling.md): a tile given the shot's condition embedding would redraw the
+whole condition scene inside itself. The global pass has already decided where everything goes, so
+each tile is conditioned on the CLIP embedding of the global result's crop around that tile (its
+window's middle frame, with a quarter tile of context on every side): it draws its own part of the
+scene, while the low frequencies come from the re-noised global result.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.blending import BlendGrid
+from actanywhere.engine.model.pipeline import make_scheduler
+from actanywhere.engine.model.shot_tensor import ShotTensor
+from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
+from actanywhere.engine.model.tiled_vae import decode_tiled, encode_tiled
+from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
+
+TILE_CONTEXT = 0.25  # of the tile's extent added on each side of a tile's crop for its condition
+
+
+@dataclass
+class TilingPlan:
+    """Tiling in the model's units: frames and latent pixels."""
+
+    window_frames: int
+    window_overlap: int
+    tile: int  # latent pixels
+    tile_overlap: int  # latent pixels
+    strength: float
+    tile_batch: int = 1
+
+    @classmethod
+    def from_settings(cls, settings, pipeline) -> "TilingPlan":
+        """From TilingSettings: tile_size 0 means the profile's default_tile_size (plate pixels)."""
+        factor = pipeline.vae_scale_factor
+        tile_pixels = settings.tile_size or pipeline.profile.default_tile_size
+        tile = max(4, int(tile_pixels) // factor)
+        window = min(int(settings.window_frames), pipeline.model.max_frames_per_call)
+        return cls(window, min(int(settings.window_overlap), window - 1), tile,
+                   min(int(round(tile * settings.tile_overlap)), tile - 1),
+                   float(settings.refine_strength), int(settings.tile_batch))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def refine_timesteps(scheduler, steps: int, strength: float):
+    """The last round(steps x strength) timesteps (img2img's rule) and the index of the first."""
+    scheduler.set_timesteps(steps)
+    count = min(int(round(steps * strength)), steps)
+    start = steps - count
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start)
+    return scheduler.timesteps[start:], start
+
+
+class PlateRefiner:
+    def __init__(self, pipeline, frames: int, width: int, height: int, plan: TilingPlan,
+                 scratch_dir: Optional[str] = None):
+        factor = pipeline.vae_scale_factor
+        self.pipeline, self.plan, self.scratch_dir = pipeline, plan, scratch_dir
+        self.frames, self.width, self.height = int(frames), int(width), int(height)
+        self.latent_height, self.latent_width = math.ceil(height / factor), math.ceil(width / factor)
+        self.padded = (self.latent_height * factor, self.latent_width * factor)
+        self.grid = BlendGrid(frames, self.latent_height, self.latent_width, plan.window_frames,
+                              plan.window_overlap, plan.tile, plan.tile_overlap)
+        shape = (frames, self.latent_height, self.latent_width)
+        self.fg = ShotTensor(4, *shape, directory=scratch_dir, name="fg")
+        self.mask = ShotTensor(1, *shape, directory=scratch_dir, name="mask")
+        self.latents = ShotTensor(4, *shape, directory=scratch_dir, name="latents")
+
+    # -- frames in ----------------------------------------------------------------------------------
+    def pad(self, image: np.ndarray) -> np.ndarray:
+        """(H, W, ...) at refinement size -> padded to a multiple of the VAE factor by repeating the edge."""
+        if image.shape[:2] != (self.height, self.width):
+            raise ModelError("frame is %dx%d, the refinement works at %dx%d"
+                             % (image.shape[1], image.shape[0], self.width, self.height))
+        extra = [(0, self.padded[0] - self.height), (0, self.padded[1] - self.width)] + [(0, 0)] * (image.ndim - 2)
+        return np.pad(image, extra, mode="edge")
+
+    def _encode(self, rgb: torch.Tensor) -> torch.Tensor:
+        return encode_tiled(self.pipeline, rgb * 2 - 1, self.plan.tile, self.plan.tile_overlap)[0]
+
+    def add_input(self, index: int, foreground: np.ndarray, matte: np.ndarray) -> None:
+        """One frame's model inputs at refinement size: foreground (H, W, 3) and matte (H, W) in [0, 1]."""
+        rgb = torch.from_numpy(np.ascontiguousarray(self.pad(np.clip(foreground, 0, 1)))).permute(2, 0, 1)[None].float()
+        alpha = torch.from_numpy(np.ascontiguousarray(self.pad(np.clip(matte, 0, 1))))[None, None].float()
+        grey = self.pipeline.profile.background_grey
+        self.fg.write_frame(index, self._encode(rgb * alpha + grey * (1 - alpha)))
+        self.mask.write_frame(index, self.pipeline.downsample_mask((1 - alpha).to(self.pipeline.device))[0].cpu())
+
+    def add_init(self, index: int, pixels: np.ndarray) -> None:
+        """One frame of the global result upscaled to refinement size, (H, W, 3) in [0, 1]."""
+        rgb = torch.from_numpy(np.ascontiguousarray(self.pad(np.clip(pixels, 0, 1)))).permute(2, 0, 1)[None].float()
+        self.latents.write_frame(index, self._encode(rgb))
+
+    # -- per-tile conditioning ----------------------------------------------------------------------
+    def tile_crop_box(self, rows: slice, cols: slice, global_height: int, global_width: int) -> Tuple[int, int, int, int]:
+        """(top, bottom, left, right) in the global result's pixels of a tile and its context."""
+        factor = self.pipeline.vae_scale_factor
+        scale_y, scale_x = global_height / float(self.height), global_width / float(self.width)
+        top, bottom = rows.start * factor * scale_y, min(rows.stop * factor, self.height) * scale_y
+        left, right = cols.start * factor * scale_x, min(cols.stop * factor, self.width) * scale_x
+        margin_y, margin_x = (bottom - top) * TILE_CONTEXT, (right - left) * TILE_CONTEXT
+        top, bottom = max(0, int(math.floor(top - margin_y))), min(global_height, int(math.ceil(bottom + margin_y)))
+        left, right = max(0, int(math.floor(left - margin_x))), min(global_width, int(math.ceil(right + margin_x)))
+        return top, max(bottom, top + 1), left, max(right, left + 1)
+
+    def tile_embeds(self, global_frames: np.ndarray) -> Dict[Tuple[int, int], torch.Tensor]:
+        """(window, tile) -> the CLIP embedding of the global result around that tile."""
+        embeds = {}
+        _, global_height, global_width = global_frames.shape[:3]
+        for window, (start, stop) in enumerate(self.grid.windows):
+            frame = global_frames[(start + stop - 1) // 2]
+            for tile, rows, cols in self.grid.tiles():
+                top, bottom, left, right = self.tile_crop_box(rows, cols, global_height, global_width)
+                embeds[(window, tile)] = self.pipeline.encode_condition(frame[top:bottom, left:right])[0].float()
+        return embeds
+
+    # -- sampling -----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def run(self, global_frames: np.ndarray, condition_embeds: Tuple[torch.Tensor, torch.Tensor], steps: int,
+            guidance_scale: float, scheduler: str, seed: int, progress: ProgressCallback = ignore_progress) -> None:
+        """Re-noise the init latents to the refinement strength and denoise them (in place).
+
+        global_frames: (T, h, w, 3) the global pass's result, for the per-tile conditions.
+        condition_embeds: the shot condition's (embeds, uncond), kept for the unconditional branch."""
+        pipeline = self.pipeline
+        sampler = make_scheduler(scheduler, pipeline.profile.noise_schedule)
+        timesteps, _ = refine_timesteps(sampler, steps, self.plan.strength)
+        if len(timesteps) == 0:
+            return
+        # Noise drawn frame by frame from a CPU generator: the same seed gives the same plate anywhere.
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        first = timesteps[:1]
+        for frame in range(self.frames):
+            noise = torch.randn((1, 4, self.latent_height, self.latent_width), generator=generator)
+            clean = self.latents.read_frame(frame)[None]
+            self.latents.write_frame(frame, sampler.add_noise(clean, noise, first)[0])
+        embeds, uncond = condition_embeds
+        conditioning = ShotConditioning(self.fg, self.mask, embeds, uncond, pipeline.model.text_embeds,
+                                        tile_embeds=self.tile_embeds(global_frames))
+        TiledSampler(pipeline, self.grid, self.plan.tile_batch, self.scratch_dir).denoise(
+            self.latents, conditioning, sampler, timesteps, guidance_scale, progress, stage="refine")
+
+    # -- frames out ---------------------------------------------------------------------------------
+    def frame(self, index: int) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] at refinement size."""
+        pixels = decode_tiled(self.pipeline, self.latents.read_frame(index)[None], self.plan.tile, self.plan.tile_overlap)
+        return pixels[0, :, :self.height, :self.width].permute(1, 2, 0).numpy()
+
+    def frames_out(self, progress: ProgressCallback = ignore_progress) -> "RefinedFrames":
+        return RefinedFrames(self, progress)
+
+    def close(self) -> None:
+        for tensor in (self.fg, self.mask, self.latents):
+            tensor.close()
+
+
+class RefinedFrames:
+    """The refined shot as a sequence of frames, decoded when asked for (in order, once each)."""
+
+    def __init__(self, refiner: PlateRefiner, progress: ProgressCallback = ignore_progress):
+        self.refiner, self.progress, self.clock = refiner, progress, EtaClock()
+
+    def __len__(self) -> int:
+        return self.refiner.frames
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        frame = self.refiner.frame(index)
+        total = len(self)
+        self.progress(ProgressEvent("decode", index + 1, total, frame=index, eta_s=self.clock.eta(index + 1, total)))
+        return frame

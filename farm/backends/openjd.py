@@ -1,0 +1,126 @@
+"""Open Job Description (AWS Deadline Cloud): a job bundle, runnable locally with `openjd run`.
+
+    <out>/template.yaml           jobtemplate-2023-09: steps Export -> Generate -> Publish
+    <out>/parameter_values.yaml   the bundle's parameter values (the job folder, the priority)
+
+Generate runs in a step environment that starts one engine per worker session (onEnter) and stops it at
+the end (onExit); the tasks of the session find it through ACTANYWHERE_FARM_ENGINE, so the model loads
+once per worker session, not once per task. Generate asks for a Linux host with a GPU.
+The job folder is a PATH parameter, so Deadline Cloud's storage-profile path mapping applies to it too.
+Submission: `deadline bundle submit` when farm.openjd_queue is set.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from typing import Any, Dict, List
+
+import yaml
+
+from ..job import FarmError, FarmJob
+
+TEMPLATE = "template.yaml"
+PARAMETERS = "parameter_values.yaml"
+ENGINE_ENVIRONMENT = "ActAnywhereEngine"
+
+
+def job_template(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
+    command = list(farm.worker_command)
+    shots = [shot.name for shot in job.shots]
+    return {
+        "specificationVersion": "jobtemplate-2023-09",
+        "name": "ActAnywhere %s" % job.job_id,
+        "parameterDefinitions": [
+            {"name": "JobDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "NONE",
+             # No default: OpenJD allows only relative defaults inside the bundle. parameter_values.yaml
+             # gives it (the workers' path); `openjd run` takes -p JobDir=...
+             "description": "the job folder on shared storage (specs, state, results)"},
+        ],
+        "steps": [
+            _step("Export", "Shot", shots, _action(command, ["export", "--shot", "{{Task.Param.Shot}}"])),
+            generate_step(job, command, farm.worker_device),
+            _step("Publish", "Shot", shots, _action(command, ["publish", "--shot", "{{Task.Param.Shot}}"]),
+                  depends_on="Generate"),
+        ],
+    }
+
+
+def generate_step(job: FarmJob, command: List[str], device: str) -> Dict[str, Any]:
+    step = _step("Generate", "TaskId", [task.task_id for task in job.tasks],
+                 _action(command, ["generate", "--task", "{{Task.Param.TaskId}}"], cancel_notify_s=30),
+                 depends_on="Export")
+    step["stepEnvironments"] = [engine_environment(command, device)]
+    step["hostRequirements"] = {
+        "attributes": [{"name": "attr.worker.os.family", "anyOf": ["linux"]}],
+        "amounts": [{"name": "amount.worker.gpu", "min": 1}],
+    }
+    return step
+
+
+def engine_environment(command: List[str], device: str) -> Dict[str, Any]:
+    """Start the engine when the worker's session enters the step, stop it when the session ends."""
+    session = "{{Session.WorkingDirectory}}/actanywhere_engine"
+    enter = command[1:] + ["farm", "engine", "start", "--job", "{{Param.JobDir}}", "--session-dir", session,
+                           "--device", device]
+    leave = command[1:] + ["farm", "engine", "stop", "--session-dir", session]
+    return {"name": ENGINE_ENVIRONMENT,
+            "description": "one ActAnywhere engine per worker session; tasks reach it through ACTANYWHERE_FARM_ENGINE",
+            "script": {"actions": {"onEnter": {"command": command[0], "args": enter},
+                                   "onExit": {"command": command[0], "args": leave}}}}
+
+
+def _action(command: List[str], task_args: List[str], cancel_notify_s: int = 0) -> Dict[str, Any]:
+    stage, rest = task_args[0], task_args[1:]
+    action: Dict[str, Any] = {"command": command[0],
+                              "args": command[1:] + ["farm", "task", stage, "--job", "{{Param.JobDir}}"] + rest}
+    if cancel_notify_s:
+        # SIGTERM first: a generate task stops without publishing, then the farm may retry it.
+        action["cancelation"] = {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": cancel_notify_s}
+    return action
+
+
+def _step(name: str, parameter: str, values: List[str], action: Dict[str, Any], depends_on: str = "") -> Dict[str, Any]:
+    step: Dict[str, Any] = {"name": name}
+    if depends_on:
+        step["dependencies"] = [{"dependsOn": depends_on}]
+    step["parameterSpace"] = {"taskParameterDefinitions": [{"name": parameter, "type": "STRING", "range": list(values)}]}
+    step["script"] = {"actions": {"onRun": action}}
+    return step
+
+
+def parameter_values(job: FarmJob, worker_job_dir: str) -> Dict[str, Any]:
+    return {"parameterValues": [{"name": "JobDir", "value": worker_job_dir},
+                                {"name": "deadline:priority", "value": job.priority}]}
+
+
+def write_job(job: FarmJob, out_dir: str, worker_job_dir: str, farm) -> List[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    files = {TEMPLATE: job_template(job, worker_job_dir, farm), PARAMETERS: parameter_values(job, worker_job_dir)}
+    written = []
+    for name, data in files.items():
+        path = os.path.join(out_dir, name)
+        with open(path, "w", encoding="utf-8") as stream:
+            yaml.safe_dump(data, stream, sort_keys=False, width=1000)
+        written.append(path)
+    return written
+
+
+def submit(out_dir: str, farm) -> str:
+    """`deadline bundle submit` (the Deadline Cloud CLI) with the configured farm and queue."""
+    if not farm.openjd_queue:
+        raise FarmError("openjd: farm.openjd_queue is not set, so the job bundle %s was written but not submitted; "
+                        "submit it with `deadline bundle submit %s`, or set farm.openjd_queue" % (out_dir, out_dir))
+    deadline = shutil.which("deadline")
+    if not deadline:
+        raise FarmError("openjd: the `deadline` CLI (pip install deadline) is not on PATH; the bundle is in %s" % out_dir)
+    command = [deadline, "bundle", "submit", out_dir, "--yes", "--queue-id", farm.openjd_queue]
+    if farm.openjd_farm:
+        command += ["--farm-id", farm.openjd_farm]
+    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    match = re.search(r"\bjob-[0-9a-f]{32}\b", completed.stdout)
+    if completed.returncode != 0 or not match:
+        last = (completed.stdout.strip().splitlines() or ["no output"])[-1]
+        raise FarmError("openjd: `deadline bundle submit` failed (exit %d): %s" % (completed.returncode, last))
+    return match.group(0)

@@ -1,0 +1,303 @@
+"""The tasks farm workers run, whatever the backend:
+
+    actanywhere farm task export   --job JOB_DIR --shot SHOT
+    actanywhere farm task generate --job JOB_DIR (--task TASK_ID | --index N[-M]) [--engine ADDR]
+    actanywhere farm task publish  --job JOB_DIR --shot SHOT
+
+Each prints `openjd_progress: P` / `openjd_status: text` lines (Deadline Cloud shows them; other farms
+just log them) and, on failure, one `openjd_fail: reason` line and a non-zero exit.
+
+Idempotent: a generate task first looks for the version it already published, by its task marker
+(`<version parent>/.actanywhere_tasks/<task id>.json`, written after the version is published) or, if
+the task died between publishing and writing the marker, by the spec hash in the published .otio files.
+A version found is re-validated (every frame exists and reads) and the task is skipped. A task killed
+mid-way published nothing (VersionedOutput publishes atomically), so its retry starts clean.
+
+Generate sends the shot to the worker session's engine when one is given (`--engine`, or the
+ACTANYWHERE_FARM_ENGINE variable the session's environment sets), else runs the model in this process.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from ..engine.errors import ActAnywhereError
+from ..engine.progress import ProgressEvent
+from ..engine.sequence import FrameSequence
+from ..engine.shotspec import ShotSpec
+from .job import FarmError, FarmJob, Task, write_json
+
+ENGINE_VARIABLE = "ACTANYWHERE_FARM_ENGINE"
+MARKER_FOLDER = ".actanywhere_tasks"
+# Rough share of a generate task's time per stage, for one progress figure.
+_STAGE_SPANS = {"read": (0.0, 0.1), "encode": (0.1, 0.15), "sample": (0.15, 0.85), "decode": (0.85, 0.9),
+                "write": (0.9, 1.0)}
+
+
+class ProgressLines:
+    """ProgressEvents as `openjd_progress` lines, one per whole percent."""
+
+    def __init__(self, write: Callable[[str], None], first: float = 0.0, span: float = 100.0):
+        self.write, self.first, self.span = write, first, span
+        self.last = -1
+
+    def __call__(self, event: ProgressEvent) -> None:
+        low, high = _STAGE_SPANS.get(event.stage, (0.0, 1.0))
+        percent = int(self.first + self.span * (low + (high - low) * event.fraction))
+        if percent != self.last:
+            self.last = percent
+            self.write("openjd_progress: %d" % percent)
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+# -- state files (what `farm status` reads) --------------------------------------------------------
+def state_path(job_dir: str, name: str) -> str:
+    return os.path.join(job_dir, "state", name + ".json")
+
+
+def record_state(job_dir: str, name: str, stage: str, state: str, **details: Any) -> None:
+    path = state_path(job_dir, name)
+    previous = read_json(path) or {}
+    attempts = previous.get("attempts", 0) + (1 if state == "running" else 0)
+    data = dict(previous, name=name, stage=stage, state=state, host=socket.gethostname(), pid=os.getpid(),
+                updated=time.time(), attempts=attempts, **details)
+    if state == "running":
+        data.pop("error", None)
+    write_json(path, data)
+
+
+def read_json(path: str) -> Optional[Dict[str, Any]]:
+    try:
+        with open(path, "r", encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, ValueError):
+        return None
+
+
+# -- export ----------------------------------------------------------------------------------------
+def run_export(job: FarmJob, shot_name: str, config, force: bool = False, write: Callable[[str], None] = say) -> None:
+    """Render the shot's inputs from its Nuke script when it has an export step; then check that the
+    plate and matte frames exist and read, so a bad shot fails here and not on a GPU."""
+    shot = job.shot(shot_name)
+    record_state(job.job_dir, "export-" + shot.name, "export", "running")
+    try:
+        if shot.export is not None and (force or not _inputs_ready(shot.spec)):
+            command = shot.export.command or export_command(shot.export, config.farm.nuke_executable)
+            write("openjd_status: exporting %s from %s" % (shot.name, shot.export.script))
+            completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            sys.stdout.write(completed.stdout)
+            if completed.returncode != 0:
+                last = (completed.stdout.strip().splitlines() or ["no output"])[-1]
+                raise FarmError("export of %s failed (exit %d): %s" % (shot.name, completed.returncode, last))
+        elif shot.export is not None:
+            write("openjd_status: %s inputs already exported; skipped (--force renders again)" % shot.name)
+        check_inputs(shot.spec)
+        write("openjd_progress: 100")
+    except BaseException as error:
+        record_state(job.job_dir, "export-" + shot.name, "export", "failed", error=str(error))
+        raise
+    record_state(job.job_dir, "export-" + shot.name, "export", "done")
+
+
+def export_command(export, nuke_executable: str) -> List[str]:
+    """`nuke -t <this install's plugin>/farm_export.py ...`: the worker's own install, not the workstation's."""
+    from ..plugin import __file__ as plugin_init
+
+    script = os.path.join(os.path.dirname(os.path.abspath(plugin_init)), "farm_export.py").replace(os.sep, "/")
+    return [nuke_executable, "-t", script, "--script", export.script, "--node", export.node, "--frames", export.frames]
+
+
+def _inputs_ready(spec: ShotSpec) -> bool:
+    frames = list(spec.frame_range())
+    return not spec.plate_sequence.missing_frames(frames) and not spec.matte_sequence.missing_frames(frames)
+
+
+def check_inputs(spec: ShotSpec) -> None:
+    from ..engine.media.sequence_read import check_sequence
+
+    frames = list(spec.frame_range())
+    check_sequence(spec.plate_sequence, frames)
+    check_sequence(spec.matte_sequence, frames)
+    if not os.path.isfile(FrameSequence.parse(spec.condition).path(spec.condition_frame or 0)):
+        raise FarmError("condition image %s does not exist: check the path (and farm.path_mapping)" % spec.condition)
+
+
+# -- generate --------------------------------------------------------------------------------------
+def run_generate(job: FarmJob, tasks: List[Task], config, engine: Optional[str] = None,
+                 write: Callable[[str], None] = say) -> List[Dict[str, Any]]:
+    """Run each task unless its version is already published; returns the task records."""
+    engine = engine or os.environ.get(ENGINE_VARIABLE) or None
+    records = []
+    for number, task in enumerate(tasks):
+        record_state(job.job_dir, task.task_id, "generate", "running", engine=engine)
+        progress = ProgressLines(write, 100.0 * number / len(tasks), 100.0 / len(tasks))
+        try:
+            record = finished_version(task)
+            if record is not None:
+                write("openjd_status: %s: %s already published; skipped" % (task.task_id, record["version_name"]))
+                state = "skipped"
+            else:
+                write("openjd_status: %s: shot %s seed %d %s" % (task.task_id, task.shot, task.seed,
+                                                                  "on engine " + engine if engine else "in process"))
+                result = _generate_on_engine(task, engine, config, progress) if engine else \
+                    _generate_here(task, config, progress, write)
+                record = write_marker(task, result)
+                state = "done"
+        except BaseException as error:
+            record_state(job.job_dir, task.task_id, "generate", "failed", error=str(error))
+            raise
+        record_state(job.job_dir, task.task_id, "generate", state, version_name=record["version_name"],
+                     sequences=record["sequences"])
+        write("openjd_progress: %d" % int(100.0 * (number + 1) / len(tasks)))
+        records.append(record)
+    return records
+
+
+def _generate_here(task: Task, config, progress, write) -> Dict[str, Any]:
+    from ..engine.generate import generate_shot
+
+    results = generate_shot(task.spec, config, progress=progress, log=lambda text: write("openjd_status: " + text))
+    result = results[0]
+    return {"seed": result.seed, "version": result.version, "version_name": result.version_name,
+            "sequences": dict(result.sequences), "otio_paths": dict(result.otio_paths)}
+
+
+def _generate_on_engine(task: Task, endpoint: str, config, progress) -> Dict[str, Any]:
+    from ..engine.client import EngineClient
+    from ..engine.protocol import new_id
+
+    # The engine's sandbox checks the output's deepest existing folder: make the versions' folder exist.
+    os.makedirs(version_parent(task.spec), exist_ok=True)
+
+    with EngineClient.from_settings(config.engine, endpoint=endpoint,
+                                    on_event=lambda _job, event: progress(event)) as client:
+        # A fresh engine job id per attempt: the engine never reruns a job id it knows, and a retry must run.
+        engine_job = client.submit(task.spec, job_id="%s.%s" % (task.task_id[:50], new_id()[:8]), watch=True)
+        try:
+            final = client.wait(engine_job)
+        except BaseException:  # cancelled or killed: stop the engine's work too (it publishes nothing)
+            try:
+                client.cancel(engine_job)
+            except ActAnywhereError:
+                pass
+            raise
+        if final["state"] != "done":
+            error = final.get("error") or {}
+            raise FarmError("task %s: engine job %s %s: %s" % (task.task_id, engine_job, final["state"],
+                                                             error.get("message", "no message")))
+        return client.result(engine_job)["results"][0]
+
+
+# -- finding a finished version --------------------------------------------------------------------
+def version_parent(spec: ShotSpec) -> str:
+    """The folder that holds every version of the shot's bg pass (where versions are numbered)."""
+    filled = spec.output.template.replace("\\", "/").replace("{shot}", spec.shot).replace("{pass}", "bg")
+    filled = filled.replace("{seed}", str(spec.sampler.seed))
+    parts = filled.split("/")
+    index = next(i for i, part in enumerate(parts) if "{version}" in part)
+    return "/".join(parts[:index]) or "/"
+
+
+def marker_path(task: Task) -> str:
+    return os.path.join(version_parent(task.spec), MARKER_FOLDER, task.task_id + ".json")
+
+
+def write_marker(task: Task, result: Dict[str, Any]) -> Dict[str, Any]:
+    record = {"task_id": task.task_id, "shot": task.shot, "variant": task.variant, "seed": task.seed,
+              "condition": task.spec.condition, "spec_hash": task.spec.spec_hash(), "frames": task.spec.frames,
+              "version_name": result["version_name"], "sequences": dict(result["sequences"]),
+              "otio_paths": dict(result.get("otio_paths") or {}), "finished": time.time()}
+    write_json(marker_path(task), record)
+    return record
+
+
+def finished_version(task: Task) -> Optional[Dict[str, Any]]:
+    """The task's published, valid version, or None when the task has to run."""
+    record, problems = find_version(task)
+    return record if record is not None and not problems else None
+
+
+def find_version(task: Task):
+    """(the task's published version or None, what is wrong with it): by its marker, else by the spec
+    hash in the published .otio files (the task died after publishing, before writing its marker)."""
+    spec_hash = task.spec.spec_hash()
+    candidates = []
+    record = read_json(marker_path(task))
+    if record is not None and record.get("spec_hash") == spec_hash:
+        candidates.append((record, True))
+    candidates += [(found, False) for found in published_versions(task.spec)
+                   if found["spec_hash"] == spec_hash and found["seed"] == task.seed]
+    first = None
+    for record, from_marker in candidates:
+        problems = version_problems(record["sequences"], task.spec.frames)
+        if not problems:
+            return (record if from_marker else write_marker(task, record)), []
+        first = first or (record, problems)
+    return first if first else (None, [])
+
+
+def version_problems(sequences: Dict[str, str], frames: str) -> List[str]:
+    """What is wrong with a published version: missing or unreadable frames, per pass (empty: valid)."""
+    from ..engine.media.sequence_read import check_sequence
+    from ..engine.sequence import FrameRange
+
+    problems = []
+    wanted = list(FrameRange.parse(frames))
+    for pass_name, path in sorted(sequences.items()):
+        sequence = FrameSequence.parse(path)
+        missing = sequence.missing_frames(wanted)
+        if missing:
+            problems.append("%s: frames %s missing in %s" % (pass_name, FrameRange.from_frames(missing), path))
+            continue
+        try:
+            check_sequence(sequence, wanted)
+        except ActAnywhereError as error:
+            problems.append("%s: %s" % (pass_name, error))
+    return problems
+
+
+def published_versions(spec: ShotSpec) -> List[Dict[str, Any]]:
+    """Every version of the shot under its version parent, from the .otio files the engine publishes
+    last (a version whose .otio exists has all its frames renamed into place)."""
+    parent = version_parent(spec)
+    depth = spec.output.template.replace("\\", "/").count("/") - parent.count("/")
+    found: Dict[str, Dict[str, Any]] = {}
+    for level in range(depth):
+        pattern = os.path.join(glob.escape(parent), *(["*"] * (level + 1))) + ".otio"
+        for path in sorted(glob.glob(pattern)):
+            clip = _read_otio_clip(path)
+            if clip is None or clip["metadata"].get("shot") != spec.shot:
+                continue
+            metadata = clip["metadata"]
+            version = found.setdefault(metadata.get("version", ""), {
+                "version_name": metadata.get("version", ""), "seed": metadata.get("seed"),
+                "spec_hash": metadata.get("spec_hash"), "sequences": {}, "otio_paths": {}})
+            version["sequences"][metadata.get("pass_name", "bg")] = clip["path"]
+            version["otio_paths"][metadata.get("pass_name", "bg")] = path.replace(os.sep, "/")
+    return [found[name] for name in sorted(found)]
+
+
+def _read_otio_clip(path: str) -> Optional[Dict[str, Any]]:
+    """The image sequence and actanywhere metadata of an engine-written .otio (plain JSON)."""
+    try:
+        with open(path, "r", encoding="utf-8") as stream:
+            timeline = json.load(stream)
+        clip = timeline["tracks"]["children"][0]["children"][0]
+        references = clip.get("media_references") or {}
+        reference = references.get(clip.get("active_media_reference_key", "DEFAULT_MEDIA")) or clip["media_reference"]
+        padding = int(reference.get("frame_zero_padding") or 0)
+        sequence = "%s%s%s%s" % (reference["target_url_base"], reference["name_prefix"],
+                                 "#" * padding if padding else "#", reference["name_suffix"])
+        return {"path": sequence, "metadata": dict(clip.get("metadata", {}).get("actanywhere") or {})}
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None

@@ -1,0 +1,522 @@
+"""The only module that imports nuke: turns node plans into nodes, reads knobs and inputs into plain
+data, and wires the ActAnywhere node's buttons to the plain-Python modules beside it.
+
+Every function here runs on Nuke's main thread, except what GenerateJob runs on its own thread, which
+reaches Nuke only through NukeMainThread.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any, Dict, List, Optional
+
+import nuke  # noqa: F401  (the one place)
+
+from ..engine import config as config_module
+from ..engine.client import EngineClient
+from ..engine.errors import ActAnywhereError
+from . import collect, export, farm_submit, frames, node_knobs, nk_snippet, published, shot_from_node
+from .generate_job import GenerateJob, MainThread, ProgressUI
+from .messages import describe_error
+from .node_plan import Existing, NodePlan
+
+MENU = "ActAnywhere"
+_NON_VALUE_KINDS = ("tab", "text", "button", "divider")
+_READ_RANGE_KNOBS = ("file", "first", "last", "origfirst", "origlast", "origset", "format")
+
+
+# -- main thread and progress --------------------------------------------------------------------------
+class NukeMainThread(MainThread):
+    def call(self, function, *args):
+        nuke.executeInMainThread(function, args)
+
+    def call_and_wait(self, function, *args):
+        return nuke.executeInMainThreadWithResult(function, args)
+
+
+class NukeProgress(ProgressUI):
+    """nuke.ProgressTask; created and updated on the main thread, its cancel flag read from any."""
+
+    def __init__(self, title: str):
+        self._task = nuke.ProgressTask(title)
+
+    def update(self, percent: int, message: str) -> None:
+        if self._task is not None:
+            self._task.setProgress(max(0, min(100, int(percent))))
+            self._task.setMessage(message)
+
+    def cancelled(self) -> bool:
+        return self._task is not None and self._task.isCancelled()
+
+    def close(self) -> None:
+        self._task = None  # Nuke removes the bar when the task is released
+
+
+# -- menus and the node ----------------------------------------------------------------------------------
+def install_menu() -> None:
+    """Called by menu.py (GUI sessions only)."""
+    toolbar = nuke.menu("Nodes").addMenu(MENU)
+    toolbar.addCommand("ActAnywhere", "from actanywhere.plugin import nuke_adapter; nuke_adapter.create_node()")
+    menu = nuke.menu("Nuke").addMenu(MENU)
+    menu.addCommand("Create ActAnywhere node", "from actanywhere.plugin import nuke_adapter; nuke_adapter.create_node()")
+    menu.addCommand("Collect selected", "from actanywhere.plugin import nuke_adapter; nuke_adapter.collect_selected()")
+
+
+def create_node():
+    """An ActAnywhere Group (inputs plate, matte, condition; output: the plate) with the user knobs."""
+    group = nuke.createNode("Group", inpanel=False)
+    group.setName("ActAnywhere1", uncollide=True)
+    group.begin()
+    try:
+        inputs = [nuke.nodes.Input(name=name) for name in node_knobs.INPUTS]
+        output = nuke.nodes.Output(name="Output1")
+        output.setInput(0, inputs[0])  # a pass-through: the node sits in the tree harmlessly
+    finally:
+        group.end()
+    add_knobs(group)
+    group["knobChanged"].setValue(
+        "from actanywhere.plugin import nuke_adapter; nuke_adapter.on_knob_changed(nuke.thisNode(), nuke.thisKnob())")
+    group["tile_color"].setValue(0x3F6E8CFF)
+    return group
+
+
+def add_knobs(node) -> None:
+    makers = {
+        "tab": lambda spec: nuke.Tab_Knob(spec.name, spec.label),
+        "text": lambda spec: nuke.Text_Knob(spec.name, "", spec.label),
+        "divider": lambda spec: nuke.Text_Knob(spec.name, spec.label),
+        "string": lambda spec: nuke.String_Knob(spec.name, spec.label),
+        "file": lambda spec: nuke.File_Knob(spec.name, spec.label),
+        "int": lambda spec: nuke.Int_Knob(spec.name, spec.label),
+        "double": lambda spec: nuke.Double_Knob(spec.name, spec.label),
+        "enum": lambda spec: nuke.Enumeration_Knob(spec.name, spec.label, list(spec.values)),
+        "bool": lambda spec: nuke.Boolean_Knob(spec.name, spec.label),
+        "channel": lambda spec: nuke.Channel_Knob(spec.name, spec.label),
+        "button": lambda spec: nuke.PyScript_Knob(spec.name, spec.label, spec.command),
+        "multiline": lambda spec: nuke.Multiline_Eval_String_Knob(spec.name, spec.label),
+    }
+    for spec in node_knobs.KNOBS:
+        knob = makers[spec.kind](spec)
+        knob.setTooltip(spec.tooltip)
+        if spec.minimum is not None and spec.maximum is not None and spec.kind in ("int", "double"):
+            knob.setRange(spec.minimum, spec.maximum)
+        if spec.default is not None and spec.kind not in _NON_VALUE_KINDS:
+            knob.setValue(spec.default)
+        if spec.hidden:
+            knob.setFlag(nuke.INVISIBLE)
+        if spec.read_only:
+            knob.setEnabled(False)
+        if spec.kind in ("button",) and not spec.new_line:
+            knob.clearFlag(nuke.STARTLINE)
+        node.addKnob(knob)
+
+
+def read_settings(node) -> node_knobs.NodeSettings:
+    values = {}
+    for spec in node_knobs.KNOBS:
+        knob = node.knob(spec.name)
+        if knob is not None and spec.kind not in _NON_VALUE_KINDS:
+            values[spec.name] = knob.value()
+    return node_knobs.NodeSettings.from_knob_values(values, node_name=node.name())
+
+
+def on_knob_changed(node, knob) -> None:
+    states = node_knobs.knob_states(read_settings(node))
+    for name, enabled in states.items():
+        target = node.knob(name)
+        if target is not None:
+            target.setEnabled(enabled)
+
+
+# -- plain data from the script -------------------------------------------------------------------------
+def root_info() -> export.RootInfo:
+    root = nuke.root()
+    name = root["name"].value()
+    colour = root["colorManagement"].value() if root.knob("colorManagement") else "Nuke"
+    custom = ""
+    if colour == "OCIO" and root.knob("OCIO_config") and root["OCIO_config"].value() == "custom":
+        custom = root["customOCIOConfigPath"].value()
+    return export.RootInfo(
+        name=name, project_directory=root["project_directory"].evaluate() if root.knob("project_directory") else "",
+        first=int(root["first_frame"].value()), last=int(root["last_frame"].value()),
+        colour_management=colour,
+        working_space=root["workingSpaceLUT"].value() if root.knob("workingSpaceLUT") else "linear",
+        ocio_config=custom)
+
+
+def source_info(node) -> export.SourceInfo:
+    info = export.SourceInfo(name=node.fullName(), node_class=node.Class())
+    info.first, info.last = int(node.firstFrame()), int(node.lastFrame())
+    info.channels = list(node.channels())
+    info.width, info.height = int(node.width()), int(node.height())
+    info.disabled = bool(node.knob("disable") and node["disable"].value())
+    if node.Class() == "Read":
+        info.file = (nuke.filename(node) or "").replace("\\", "/")
+        info.file_type = node["file_type"].value()
+        info.colourspace = node["colorspace"].value()
+        info.raw = bool(node["raw"].value())
+        info.retimed = node["frame_mode"].value() not in ("", "expression") or bool(node["frame"].value())
+    return info
+
+
+def input_node(node, index: int, role: str, required: bool = True):
+    upstream = node.input(index)
+    if upstream is None and required:
+        raise export.ExportError("connect the %s input (input %d) of %s" % (role, index, node.name()))
+    return upstream
+
+
+def build(plan: NodePlan) -> Dict[str, Any]:
+    """Create a plan's nodes (at the top level), set their knobs, connect their inputs."""
+    created = {}  # type: Dict[str, Any]
+    for planned in plan:
+        node = getattr(nuke.nodes, planned.node_class)()
+        created[planned.key] = node
+        knobs = dict(planned.knobs)
+        name = knobs.pop("name", None)
+        if name:
+            node.setName(str(name), uncollide=True)
+        if planned.node_class == "Read" and "file" in knobs:
+            # file and range together, as the file browser does; format comes from the file
+            node["file"].fromUserText("%s %d-%d" % (knobs["file"], knobs["first"], knobs["last"]))
+            for key in _READ_RANGE_KNOBS:
+                knobs.pop(key, None)
+            node["first"].setValue(planned.knobs["first"])
+            node["last"].setValue(planned.knobs["last"])
+        for key, value in knobs.items():
+            if key in ("xpos", "ypos"):
+                continue
+            node[key].setValue(value)
+        if "xpos" in knobs:
+            node.setXYpos(int(knobs["xpos"]), int(knobs.get("ypos", 0)))
+        for index, source in enumerate(planned.inputs):
+            if source is None:
+                continue
+            upstream = nuke.toNode(source.name) if isinstance(source, Existing) else created[source]
+            if upstream is None:
+                raise export.ExportError("node %s is gone from the script" % source.name)
+            node.setInput(index, upstream)
+    return created
+
+
+def remove(nodes: Dict[str, Any]) -> None:
+    for node in reversed(list(nodes.values())):
+        try:
+            nuke.delete(node)
+        except Exception:  # already gone
+            pass
+
+
+# -- export -----------------------------------------------------------------------------------------------
+def load_config():
+    """The studio config (every layer: $ACTANYWHERE_CONFIG, show, shot), resolved."""
+    return config_module.load()
+
+
+def plan_for_node(node, settings: node_knobs.NodeSettings, root: export.RootInfo,
+                  frame_text: Optional[str] = None) -> export.ExportPlan:
+    plate = source_info(input_node(node, 0, "plate"))
+    matte = source_info(input_node(node, 1, "matte"))
+    condition = None
+    if settings.condition_source == "input":
+        condition = source_info(input_node(node, 2, "condition"))
+    if frame_text:
+        chosen = frames.choose_frames("custom", frame_text, 0, None, (root.first, root.last))
+    else:
+        chosen = frames.choose_frames(settings.frame_range_mode, settings.frame_range, settings.handles,
+                                      plate.frame_range, (root.first, root.last))
+    return export.plan_export(shot_from_node.shot_name(settings), settings.export_dir, chosen, plate, matte,
+                              settings.matte_channel, root, condition, settings.condition_frame if condition else None)
+
+
+def run_export(node, render: bool = True, frame_text: Optional[str] = None) -> export.ExportResult:
+    """Export the node's inputs (render=False: only evaluate the paths the export will write)."""
+    settings = read_settings(node)
+    root = root_info()
+    plan = plan_for_node(node, settings, root, frame_text)
+    created = build(plan.nodes)
+    try:
+        evaluated = {}
+        for key in plan.writes():
+            write = created[key]
+            path = export.absolute_path(nuke.filename(write), root.project_directory)
+            write["file"].setValue(path)  # what Nuke writes is exactly what the spec says
+            evaluated[key] = path
+        if render:
+            for job in plan.renders:
+                for first, last, step in job.ranges:
+                    try:
+                        nuke.execute(created[job.write], first, last, step)
+                    except RuntimeError as error:
+                        raise export.ExportError("rendering %s frames %d-%d failed: %s" % (job.write, first, last, error))
+    finally:
+        remove(created)
+    return export.finish_export(plan, evaluated, settings.condition_file, settings.condition_frame,
+                                root.project_directory)
+
+
+def node_spec(node, exported: export.ExportResult, resolved):
+    settings = read_settings(node)
+    root = root_info()
+    export_dir = export.absolute_path(_evaluate(node, "export_dir"), root.project_directory)
+    return shot_from_node.build_spec(settings, exported, resolved, export_dir, root.project_directory, root.ocio_config)
+
+
+def _evaluate(node, knob_name: str) -> str:
+    return node[knob_name].evaluate() or node[knob_name].value()
+
+
+# -- buttons ------------------------------------------------------------------------------------------------
+def _report(node, error: BaseException, endpoint: Optional[str] = None) -> None:
+    if not isinstance(error, ActAnywhereError):
+        traceback.print_exc()
+    message = describe_error(error, endpoint)
+    _set_status(node, message.splitlines()[0])
+    nuke.message(message)
+
+
+def _set_status(node, text: str) -> None:
+    node["status"].setValue(text[:300])
+
+
+def on_export(node) -> None:
+    try:
+        exported = run_export(node)
+        _set_status(node, "exported %s %s" % (exported.plate, exported.frames))
+    except Exception as error:
+        _report(node, error)
+
+
+def on_generate(node, client_factory=None, poll_s: Optional[float] = None) -> Optional[GenerateJob]:
+    """Export, then send to the engine on a background thread; returns the running job."""
+    endpoint = None
+    try:
+        resolved = load_config()
+        config = resolved.config
+        settings = read_settings(node)
+        endpoint = settings.engine_endpoint or config.engine.endpoint
+        exported = run_export(node)
+        spec = node_spec(node, exported, resolved)
+    except Exception as error:
+        _report(node, error, endpoint)
+        return None
+    node_name = node.fullName()
+    spec_data = spec.to_data()
+    factory = client_factory or (lambda: EngineClient.from_settings(config.engine, endpoint=endpoint))
+    entry = _history_entry(node, spec_data, exported, destination="engine")
+
+    def submitted(job_id: str) -> None:
+        target = nuke.toNode(node_name)
+        if target is not None:
+            target["last_job_id"].setValue(job_id)
+            _set_status(target, "job %s running on %s" % (job_id, endpoint))
+            entry["job_id"] = job_id
+            _add_history(target, entry)
+
+    def done(job_id: str, record: Dict[str, Any], result: Dict[str, Any]) -> None:
+        target = nuke.toNode(node_name)
+        if target is None:
+            return
+        entry["results"] = result.get("results") or []
+        entry["job_id"] = job_id
+        _add_history(target, entry)
+        created = collect_node(target)
+        _set_status(target, "job %s done: %d new version(s) collected" % (job_id, created))
+
+    def failed(message: str) -> None:
+        target = nuke.toNode(node_name)
+        if target is not None:
+            _set_status(target, message.splitlines()[0])
+        nuke.message(message)
+
+    job = GenerateJob(spec_data, factory, NukeMainThread(), NukeProgress, submitted, done, failed, endpoint=endpoint,
+                      poll_s=poll_s or 0.5)
+    job.start()
+    return job
+
+
+def on_submit_farm(node, submitter=None) -> Optional[str]:
+    try:
+        resolved = load_config()
+        config = resolved.config
+        settings = read_settings(node)
+        root = root_info()
+        if not root.name or root.name == "Root":
+            raise export.ExportError("save the script first: the farm opens it to export the inputs")
+        exported = run_export(node, render=False)
+        spec = node_spec(node, exported, resolved)
+        needs_export = not all(exported.reused.get(role, True) for role in exported.reused)
+        export_request = None
+        if needs_export:
+            export_request = {"script": root.name, "node": node.fullName(), "frames": str(exported.frames),
+                              "command": farm_submit.export_command(root.name, node.fullName(), str(exported.frames))}
+        backend = None if settings.farm_backend == node_knobs.DEFAULT_CHOICE else settings.farm_backend
+        job_id = farm_submit.submit(spec.to_data(), export_request, backend or config.farm.backend, submitter)
+    except Exception as error:
+        _report(node, error)
+        return None
+    node["farm_job_id"].setValue(job_id)
+    entry = _history_entry(node, spec.to_data(), exported, destination="farm:%s" % (backend or config.farm.backend))
+    entry["job_id"] = job_id
+    _add_history(node, entry)
+    _set_status(node, "farm job %s submitted" % job_id)
+    return job_id
+
+
+def _history_entry(node, spec_data: Dict[str, Any], exported: export.ExportResult, destination: str) -> Dict[str, Any]:
+    settings = read_settings(node)
+    plate = node.input(0)
+    matte = node.input(1)
+    return {
+        "job_id": "", "destination": destination, "shot": spec_data["shot"],
+        "output_template": spec_data["output"]["template"], "frames": spec_data["frames"],
+        "plate": exported.plate, "matte": exported.matte,
+        "matte_file_channel": "rgba.alpha" if not exported.reused.get("matte") else settings.matte_channel,
+        "plate_node": plate.fullName() if plate is not None else "",
+        "matte_node": matte.fullName() if matte is not None else "",
+        "matte_channel": settings.matte_channel,
+        "nuke_colourspace": _nuke_colourspace(plate, exported),
+        "width": int(plate.width()) if plate is not None else 0,
+        "height": int(plate.height()) if plate is not None else 0,
+        "submitted": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def _nuke_colourspace(plate, exported: export.ExportResult) -> str:
+    if plate is not None and exported.reused.get("plate") and plate.knob("colorspace"):
+        return plate["colorspace"].value()
+    root = nuke.root()
+    return root["workingSpaceLUT"].value() if root.knob("workingSpaceLUT") else "linear"
+
+
+def _add_history(node, entry: Dict[str, Any]) -> None:
+    history = node_knobs.parse_history(node["job_history"].value())
+    node["job_history"].setValue(node_knobs.add_to_history(history, dict(entry)))
+
+
+# -- collect ----------------------------------------------------------------------------------------------
+def versions_of(entry: Dict[str, Any]) -> List[published.PublishedVersion]:
+    """A job's finished versions: the engine's result when the job ran from here, else what is on disk."""
+    from ..engine.sequence import FrameRange
+
+    if entry.get("results"):
+        return published.from_engine_result(entry.get("job_id", ""), entry["shot"], {"results": entry["results"]},
+                                            FrameRange.parse(entry["frames"]))
+    return published.find_on_disk(entry["output_template"], entry["shot"], job_id=entry.get("job_id", ""))
+
+
+def collect_plan(node, standalone: bool = False) -> NodePlan:
+    settings = read_settings(node)
+    taken = {existing.name() for existing in nuke.allNodes(recurseGroups=False)}
+    reads = [existing["file"].value() for existing in nuke.allNodes("Read", recurseGroups=False)]
+    plan = NodePlan()
+    column = 0
+    for entry in settings.job_history:
+        versions = versions_of(entry)
+        if not standalone:
+            versions = collect.new_versions(versions, reads)
+        if not versions:
+            continue
+        from ..engine.sequence import FrameRange
+
+        frame_range = FrameRange.parse(entry["frames"])
+        subject = collect.SubjectSource(entry.get("plate_node") or "", entry.get("matte_node") or "",
+                                        entry.get("matte_channel") or "rgba.alpha", entry.get("plate", ""),
+                                        entry.get("matte", ""), entry.get("matte_file_channel", "rgba.alpha"),
+                                        frame_range.first, frame_range.last, entry.get("nuke_colourspace", ""))
+        if not standalone and not (nuke.toNode(subject.plate_node) and nuke.toNode(subject.matte_node)):
+            standalone = True  # the artist's source nodes are gone: read the job's files instead
+        origin = (node.xpos() + column, node.ypos())
+        part = collect.plan_collect(versions, subject, entry.get("nuke_colourspace", ""), settings.read_on_error,
+                                    origin, taken, entry.get("width", 0), entry.get("height", 0), standalone)
+        column += collect.COLUMN * (len(versions) + 2)
+        prefix = (entry.get("job_id") or "job") + "_"
+        for planned in part:
+            planned.key = prefix + planned.key
+            planned.inputs = [prefix + source if isinstance(source, str) else source for source in planned.inputs]
+            plan.add(planned)
+        for planned in part:
+            taken.add(planned.name)
+    return plan
+
+
+def collect_node(node) -> int:
+    """Collect new versions for an ActAnywhere node; returns how many versions were added."""
+    plan = collect_plan(node)
+    build(plan)
+    return len(plan.of_class("Merge2"))
+
+
+def on_collect(node) -> None:
+    try:
+        count = collect_node(node)
+        _set_status(node, "collected %d new version(s)" % count if count else "nothing new to collect")
+    except Exception as error:
+        _report(node, error)
+
+
+def collect_selected() -> None:
+    for node in nuke.selectedNodes():
+        if node.knob("actanywhere_tab") is not None:
+            on_collect(node)
+
+
+def on_copy_snippet(node) -> None:
+    try:
+        text = nk_snippet.render(collect_plan(node, standalone=True))
+        from .qt_shim import copy_to_clipboard
+
+        copy_to_clipboard(text)
+        _set_status(node, "copied %d lines of .nk to the clipboard" % len(text.splitlines()))
+    except Exception as error:
+        _report(node, error)
+
+
+def on_refresh_engine(node) -> None:
+    endpoint = None
+    try:
+        config = load_config().config
+        settings = read_settings(node)
+        endpoint = settings.engine_endpoint or config.engine.endpoint
+        client = EngineClient(endpoint, timeout_s=3.0, retries=0)
+        try:
+            info = client.hello()
+        finally:
+            client.close()
+        updates = node_knobs.engine_knob_updates(info)
+        for name, update in updates.items():
+            knob = node.knob(name)
+            if knob is None:
+                continue
+            value = knob.value()
+            if "values" in update:
+                knob.setValues(list(update["values"]))
+            if "minimum" in update and "maximum" in update:
+                knob.setRange(update["minimum"], update["maximum"])
+            knob.setValue(node_knobs.clamp(name, value, updates))
+        _set_status(node, "engine %s: profiles %s" % (endpoint, ", ".join(updates["model"]["values"][1:])))
+    except Exception as error:
+        _report(node, error, endpoint)
+
+
+# -- headless (nuke -t) -----------------------------------------------------------------------------------
+def headless_export(script: str, node_name: str, frame_text: str) -> Dict[str, Any]:
+    """The farm's export step: open `script`, export `node_name`'s inputs for `frame_text`."""
+    if script:
+        nuke.scriptOpen(script)
+    node = nuke.toNode(node_name)
+    if node is None or node.knob("actanywhere_tab") is None:
+        raise export.ExportError("%s: no ActAnywhere node named %s" % (script or "the script", node_name))
+    exported = run_export(node, render=True, frame_text=frame_text)
+    return {"plate": exported.plate, "matte": exported.matte, "matte_channel": exported.matte_channel,
+            "condition": exported.condition, "condition_frame": exported.condition_frame,
+            "frames": str(exported.frames), "reused": exported.reused}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True)
+
+
+__all__ = ["install_menu", "create_node", "on_export", "on_generate", "on_submit_farm", "on_collect",
+           "on_copy_snippet", "on_refresh_engine", "on_knob_changed", "headless_export"]

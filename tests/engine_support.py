@@ -1,0 +1,140 @@
+"""Helpers for the engine tests: a tiny real shot on disk, and an engine run as a real process on
+127.0.0.1 that every test stops (SIGKILL as the last resort) whatever happens."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import OpenImageIO as oiio
+
+from actanywhere.engine.client import EngineClient
+from actanywhere.engine.errors import EngineError
+from actanywhere.engine.media.exr_write import write_exr
+
+WIDTH, HEIGHT = 64, 36
+START_TIMEOUT_S = 120.0
+
+
+def make_shot(directory, frames=(1001, 1002, 1003, 1004)):
+    """A 64x36 ACEScg plate, its roto matte and a PNG condition under `directory`."""
+    directory = str(directory)
+    rng = np.random.default_rng(0)
+    os.makedirs(os.path.join(directory, "plate"), exist_ok=True)
+    os.makedirs(os.path.join(directory, "roto"), exist_ok=True)
+    for index, frame in enumerate(frames):
+        plate = rng.uniform(0.0, 0.8, (HEIGHT, WIDTH, 3)).astype(np.float32)
+        write_exr(os.path.join(directory, "plate", "p.%04d.exr" % frame), plate, ("R", "G", "B"), colourspace="ACEScg")
+        matte = np.zeros((HEIGHT, WIDTH), np.float32)
+        matte[8:30, 10 + 6 * index:22 + 6 * index] = 1.0
+        write_exr(os.path.join(directory, "roto", "m.%04d.exr" % frame), matte, ("A",))
+    pixels = (rng.uniform(0, 1, (HEIGHT, WIDTH, 3)) * 255).astype(np.uint8)
+    buffer = oiio.ImageBuf(oiio.ImageSpec(WIDTH, HEIGHT, 3, oiio.UINT8))
+    buffer.set_pixels(oiio.ROI(0, WIDTH, 0, HEIGHT), pixels)
+    assert buffer.write(os.path.join(directory, "cond.png")), buffer.geterror()
+    return directory
+
+
+def spec_data(shot_dir, shot="sh010", frames="1001-1004", steps=1, out="out", comp=True, **extra):
+    """A resolved-enough spec (absolute paths); the engine fills the rest from its config."""
+    data = {
+        "shot": shot,
+        "plate": os.path.join(shot_dir, "plate", "p.%04d.exr"),
+        "matte": os.path.join(shot_dir, "roto", "m.####.exr"),
+        "condition": os.path.join(shot_dir, "cond.png"),
+        "frames": frames,
+        "sampler": {"steps": steps, "guidance": 1.0},
+        "colour": {"plate_colourspace": "ACEScg"},
+        "output": {"template": os.path.join(shot_dir, out, "{shot}_{pass}_{version}.####.exr"), "write_comp": comp},
+    }
+    data.update(extra)
+    return data
+
+
+def published_frames(directory):
+    """Frames under final names (what a Nuke Read would pick up): not hidden temporaries."""
+    found = []
+    for _, _, files in os.walk(str(directory)):
+        found += [name for name in files if name.endswith(".exr") and not name.startswith(".")]
+    return sorted(found)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class EngineProcess:
+    """`actanywhere serve` in a subprocess."""
+
+    def __init__(self, root, journal, port=None, extra=()):
+        self.root, self.journal = str(root), str(journal)
+        self.port = port or free_port()
+        self.endpoint = "tcp://127.0.0.1:%d" % self.port
+        self.extra = list(extra)
+        self.process = None
+        self.log_path = os.path.join(self.journal + "-engine-%d.log" % self.port)
+
+    def start(self, wait_ready=True, client_options=None):
+        command = [sys.executable, "-m", "actanywhere.engine.cli", "serve", "--bind", self.endpoint,
+                   "--device", "cpu", "--sandbox", self.root, "--journal", self.journal, "--drain", "20",
+                   "--set", "engine.heartbeat_s=0.5"] + self.extra
+        # One torch thread: on a shared 2-core machine more threads make tiny jobs slower, not faster.
+        environment = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        if wait_ready:
+            self.wait_ready(client_options)
+        return self
+
+    def client(self, **options):
+        options.setdefault("timeout_s", 5.0)
+        options.setdefault("retries", 2)
+        options.setdefault("heartbeat_s", 0.5)
+        return EngineClient(self.endpoint, **options)
+
+    def wait_ready(self, client_options=None):
+        """Until the engine answers and its worker has loaded the default profile."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        with self.client(timeout_s=2.0, retries=0, **(client_options or {})) as client:
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, "engine exited: %s" % self.log()
+                try:
+                    info = client.hello()
+                except EngineError:
+                    continue
+                if all(device["state"] in ("idle", "busy") and device["profiles"] for device in info["devices"]):
+                    return info
+                time.sleep(0.2)
+        raise AssertionError("engine not ready after %gs: %s" % (START_TIMEOUT_S, self.log()))
+
+    def worker_pid(self):
+        with self.client() as client:
+            return client.hello()["devices"][0]["pid"]
+
+    def log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as stream:
+                return stream.read()[-4000:]
+        except OSError:
+            return ""
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def stop(self, timeout=60):
+        """SIGTERM, then SIGKILL; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode

@@ -1,0 +1,163 @@
+"""The engine under failure, over real sockets with the tiny model: a worker killed mid-job, the engine
+killed and restarted with jobs queued, SIGTERM, and 20 clients x 5 jobs at once."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from actanywhere.engine import protocol
+from engine_support import EngineProcess, make_shot, published_frames, spec_data
+
+
+def wait_for_sample_event(client, job_id, timeout_s=60):
+    """Until the job reports a denoising step (so it is mid-job, inside the model)."""
+    seen = []
+    client.on_event = lambda job, event: seen.append(event) if job == job_id else None
+    deadline = time.monotonic() + timeout_s
+    while not any(event.stage == "sample" for event in seen):
+        assert time.monotonic() < deadline, "the job never started sampling"
+        client.status(job_id, watch=True)
+        client._receive_events(0.1)
+    client.on_event = None
+
+
+def test_worker_killed_mid_job_fails_only_that_job(tmp_path):
+    make_shot(tmp_path / "shot")
+    shot_dir = str(tmp_path / "shot")
+    engine = EngineProcess(tmp_path, tmp_path / "journal")
+    try:
+        engine.start()
+        with engine.client() as client:
+            first_pid = engine.worker_pid()
+            victim = client.submit(spec_data(shot_dir, out="killed", steps=200), watch=True)
+            wait_for_sample_event(client, victim)
+            os.kill(first_pid, signal.SIGKILL)
+            record = client.wait(victim, timeout_s=60)
+            assert record["state"] == "failed"
+            assert record["error"]["code"] == protocol.WORKER_DIED
+            assert "SIGKILL" in record["error"]["message"] and "resubmit" in record["error"]["message"]
+            assert published_frames(os.path.join(shot_dir, "killed")) == []  # only hidden temporaries, if any
+            # The engine kept serving and restarted the worker; the next job runs on the new one.
+            after = client.submit(spec_data(shot_dir, out="after_kill"))
+            assert client.wait(after, timeout_s=120)["state"] == "done"
+            assert engine.worker_pid() != first_pid
+            assert len(published_frames(os.path.join(shot_dir, "after_kill"))) == 8
+    finally:
+        assert engine.stop() == 0, engine.log()
+
+
+def test_engine_killed_and_restarted_keeps_its_jobs(tmp_path):
+    make_shot(tmp_path / "shot")
+    shot_dir = str(tmp_path / "shot")
+    engine = EngineProcess(tmp_path, tmp_path / "journal")
+    try:
+        engine.start()
+        with engine.client(retries=30, timeout_s=2.0) as client:
+            done_before = client.submit(spec_data(shot_dir, shot="before", out="before"))
+            assert client.wait(done_before, timeout_s=60)["state"] == "done"
+            interrupted = client.submit(spec_data(shot_dir, shot="interrupted", out="interrupted", steps=20), watch=True)
+            queued = [client.submit(spec_data(shot_dir, shot="queued%d" % index, out="queued%d" % index))
+                      for index in range(3)]
+            wait_for_sample_event(client, interrupted)
+            worker_pid = engine.worker_pid()
+            engine.kill(signal.SIGKILL)
+            engine.process.wait(10)
+            deadline = time.monotonic() + 10
+            while _alive(worker_pid):  # the worker dies with its server, so it cannot publish
+                assert time.monotonic() < deadline, "the worker outlived its server"
+                time.sleep(0.05)
+
+            engine.start(wait_ready=False)  # same port and journal; the same client reconnects
+            assert client.status(done_before)["state"] == "done"
+            assert client.result(done_before)["results"][0]["version_name"] == "v001"
+            for job_id in queued + [interrupted]:
+                record = client.wait(job_id, timeout_s=120)
+                assert record["state"] == "done", record
+            assert client.status(interrupted)["attempts"] == 2
+        for index in range(3):
+            assert len(published_frames(os.path.join(shot_dir, "queued%d" % index))) == 8
+        # The interrupted run published nothing; its rerun published exactly one version.
+        assert len(published_frames(os.path.join(shot_dir, "interrupted"))) == 8
+    finally:
+        assert engine.stop() == 0, engine.log()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open("/proc/%d/stat" % pid) as stream:  # a zombie is dead too
+        return stream.read().split()[2] != "Z"
+
+
+def test_sigterm_stops_taking_jobs_and_requeues_what_it_cannot_finish(tmp_path):
+    make_shot(tmp_path / "shot")
+    shot_dir = str(tmp_path / "shot")
+    engine = EngineProcess(tmp_path, tmp_path / "journal", extra=["--drain", "0.5"])
+    try:
+        engine.start()
+        with engine.client() as client:
+            long_job = client.submit(spec_data(shot_dir, out="long", steps=400), watch=True)
+            wait_for_sample_event(client, long_job)
+            engine.kill(signal.SIGTERM)
+            assert engine.process.wait(30) == 0, engine.log()
+        assert published_frames(os.path.join(shot_dir, "long")) == []
+        engine.start()  # the cancelled job went back to the queue and runs now
+        with engine.client() as client:
+            record = client.status(long_job)
+            assert record["state"] in ("queued", "running"), record
+            client.cancel(long_job)
+            assert client.wait(long_job, timeout_s=60)["state"] == "cancelled"
+    finally:
+        assert engine.stop() == 0, engine.log()
+
+
+@pytest.mark.slow
+def test_twenty_clients_five_jobs_each_complete_exactly_once(tmp_path):
+    make_shot(tmp_path / "shot", frames=(1001,))
+    shot_dir = str(tmp_path / "shot")
+    engine = EngineProcess(tmp_path, tmp_path / "journal", extra=["--device", "cpu"])  # two workers
+    outcomes, errors = {}, []
+
+    def one_client(index):
+        try:
+            with engine.client(timeout_s=10.0, retries=3) as client:
+                submitted = []
+                for job in range(5):
+                    job_id = "c%02d-j%d" % (index, job)
+                    data = spec_data(shot_dir, shot="c%02d" % index, frames="1001", comp=False)
+                    submitted.append(client.submit(data, job_id=job_id))
+                    assert client.request("submit", spec=data, job_id=job_id)["duplicate"] is True
+                for job_id in submitted:
+                    record = client.wait(job_id, timeout_s=400)
+                    outcomes[job_id] = (record["state"], client.result(job_id)["results"])
+        except Exception as error:  # reported below, with the thread's name
+            errors.append("client %d: %r" % (index, error))
+
+    try:
+        engine.start()
+        threads = [threading.Thread(target=one_client, args=(index,)) for index in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(450)
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        assert len(outcomes) == 100 and all(state == "done" for state, _ in outcomes.values())
+        with engine.client() as client:
+            records = client.jobs()
+            assert len(records) == 100 and all(record["attempts"] == 1 for record in records)
+    finally:
+        assert engine.stop() == 0, engine.log()
+    # Every job published exactly one version of its one frame; no two jobs share one.
+    frames = published_frames(os.path.join(shot_dir, "out"))
+    assert len(frames) == 100
+    for index in range(20):
+        versions = sorted(result[0]["version_name"] for job_id, (_, result) in outcomes.items()
+                          if job_id.startswith("c%02d-" % index))
+        assert versions == ["v001", "v002", "v003", "v004", "v005"]
+        assert sorted(name for name in frames if name.startswith("c%02d_" % index)) == [
+            "c%02d_bg_%s.1001.exr" % (index, version) for version in versions]

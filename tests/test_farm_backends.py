@@ -1,0 +1,149 @@
+"""The backends as translators: every OpenJD template passes `openjd check`; golden files pin the OpenJD
+bundle, the OpenCue XML and the Deadline 10 info files of one job; submission goes through each farm's
+own client (faked here), and a farm whose client is not configured says where its files are."""
+import os
+import re
+import stat
+import subprocess
+import sys
+import xml.dom.minidom
+
+import pytest
+
+from actanywhere.engine import config as config_module
+from actanywhere.farm import job as job_module
+from actanywhere.farm.job import FarmError
+from actanywhere.farm.submit import prepare, submit_job, submit_shot
+
+from test_farm_job import job_data, shot_data
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+OPENJD = os.path.join(os.path.dirname(sys.executable), "openjd")
+UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
+
+
+def farm_config(tmp_path, *extra):
+    return config_module.load(overrides=[
+        "farm.path_mapping=[{source: %s, destination: /farm/jobs/demo}, {source: /shows, destination: /mnt/shows}]"
+        % tmp_path,
+        "farm.worker_command=[/opt/actanywhere/bin/actanywhere]", "farm.deadline10_pool=gpu",
+        "farm.deadline10_group=actanywhere", "farm.opencue_show=demo", "farm.chunk_size=2"] + list(extra)).config
+
+
+def golden_job(tmp_path, config):
+    data = job_data()
+    data["shots"][1]["export"] = {"script": "/shows/demo/comp/sh020.nk", "node": "ActAnywhere1", "frames": "1001-1004"}
+    return job_module.expand_data(data, config)
+
+
+def check_golden(name, text):
+    path = os.path.join(GOLDEN, name)
+    if UPDATE or not os.path.exists(path):
+        with open(path, "w") as stream:
+            stream.write(text)
+    with open(path) as stream:
+        assert text == stream.read(), "%s differs from the golden file (UPDATE_GOLDEN=1 rewrites it)" % name
+
+
+def read(path):
+    with open(path) as stream:
+        return stream.read()
+
+
+def test_openjd_templates_pass_openjd_check(tmp_path):
+    for number, extra in enumerate([(), ("farm.worker_command=[python, -m, actanywhere.engine.cli]",
+                                         "farm.worker_device=cuda:0")]):
+        config = farm_config(tmp_path, *extra)
+        submission = prepare(golden_job(tmp_path, config), config, "openjd", job_dir=str(tmp_path / str(number)))
+        template = os.path.join(submission.job_dir, "openjd", "template.yaml")
+        completed = subprocess.run([OPENJD, "check", template], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert completed.returncode == 0, completed.stdout
+        assert "passes validation" in completed.stdout
+
+
+def test_openjd_bundle_golden(tmp_path):
+    config = farm_config(tmp_path)
+    submission = prepare(golden_job(tmp_path, config), config, "openjd", job_dir=str(tmp_path))
+    assert submission.worker_job_dir == "/farm/jobs/demo"
+    check_golden("farm_openjd_template.yaml", read(os.path.join(str(tmp_path), "openjd", "template.yaml")))
+    check_golden("farm_openjd_parameter_values.yaml", read(os.path.join(str(tmp_path), "openjd", "parameter_values.yaml")))
+
+
+def test_opencue_xml_golden(tmp_path, monkeypatch):
+    pytest.importorskip("outline", reason="pyoutline is the optional extra actanywhere[opencue]")
+    monkeypatch.setenv("USER", "artist")
+    config = farm_config(tmp_path)
+    prepare(golden_job(tmp_path, config), config, "opencue", job_dir=str(tmp_path))
+    text = read(os.path.join(str(tmp_path), "opencue", "job.xml"))
+    text = re.sub(r"<uid>\d+</uid>", "<uid>UID</uid>", text)  # the submitting user's uid
+    check_golden("farm_opencue_job.xml", xml.dom.minidom.parseString(text).toprettyxml(indent="  "))
+
+
+def test_deadline10_info_files_golden(tmp_path):
+    config = farm_config(tmp_path)
+    prepare(golden_job(tmp_path, config), config, "deadline10", job_dir=str(tmp_path))
+    for stage in ("export", "generate", "publish"):
+        for kind in ("job_info", "plugin_info"):
+            name = "%s.%s.txt" % (stage, kind)
+            check_golden("farm_deadline10_" + name, read(os.path.join(str(tmp_path), "deadline10", name)))
+    check_golden("farm_deadline10_submit.txt", read(os.path.join(str(tmp_path), "deadline10", "submit.txt")))
+
+
+def fake_tool(directory, name, body):
+    path = os.path.join(str(directory), name)
+    with open(path, "w") as stream:
+        stream.write("#!/bin/sh\n" + body)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC)
+    return path
+
+
+def test_deadline10_submits_dependent_jobs(tmp_path, monkeypatch):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake_tool(tools, "deadlinecommand", 'echo "$@" >> %s/calls.txt\necho "Result=Success"\n'
+                                        'echo "JobID=id-$(basename $1 .job_info.txt)"\n' % tools)
+    monkeypatch.setenv("PATH", "%s%s%s" % (tools, os.pathsep, os.environ["PATH"]))
+    config = farm_config(tmp_path)
+    submission = submit_job(golden_job(tmp_path, config), config, "deadline10")
+    assert submission.farm_job_id == "id-generate"
+    calls = read(str(tools / "calls.txt")).splitlines()
+    assert [os.path.basename(call.split()[0]) for call in calls] == [
+        "export.job_info.txt", "generate.job_info.txt", "publish.job_info.txt"]
+    folder = os.path.join(submission.job_dir, "deadline10")
+    assert "JobDependencies=id-export\n" in read(os.path.join(folder, "generate.job_info.txt"))
+    assert "JobDependencies=id-generate\n" in read(os.path.join(folder, "publish.job_info.txt"))
+
+
+def test_openjd_submits_through_the_deadline_cli(tmp_path, monkeypatch):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake_tool(tools, "deadline", 'echo "$@" > %s/call.txt\necho "Submitted job bundle"\n'
+                                 'echo "job-0123456789abcdef0123456789abcdef"\n' % tools)
+    monkeypatch.setenv("PATH", "%s%s%s" % (tools, os.pathsep, os.environ["PATH"]))
+    config = farm_config(tmp_path, "farm.openjd_queue=queue-1", "farm.openjd_farm=farm-1")
+    submission = submit_job(golden_job(tmp_path, config), config, "openjd")
+    assert submission.farm_job_id == "job-0123456789abcdef0123456789abcdef"
+    assert read(str(tools / "call.txt")).split()[:2] == ["bundle", "submit"]
+    assert "--queue-id queue-1 --farm-id farm-1" in read(str(tools / "call.txt"))
+
+
+def test_unconfigured_farm_writes_files_and_says_so(tmp_path):
+    config = config_module.load(overrides=["farm.backend=openjd", "farm.jobs_dir=%s" % tmp_path]).config
+    with pytest.raises(FarmError, match=r"openjd_queue is not set, so the job bundle .*openjd was written"):
+        submit_shot(shot_data("sh010"), config=config)
+    bundles = [root for root, _, files in os.walk(str(tmp_path)) if "template.yaml" in files]
+    assert len(bundles) == 1
+
+
+def test_submit_shot_matches_the_plugin_contract(tmp_path):
+    """The Nuke plugin calls actanywhere.farm.submit_shot(spec_data, export=..., backend=...)."""
+    from actanywhere import farm
+    from actanywhere.plugin import farm_submit
+
+    assert farm_submit.find_submitter() is farm.submit_shot
+    config = config_module.load(overrides=["farm.jobs_dir=%s" % tmp_path]).config
+    job = __import__("actanywhere.farm.submit", fromlist=["job_for_shot"]).job_for_shot(
+        shot_data("sh010"), config, export={"script": "/shows/demo/comp/sh010.nk", "node": "ActAnywhere1",
+                                            "frames": "1001-1004", "command": ["nuke", "-t", "x.py"]})
+    assert job.shots[0].export.node == "ActAnywhere1"
+    assert job.shots[0].export.command == []  # the worker builds its own command

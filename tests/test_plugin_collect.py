@@ -1,0 +1,107 @@
+"""Collect: Reads and Merges for finished versions, beside the source nodes, never touching the artist's
+nodes; versions found from engine results or from the .otio files published beside them."""
+import json
+import os
+
+from actanywhere.engine.media.otio_export import write_otio
+from actanywhere.engine.sequence import FrameRange, FrameSequence
+from actanywhere.plugin import collect, published
+from fake_nuke import adapter, make_comp, nuke, snapshot  # noqa: F401  (fixtures)
+
+
+def engine_results(root, versions=(1, 2), seed=7):
+    return [{"seed": seed + index, "version": version, "version_name": "v%03d" % version,
+             "sequences": {"bg": "%s/out/v%03d/sh010_bg_v%03d.####.exr" % (root, version, version),
+                           "comp": "%s/out/v%03d/sh010_comp_v%03d.####.exr" % (root, version, version)},
+             "otio_paths": {}} for index, version in enumerate(versions)]
+
+
+def history(root, results, job_id="sh010-job1"):
+    return json.dumps([{
+        "job_id": job_id, "destination": "engine", "shot": "sh010", "frames": "1001-1004",
+        "output_template": root + "/out/{version}/{shot}_{pass}_{version}.####.exr",
+        "plate": "/shows/demo/sh010/plate/sh010_plate.%04d.exr", "matte": root + "/matte/m.%04d.exr",
+        "matte_file_channel": "rgba.alpha", "plate_node": "Read1", "matte_node": "Roto1",
+        "matte_channel": "rgba.alpha", "nuke_colourspace": "linear", "width": 64, "height": 36,
+        "results": results}])
+
+
+def test_collect_two_versions_adds_reads_and_merges_and_touches_nothing(nuke, adapter):
+    plate, roto, node = make_comp(nuke, adapter)
+    grade = nuke.nodes.Merge2()  # an artist's node downstream of the plate
+    grade.setInput(0, plate)
+    node.setXYpos(100, 200)
+    before = snapshot([plate, roto, grade, node])
+    node["job_history"].setValue(history("/r", engine_results("/r")))
+    before[node.name()][0]["job_history"] = node["job_history"].value()
+
+    adapter.on_collect(node)
+    after = snapshot([plate, roto, grade, node])
+    after[node.name()][0].pop("status")  # the one knob Collect writes: on its own node
+    before[node.name()][0].pop("status")
+    reads = [read for read in nuke.allNodes("Read") if read is not plate]
+    merges = [merge for merge in nuke.allNodes("Merge2") if merge is not grade]
+    assert [read["file"].value() for read in reads] == ["/r/out/v001/sh010_bg_v001.%04d.exr",
+                                                        "/r/out/v002/sh010_bg_v002.%04d.exr"]
+    for read, seed, version in zip(reads, (7, 8), ("v001", "v002")):
+        assert (read["first"].value(), read["last"].value()) == (1001, 1004)
+        assert (read["origfirst"].value(), read["origlast"].value()) == (1001, 1004)
+        assert read["colorspace"].value() == "linear" and read["on_error"].value() == "black"
+        assert read["label"].value() == "job sh010-job1\n%s seed %d" % (version, seed)
+        assert read.xpos() > node.xpos()
+    subject = nuke.toNode("AA_sh010_subject")
+    assert subject.Class() == "Copy" and subject.input(0) is plate and subject.input(1) is roto
+    premult = nuke.toNode("AA_sh010_subject_premult")
+    for merge, read in zip(merges, reads):
+        assert merge["operation"].value() == "over"
+        assert merge.input(0) is read and merge.input(1) is premult  # B: generated plate, A: subject
+    assert after == before
+    assert node["status"].value() == "collected 2 new version(s)"
+
+    count = len(nuke.allNodes())
+    adapter.on_collect(node)  # nothing new: nothing added
+    assert len(nuke.allNodes()) == count and node["status"].value() == "nothing new to collect"
+
+    node["job_history"].setValue(history("/r", engine_results("/r", versions=(1, 2, 3))))
+    adapter.on_collect(node)  # a new version adds nodes and keeps the old
+    assert [read.name() for read in nuke.allNodes("Read")][-1] == "AA_sh010_v003_bg"
+    assert all(nuke.toNode(read.name()) for read in reads)
+    assert nuke.toNode("AA_sh010_subject_2").input(0) is plate
+
+
+def test_collect_reads_published_otio_for_farm_jobs(nuke, adapter, tmp_path):
+    root = str(tmp_path).replace("\\", "/")
+    for version, seed in ((1, 11), (2, 12)):
+        sequence = FrameSequence.parse("%s/out/v%03d/sh010_bg_v%03d.####.exr" % (root, version, version))
+        os.makedirs(os.path.dirname(sequence.prefix))
+        write_otio(sequence.prefix.rstrip(".") + ".otio", sequence, range(1001, 1005), 24.0,
+                   metadata={"seed": seed, "model": "tiny"})
+    # a version still rendering has frames but no .otio yet: not collected
+    os.makedirs(root + "/out/v003")
+    versions = published.find_on_disk(root + "/out/{version}/{shot}_{pass}_{version}.####.exr", "sh010", job_id="farm-9")
+    assert [(v.version_name, v.seed, str(v.frames)) for v in versions] == [("v001", 11, "1001-1004"), ("v002", 12, "1001-1004")]
+    assert versions[0].sequences["bg"] == root + "/out/v001/sh010_bg_v001.####.exr"
+
+    plate, roto, node = make_comp(nuke, adapter)
+    node["job_history"].setValue(history(root, [], job_id="farm-9"))
+    adapter.on_collect(node)
+    assert [read.name() for read in nuke.allNodes("Read")][1:] == ["AA_sh010_v001_bg", "AA_sh010_v002_bg"]
+    assert nuke.toNode("AA_sh010_v002_bg")["label"].value() == "job farm-9\nv002 seed 12"
+
+
+def test_collect_of_a_job_whose_source_nodes_are_gone_reads_the_job_files(nuke, adapter):
+    plate, roto, node = make_comp(nuke, adapter)
+    entry = json.loads(history("/r", engine_results("/r", versions=(1,))))
+    entry[0]["plate_node"] = "Deleted_Read"
+    node["job_history"].setValue(json.dumps(entry))
+    adapter.on_collect(node)
+    copy = nuke.toNode("AA_sh010_subject")
+    assert copy.input(0)["file"].value() == "/shows/demo/sh010/plate/sh010_plate.%04d.exr"
+    assert copy.input(1)["raw"].value() is True
+
+
+def test_new_versions_compares_paths_in_any_frame_notation():
+    version = published.PublishedVersion("j", "s", "v001", 1, {"bg": "/o/s_bg_v001.####.exr"}, FrameRange([1]))
+    assert collect.new_versions([version], ["/o/s_bg_v001.%04d.exr"]) == []
+    assert collect.new_versions([version], ["/o/other.%04d.exr"]) == [version]
+    assert collect.unique_name("A", {"A", "A_2"}) == "A_3"
