@@ -5,14 +5,13 @@ import glob
 import json
 import os
 import runpy
-import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from actanywhere.plugin import farm_export, farm_submit, node_knobs
 from fake_nuke import adapter, make_comp, nuke  # noqa: F401  (fixtures)
+from import_guard import assert_imports_without
 
 PLUGIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "plugin")
 PURE_MODULES = sorted("actanywhere.plugin." + os.path.basename(path)[:-3]
@@ -24,26 +23,7 @@ FORBIDDEN = ["torch", "diffusers", "transformers", "OpenImageIO", "numpy", "open
 
 def test_pure_plugin_modules_import_without_heavy_packages_or_nuke():
     assert "actanywhere.plugin.collect" in PURE_MODULES and len(PURE_MODULES) >= 12
-    script = textwrap.dedent("""
-        import importlib, importlib.abc, sys
-        FORBIDDEN = set(%r)
-
-        class Refuse(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in FORBIDDEN:
-                    raise ImportError("refused in this test: " + name)
-                return None
-
-        sys.meta_path.insert(0, Refuse())
-        for module in %r:
-            importlib.import_module(module)
-        loaded = sorted(name for name in sys.modules if name.split(".")[0] in FORBIDDEN)
-        assert not loaded, loaded
-        print("ok")
-        """) % (FORBIDDEN, PURE_MODULES)
-    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.strip() == "ok"
+    assert_imports_without(PURE_MODULES, FORBIDDEN)
 
 
 def plugin_sources():
