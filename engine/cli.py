@@ -10,6 +10,7 @@
         --ip-image-encoder DIR --out DIR
     actanywhere model check DIR             verify a profile directory's files and checksums
     actanywhere synth OUT --split train --count N   synthetic clips with ground truth (docs/synthetic.md)
+    actanywhere train-vae VAE.yaml          pretrain a small profile's VAE (docs/training.md)
     actanywhere train TRAINING.yaml         train or fine-tune a profile (docs/training.md)
     actanywhere eval OUT_DIR                score the model against baselines on ground truth (docs/evaluation.md)
     actanywhere serve [--bind ADDR] [--device DEV] [--sandbox DIR]   run the engine (docs/protocol.md)
@@ -103,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eval_harness.add_arguments(evaluation)
     evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train_vae = commands.add_parser("train-vae", help="pretrain a small profile's VAE (docs/training.md)")
+    train_vae.add_argument("autoencoder_config", help="autoencoder pretraining config YAML")
+    train_vae.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train = commands.add_parser("train", help="train or fine-tune a model profile (docs/training.md)")
     train.add_argument("training_config", help="training config YAML (its own file, not a studio config layer)")
@@ -264,6 +269,14 @@ def _run(arguments: argparse.Namespace) -> int:
         with ProgressBar(enabled=not arguments.quiet) as bar:
             report = eval_harness.run_from_args(arguments, sys.argv[2:], progress=bar.update, log=bar.write)
         print("report: %s" % report)
+        return 0
+    if arguments.command == "train-vae":
+        from .progress_bar import ProgressBar
+        from .training.autoencoder import run_autoencoder_pretraining
+
+        with ProgressBar(enabled=not arguments.quiet) as bar:
+            result = run_autoencoder_pretraining(arguments.autoencoder_config, progress=bar.update, log=bar.write)
+        print("starting profile with the pretrained VAE: %s" % result.profile_dir)
         return 0
     if arguments.command == "train":
         from .progress_bar import ProgressBar
