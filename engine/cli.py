@@ -13,6 +13,7 @@
     actanywhere train-vae VAE.yaml          pretrain a small profile's VAE (docs/training.md)
     actanywhere train TRAINING.yaml         train or fine-tune a profile (docs/training.md)
     actanywhere eval OUT_DIR                score the model against baselines on ground truth (docs/evaluation.md)
+    actanywhere eval seams [--width W ...]  the seam score of tiled inference (docs/tiling.md)
     actanywhere serve [--bind ADDR] [--device DEV] [--sandbox DIR]   run the engine (docs/protocol.md)
     actanywhere submit SHOT.yaml --engine tcp://HOST:PORT [--wait]   send a shot to an engine
     actanywhere status JOB | jobs | cancel JOB [--engine ADDR]       ask an engine about its jobs
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation import harness as eval_harness  # numpy only; the model loads when a run starts
 
     evaluation = commands.add_parser(
-        "eval", help="score a model against baselines on held-out synthetic clips (docs/evaluation.md)"
+        "eval", help="score a model against baselines on held-out synthetic clips (docs/evaluation.md); "
+        "`eval seams --help`: the tiling seam score (docs/tiling.md)"
     )
     eval_harness.add_arguments(evaluation)
     evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -240,7 +242,14 @@ def _shot_name_from_path(path: str) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub, whatever the caller set up
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["eval", "seams"]:
+        # `eval seams` has its own options (docs/tiling.md); `eval OUT_DIR` is the ground-truth harness.
+        from .evaluation import seams
+
+        return seams.main(argv[2:])
     arguments = build_parser().parse_args(argv)
+    arguments.command_line = argv  # recorded in reports so a run can be repeated
     try:
         return _run(arguments)
     except ActAnywhereError as error:
@@ -267,7 +276,7 @@ def _run(arguments: argparse.Namespace) -> int:
         from .progress_bar import ProgressBar
 
         with ProgressBar(enabled=not arguments.quiet) as bar:
-            report = eval_harness.run_from_args(arguments, sys.argv[2:], progress=bar.update, log=bar.write)
+            report = eval_harness.run_from_args(arguments, arguments.command_line[1:], progress=bar.update, log=bar.write)
         print("report: %s" % report)
         return 0
     if arguments.command == "train-vae":

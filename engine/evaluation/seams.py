@@ -3,7 +3,8 @@
 A seam is a step where one tile's or window's content meets its neighbour's. The score compares the
 mean squared difference between neighbouring pixel columns (rows, frames) that straddle a border of
 the grid (each tile's or window's first and last line, and the middle of each overlap) with the mean
-over the lines away from any border, over the generated background only (the subject is the plate's
+over the lines away from any border at the same place in the VAE's latent grid (the decoder's own
+per-latent-pixel pattern is not a seam), over the generated background only (the subject is the plate's
 own pixels, merged back exactly, and its outline is an edge, not a seam). 1.0: borders look like the rest of the image; a visible seam
 pushes it up. Spatial and temporal scores are reported apart; `score` is the larger.
 
@@ -54,7 +55,11 @@ def _line_energy(frames: np.ndarray, axis: int, keep: Optional[np.ndarray] = Non
     return np.concatenate([[np.nan], energy])
 
 
-def _ratio(energy: np.ndarray, lines: Iterable[int], margin: int) -> Optional[float]:
+def _ratio(energy: np.ndarray, lines: Iterable[int], margin: int, period: int = 1) -> Optional[float]:
+    """Mean energy at the border lines over that of interior lines of the same phase modulo `period`
+    (the VAE factor): a decoder draws each latent pixel as a period x period block, and lines between
+    blocks differ from lines inside them whatever the tiling, so a border is compared with interior
+    lines that fall at the same place in the latent grid."""
     lines = [line for line in lines if 0 < line < len(energy) and np.isfinite(energy[line])]
     if not lines:
         return None
@@ -62,9 +67,14 @@ def _ratio(energy: np.ndarray, lines: Iterable[int], margin: int) -> Optional[fl
     for line in lines:
         near[max(1, line - margin):line + margin + 1] = True
     interior = ~near & np.isfinite(energy)
-    if not interior.any():
-        return None
-    return float(np.mean(energy[lines]) / max(float(np.mean(energy[interior])), 1e-12))
+    phase = np.arange(len(energy)) % period
+    references = []
+    for line in lines:
+        same = interior & (phase == line % period)
+        if not same.any():
+            return None
+        references.append(float(np.mean(energy[same])))
+    return float(np.mean(energy[lines]) / max(float(np.mean(references)), 1e-12))
 
 
 def seam_score(frames: np.ndarray, row_spans: Sequence[Span] = (), col_spans: Sequence[Span] = (),
@@ -80,8 +90,8 @@ def seam_score(frames: np.ndarray, row_spans: Sequence[Span] = (), col_spans: Se
     count, height, width = frames.shape[:3]
     keep = None if background is None else np.asarray(background, bool)
     result = {
-        "rows": _ratio(_line_energy(frames, 1, keep), border_lines(row_spans, height, scale), margin),
-        "cols": _ratio(_line_energy(frames, 2, keep), border_lines(col_spans, width, scale), margin),
+        "rows": _ratio(_line_energy(frames, 1, keep), border_lines(row_spans, height, scale), margin, scale),
+        "cols": _ratio(_line_energy(frames, 2, keep), border_lines(col_spans, width, scale), margin, scale),
         "frames": (_ratio(_line_energy(frames, 0, keep), border_lines(window_spans, count), 0)
                    if count > 2 else None),
     }
@@ -92,17 +102,26 @@ def seam_score(frames: np.ndarray, row_spans: Sequence[Span] = (), col_spans: Se
 
 # -- evaluation on a synthetic shot --------------------------------------------------------------------
 def synthetic_shot(width: int, height: int, frames: int):
-    """A figure walking over a meadow; the condition is a dusk scene. Model space, [0, 1]."""
-    from actanywhere.engine.demo import _dusk, _meadow, _walking_figure
-
-    background = _meadow(width, height)
+    """A figure (an upright ellipse) walking over a sky-and-meadow plate; the condition is a dusk scene
+    of the same layout. Model space, [0, 1]."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    x, y = xs / width, ys / height
+    ground = y > 0.55
+    meadow = np.where(ground[..., None], np.stack([0.3 + 0.05 * np.sin(x * 90), 0.55 + 0.2 * (y - 0.55),
+                                                   0.2 + 0.0 * x], -1),
+                      np.stack([0.35 + 0.3 * y, 0.55 + 0.3 * y, 0.95 - 0.1 * y], -1)).astype(np.float32)
+    dusk = np.where((y > 0.6)[..., None], np.stack([0.25 - 0.1 * y, 0.18 - 0.08 * y, 0.2 - 0.05 * y], -1),
+                    np.stack([0.95 - 0.5 * y, 0.55 - 0.4 * y, 0.35 + 0.2 * y], -1)).astype(np.float32)
     foreground = np.empty((frames, height, width, 3), np.float32)
     matte = np.empty((frames, height, width), np.float32)
+    aspect = width / float(height)
     for index in range(frames):
-        alpha, colour = _walking_figure(width, height, index / max(1, frames - 1))
+        centre = 0.3 + 0.4 * index / max(1, frames - 1)
+        distance = np.sqrt(((x - centre) * aspect / 0.06) ** 2 + ((y - 0.6) / 0.25) ** 2)
+        alpha = np.clip((1.0 - distance) * 0.06 * height, 0.0, 1.0).astype(np.float32)
         matte[index] = alpha
-        foreground[index] = colour * alpha[..., None] + background * (1 - alpha[..., None])
-    return foreground, matte, _dusk(width, height)
+        foreground[index] = np.array([0.8, 0.25, 0.2], np.float32) * alpha[..., None] + meadow * (1 - alpha[..., None])
+    return np.clip(foreground, 0, 1), matte, np.clip(dusk, 0, 1)
 
 
 def background_pixels(matte: np.ndarray, margin: int) -> np.ndarray:

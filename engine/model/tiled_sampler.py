@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.blending import BlendGrid, Region
 from actanywhere.engine.model.pipeline import Conditioning
 from actanywhere.engine.model.shot_tensor import ShotTensor
@@ -63,9 +64,9 @@ class TiledSampler:
     """Denoises a ShotTensor of latents over a BlendGrid with a pipeline's `predict_noise`."""
 
     def __init__(self, pipeline, grid: BlendGrid, tile_batch: int = 1, scratch_dir: Optional[str] = None):
-        if grid.shape[0] > 0 and grid.window_shape[0] > pipeline.model.max_frames_per_call:
-            raise ValueError("windows of %d frames exceed the U-Net's motion_max_seq_length %d"
-                             % (grid.window_shape[0], pipeline.model.max_frames_per_call))
+        if grid.window_shape[0] > pipeline.model.max_frames_per_call:
+            raise ModelError("windows of %d frames exceed the U-Net's motion_max_seq_length %d: lower "
+                             "tiling.window_frames" % (grid.window_shape[0], pipeline.model.max_frames_per_call))
         self.pipeline = pipeline
         self.grid = grid
         self.tile_batch = max(1, int(tile_batch))
