@@ -70,3 +70,15 @@ def test_console_script_runs_config_commands_without_torch(tmp_path):
              "print('torch' in sys.modules, 'OpenImageIO' in sys.modules)"
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert finished.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_eval_seams_has_its_own_options(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", "seams", "--help"])
+    assert stopped.value.code == 0
+    assert "usage: actanywhere eval seams" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    assert "OUT_DIR" in capsys.readouterr().out
