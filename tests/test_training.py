@@ -339,9 +339,80 @@ def test_latent_cache_stores_each_frame_once(tmp_path):
     settings = DataSettings(manifest=str(manifest), height=SIZE, width=SIZE, latent_cache=str(tmp_path / "cache"))
     frames = np.stack([FrameReader(settings).rgb(clip, number) for number in clip.frame_numbers])
     pipeline = ActAnywherePipeline(build_from_configs(builtin_configs("tiny")))
-    cache = LatentCache(settings.latent_cache, pipeline.model.vae, settings)
+    cache = LatentCache(settings.latent_cache, pipeline.model.vae, settings, pipeline.profile.vae_scaling_factor)
     first = cache.latents(pipeline, clip, clip.frame_numbers, frames)
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == FRAMES
     again = cache.latents(pipeline, clip, clip.frame_numbers, frames * 0)  # read back, not re-encoded
     assert torch.equal(first, again) and torch.equal(first, encode_frames(pipeline, frames))
     assert first.shape == (1, 4, FRAMES, SIZE // 4, SIZE // 4)
+
+
+def test_latent_cache_is_keyed_by_the_scaling_factor(tmp_path):
+    """The cache holds scaled latents: the same VAE weights with a re-measured vae_scaling_factor (the
+    autoencoder run writes it after training) must not read back latents scaled by the old factor."""
+    import dataclasses
+
+    import torch
+
+    from actanywhere.engine.model.pipeline import ActAnywherePipeline
+    from actanywhere.engine.model.weights import build_from_configs, builtin_configs
+    from actanywhere.engine.training.config import DataSettings
+    from actanywhere.engine.training.data import FrameReader
+    from actanywhere.engine.training.trainer import LatentCache, encode_frames
+
+    manifest = write_clip(tmp_path / "clip")
+    clip = resolve_clips(str(manifest), FRAMES)[0]
+    settings = DataSettings(manifest=str(manifest), height=SIZE, width=SIZE, latent_cache=str(tmp_path / "cache"))
+    frames = np.stack([FrameReader(settings).rgb(clip, number) for number in clip.frame_numbers])
+    pipeline = ActAnywherePipeline(build_from_configs(builtin_configs("tiny")))
+    old = pipeline.profile.vae_scaling_factor
+    LatentCache(settings.latent_cache, pipeline.model.vae, settings, old).latents(pipeline, clip, clip.frame_numbers,
+                                                                                 frames)
+    pipeline.model.profile = dataclasses.replace(pipeline.profile, vae_scaling_factor=old * 2)
+    cache = LatentCache(settings.latent_cache, pipeline.model.vae, settings, old * 2)
+    latents = cache.latents(pipeline, clip, clip.frame_numbers, frames)
+    assert torch.allclose(latents, encode_frames(pipeline, frames))
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 2 * FRAMES
+    with pytest.raises(ValueError):
+        LatentCache(settings.latent_cache, pipeline.model.vae, settings, old).latents(pipeline, clip,
+                                                                                      clip.frame_numbers, frames)
+
+
+def test_training_loss_is_the_sampling_paths_noise_error(tmp_path):
+    """Train/inference consistency, exactly: the trainer's loss for a sample equals the MSE of the
+    noise that the sampling path (encode_conditioning + predict_noise) predicts for the same clip,
+    timestep and noise. Any drift (channel order, mask polarity, latent scaling, embeds, layout)
+    breaks it."""
+    import torch
+    from accelerate import Accelerator
+    from diffusers import DDPMScheduler
+
+    from actanywhere.engine.model.pipeline import ActAnywherePipeline, Conditioning
+    from actanywhere.engine.model.weights import build_from_configs, builtin_configs
+    from actanywhere.engine.training.config import DataSettings
+    from actanywhere.engine.training.data import FrameReader
+    from actanywhere.engine.training.trainer import _training_step, encode_frames
+
+    manifest = write_clip(tmp_path / "clip")
+    clip = resolve_clips(str(manifest), FRAMES)[0]
+    settings = DataSettings(manifest=str(manifest), height=SIZE, width=SIZE)
+    reader = FrameReader(settings)
+    frames = np.stack([reader.rgb(clip, number) for number in clip.frame_numbers])
+    matte = np.stack([reader.matte(clip, number) for number in clip.frame_numbers])
+    condition = reader.rgb(clip, clip.frame_numbers[-1])
+    pipeline = ActAnywherePipeline(build_from_configs(builtin_configs("tiny"), seed=3))
+    pipeline.model.unet.eval()
+    scheduler = DDPMScheduler(**pipeline.profile.noise_schedule)
+    timestep, noise_seed = 700, 11
+    sample = {"frames": frames, "matte": matte, "condition": condition, "drop_condition": False,
+              "timestep": timestep, "noise_seed": noise_seed, "clip_index": 0,
+              "frame_numbers": clip.frame_numbers}
+    with torch.no_grad():
+        loss = _training_step([sample], pipeline, pipeline.model.unet, scheduler, None, [clip], Accelerator(cpu=True),
+                              Conditioning)
+        conditioning = pipeline.encode_conditioning(frames, matte, condition)
+        target = encode_frames(pipeline, frames)
+        noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(noise_seed))
+        noisy = scheduler.add_noise(target, noise, torch.tensor([timestep]))
+        predicted = pipeline.predict_noise(noisy, conditioning, torch.tensor(timestep), guidance_scale=1.0)
+    assert float(loss) == pytest.approx(float(torch.mean((predicted - noise) ** 2)), rel=1e-5, abs=1e-7)

@@ -113,16 +113,20 @@ def encode_frames(pipeline, frames: np.ndarray, vae_batch: int = 8) -> torch.Ten
 
 class LatentCache:
     """The frozen VAE's latents of target frames, one file per frame, keyed by the file's path, size
-    and mtime, the training size, the colour settings and the VAE's weights."""
+    and mtime, the training size, the colour settings, the VAE's weights and the latent scaling factor
+    (the files hold scaled latents: a re-measured `vae_scaling_factor` with the same VAE weights must
+    not read back latents scaled by the old one)."""
 
-    def __init__(self, folder: str, vae: torch.nn.Module, settings):
+    def __init__(self, folder: str, vae: torch.nn.Module, settings, scaling_factor: float):
         self.folder = Path(folder)
+        self.scaling_factor = float(scaling_factor)
         digest = hashlib.sha256()
         for name, tensor in sorted(vae.state_dict().items()):
             digest.update(name.encode())
             digest.update(tensor.detach().float().cpu().numpy().tobytes())
-        self.salt = "%s|%dx%d|%s|%s" % (digest.hexdigest(), settings.height, settings.width,
-                                        settings.model_colourspace, settings.ocio_config)
+        self.salt = "%s|%dx%d|%s|%s|scale=%r" % (digest.hexdigest(), settings.height, settings.width,
+                                                 settings.model_colourspace, settings.ocio_config,
+                                                 self.scaling_factor)
 
     def path(self, frame_path: str, colourspace: str) -> Path:
         stat = os.stat(frame_path)
@@ -131,6 +135,9 @@ class LatentCache:
         return self.folder / name[:2] / (name + ".pt")
 
     def latents(self, pipeline, clip, frame_numbers: List[int], frames: np.ndarray) -> torch.Tensor:
+        if float(pipeline.profile.vae_scaling_factor) != self.scaling_factor:
+            raise ValueError("latent cache made for vae_scaling_factor %r, the pipeline scales by %r"
+                             % (self.scaling_factor, pipeline.profile.vae_scaling_factor))
         paths = [self.path(clip.frames.path(number), clip.colourspace) for number in frame_numbers]
         if all(path.is_file() for path in paths):
             return torch.stack([torch.load(path, map_location="cpu") for path in paths], dim=1)[None]
@@ -250,7 +257,8 @@ def train(config: TrainingConfig, progress: Optional[ProgressCallback] = None,
         ema = EMAModel(params, decay=config.ema_decay)
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
-    cache = LatentCache(config.data.latent_cache, model.vae, config.data) if config.data.latent_cache else None
+    cache = (LatentCache(config.data.latent_cache, model.vae, config.data, profile.vae_scaling_factor)
+             if config.data.latent_cache else None)
 
     start_step = 0
     resume = _resume_from(config, output_dir)
