@@ -11,7 +11,7 @@ import pytest
 
 from actanywhere.engine.cli import main
 from actanywhere.engine.media.exr_write import write_exr
-from actanywhere.engine.media.window import Window
+from shot_files import write_png, write_shot
 
 FRAMES = (1001, 1002, 1003, 1004)
 WIDTH, HEIGHT = 64, 36
@@ -25,28 +25,10 @@ def subject_matte(index, width=WIDTH, height=HEIGHT):
     return matte
 
 
-def write_png(path, pixels):
-    height, width = pixels.shape[:2]
-    buffer = oiio.ImageBuf(oiio.ImageSpec(width, height, 3, oiio.UINT8))
-    buffer.set_pixels(oiio.ROI(0, width, 0, height), (np.clip(pixels, 0, 1) * 255).astype(np.uint8))
-    assert buffer.write(path), buffer.geterror()
-
-
 @pytest.fixture
 def shot(tmp_path):
     """A 4-frame 64x36 shot: ACEScg plate, roto matte with a bounding-box data window, PNG condition."""
-    rng = np.random.default_rng(0)
-    (tmp_path / "plate").mkdir()
-    (tmp_path / "roto").mkdir()
-    for index, frame in enumerate(FRAMES):
-        plate = rng.uniform(0.0, 0.8, (HEIGHT, WIDTH, 3)).astype(np.float32)
-        write_exr(str(tmp_path / "plate" / ("p.%04d.exr" % frame)), plate, ("R", "G", "B"), colourspace="ACEScg")
-        matte = subject_matte(index)
-        rows, columns = np.nonzero(matte)
-        box = Window(int(columns.min()), int(rows.min()), int(np.ptp(columns) + 1), int(np.ptp(rows) + 1))
-        write_exr(str(tmp_path / "roto" / ("m.%04d.exr" % frame)), matte, ("A",), data_window=box)
-    write_png(str(tmp_path / "cond.png"), rng.uniform(0, 1, (HEIGHT, WIDTH, 3)))
-    return tmp_path
+    return write_shot(tmp_path, FRAMES, WIDTH, HEIGHT, subject_matte)
 
 
 def arguments(shot, *extra):

@@ -10,10 +10,10 @@ import pytest
 
 from actanywhere.engine.cli import main
 from actanywhere.engine.generate import refinement_size, working_size
-from actanywhere.engine.media.exr_write import write_exr
 from actanywhere.engine.media.image_read import ImageInfo
 from actanywhere.engine.media.window import Window
 from actanywhere.engine.model.refine import TilingPlan
+from shot_files import write_shot
 
 FRAMES = (1001, 1002, 1003)
 WIDTH, HEIGHT = 101, 57  # not multiples of the VAE factor, larger than the tiny model's 64x64
@@ -27,16 +27,7 @@ def matte_for(index):
 
 @pytest.fixture
 def big_shot(tmp_path):
-    rng = np.random.default_rng(1)
-    (tmp_path / "plate").mkdir()
-    (tmp_path / "roto").mkdir()
-    for index, frame in enumerate(FRAMES):
-        plate = rng.uniform(0.0, 0.8, (HEIGHT, WIDTH, 3)).astype(np.float32)
-        write_exr(str(tmp_path / "plate" / ("p.%04d.exr" % frame)), plate, ("R", "G", "B"), colourspace="ACEScg")
-        write_exr(str(tmp_path / "roto" / ("m.%04d.exr" % frame)), matte_for(index), ("A",))
-    write_exr(str(tmp_path / "cond.exr"), rng.uniform(0, 1, (HEIGHT, WIDTH, 3)).astype(np.float32), ("R", "G", "B"),
-              colourspace="ACEScg")
-    return tmp_path
+    return write_shot(tmp_path, FRAMES, WIDTH, HEIGHT, matte_for, seed=1, condition="cond.exr")
 
 
 def test_refinement_size_unsqueezes_anamorphic_plates_and_skips_small_ones():
