@@ -7,7 +7,7 @@ result on any engine whatever that engine's own config says. Pure Python (Nuke i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from .schema import setting

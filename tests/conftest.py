@@ -5,6 +5,9 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+# The fake Nuke's fixtures (`nuke`, `adapter`) for the plugin tests.
+pytest_plugins = ("fake_nuke",)
+
 from actanywhere.engine.config import ENV_LAYERS  # noqa: E402  (after the environment is fixed)
 
 

@@ -6,7 +6,7 @@ import os
 from actanywhere.engine.media.otio_export import write_otio
 from actanywhere.engine.sequence import FrameRange, FrameSequence
 from actanywhere.plugin import collect, published
-from fake_nuke import adapter, make_comp, nuke, snapshot  # noqa: F401  (fixtures)
+from fake_nuke import make_comp, snapshot
 
 
 def engine_results(root, versions=(1, 2), seed=7):

@@ -6,7 +6,7 @@ import pytest
 
 from actanywhere.engine.sequence import FrameRange
 from actanywhere.plugin import export, frames
-from fake_nuke import adapter, make_comp, nuke, snapshot  # noqa: F401  (fixtures)
+from fake_nuke import make_comp, snapshot
 
 
 def test_plain_exr_read_is_used_as_is_and_the_roto_is_rendered(nuke, adapter):

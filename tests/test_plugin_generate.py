@@ -12,7 +12,7 @@ from actanywhere.engine.errors import EngineError, EngineUnavailableError
 from actanywhere.engine.media.exr_write import write_exr
 from actanywhere.engine.progress import ProgressEvent
 from actanywhere.plugin.generate_job import GenerateJob, MainThread
-from fake_nuke import adapter, make_comp, nuke, snapshot  # noqa: F401  (fixtures)
+from fake_nuke import make_comp, snapshot
 
 
 class FakeClient:

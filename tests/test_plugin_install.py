@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from actanywhere.plugin import farm_export, farm_submit, node_knobs
-from fake_nuke import adapter, make_comp, nuke  # noqa: F401  (fixtures)
+from fake_nuke import make_comp
 from import_guard import assert_imports_without
 
 PLUGIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "plugin")

@@ -1,6 +1,5 @@
 """The trainer: config and manifest checks, mask augmentation, overfitting one clip, exact resume."""
 import csv
-import textwrap
 
 import numpy as np
 import OpenImageIO as oiio
@@ -9,7 +8,7 @@ import pytest
 from actanywhere.engine.errors import ConfigError
 from actanywhere.engine.training import load_training_config
 from actanywhere.engine.training.config import MaskAugmentSettings
-from actanywhere.engine.training.data import choose_sample, read_manifest, resolve_clips
+from actanywhere.engine.training.data import choose_sample, resolve_clips
 from actanywhere.engine.training import mask_augment
 
 SIZE = 32
