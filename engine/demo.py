@@ -87,8 +87,7 @@ def write_preview(spec: shotspec.ShotSpec, result: GenerationResult, out_dir: st
         return pixels[..., -1]
 
     condition, _ = read_image(spec.condition)
-    truth = os.path.join(os.path.dirname(os.path.dirname(spec.plate)), "truth",
-                         "%s_truth_scene.####.exr" % spec.shot)
+    truth = (demo_inputs(out_dir) or {}).get("truth_scene")
     rows = [
         ("plate", [display(spec.plate, f) for f in picks]),
         ("matte", [matte(f) for f in picks]),
@@ -97,7 +96,7 @@ def write_preview(spec: shotspec.ShotSpec, result: GenerationResult, out_dir: st
     ]
     if "comp" in result.sequences:
         rows.append(("comp", [display(result.sequences["comp"], f) for f in picks]))
-    if os.path.isfile(FrameSequence.parse(truth).path(frames[0])):
+    if truth and os.path.isfile(FrameSequence.parse(truth).path(frames[0])):
         rows.append(("ground truth", [display(truth, f) for f in picks]))
     folder = os.path.dirname(result.sequences["bg"])
     paths = {
