@@ -154,7 +154,8 @@ def run_one(args) -> dict:
         init_done = time.perf_counter()
         before_refine = len(unet_seconds)
         # strength 1 over `steps` steps: every refinement step is measured (the default 0.4 keeps fewer)
-        refiner.run(global_frames, pipe.encode_condition(condition), args.steps, args.guidance, "ddim", 0)
+        refiner.run(global_frames, pipe.encode_condition(condition), args.steps, args.guidance, "ddim", 0,
+                     condition=condition)
         refine_done = time.perf_counter()
         refine_unet = sum(unet_seconds[before_refine:])
         checksum = 0.0

@@ -120,7 +120,7 @@ def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, spec
         refiner.add_init(index, upscaled)
         progress(ProgressEvent("encode", index + 1, len(generated), frame=index, message="global result"))
     refiner.run(generated, pipeline.encode_condition(condition), spec.sampler.steps, spec.sampler.guidance,
-                spec.sampler.scheduler, seed, progress)
+                spec.sampler.scheduler, seed, progress, condition=condition)
     return refiner.frames_out(progress)
 
 

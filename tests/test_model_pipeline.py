@@ -1,4 +1,6 @@
 """ActAnywherePipeline on the tiny profile: shapes, determinism, schedulers, guidance, windows, progress."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -6,10 +8,11 @@ import torch
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import ActAnywhereModel
 from actanywhere.engine.model.pipeline import ActAnywherePipeline, frame_windows
-from actanywhere.engine.model.profile import INPAINT_ORDER
+from actanywhere.engine.model.profile import CONDITION_LATENT, FG_LATENT, MASK, NOISY
 from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
 
 FRAMES, SIZE = 6, 16
+LATENT = 16  # the tiny VAE's latent channels
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +43,23 @@ def record_unet_batches(pipe):
 def test_model_shapes(pipe):
     model = pipe.model
     assert model.vae_scale_factor == 4  # three VAE blocks, derived from the config
-    assert model.unet.config.in_channels == 9
+    assert model.latent_channels == LATENT
+    # noisy + foreground + condition latents and the mask
+    assert model.unet.config.in_channels == 3 * LATENT + 1
     frames, h, w = 5, 8, 8
     with torch.no_grad():
-        out = model.unet(torch.randn(2, 9, frames, h, w), 10,
+        out = model.unet(torch.randn(2, 3 * LATENT + 1, frames, h, w), 10,
                          encoder_hidden_states=torch.randn(2 * frames, 1, 32)).sample
         embeds = model.image_encoder(pixel_values=torch.randn(1, 3, 32, 32)).image_embeds
-    assert out.shape == (2, 4, frames, h, w)
+    assert out.shape == (2, LATENT, frames, h, w)
     assert embeds.shape == (1, model.unet.config.cross_attention_dim)
 
 
 def test_output_shape_range_and_conditioning_shapes(pipe):
     foreground, matte, condition = inputs()
     conditioning = pipe.encode_conditioning(foreground, matte, condition)
-    assert conditioning.fg_latents.shape == (1, 4, FRAMES, SIZE // 4, SIZE // 4)
+    assert conditioning.fg_latents.shape == (1, LATENT, FRAMES, SIZE // 4, SIZE // 4)
+    assert conditioning.condition_latents.shape == (1, LATENT, 1, SIZE // 4, SIZE // 4)
     assert conditioning.mask.shape == (1, 1, FRAMES, SIZE // 4, SIZE // 4)
     assert conditioning.image_embeds.shape == (1, 1, 32)
     assert not conditioning.uncond_embeds.any()  # the profile's zero image embedding
@@ -100,15 +106,36 @@ def test_guidance_scale_one_skips_the_unconditional_pass(pipe):
 
 def test_guidance_combines_unconditional_and_conditional(pipe):
     conditioning = pipe.encode_conditioning(*inputs())
-    latents = torch.randn(1, 4, FRAMES, SIZE // 4, SIZE // 4, generator=torch.Generator().manual_seed(0))
+    latents = torch.randn(1, LATENT, FRAMES, SIZE // 4, SIZE // 4, generator=torch.Generator().manual_seed(0))
     t = torch.tensor(500)
+    # The unconditional branch is what training's condition dropout shows: the zero image embedding
+    # and zeros for the spatial condition.
+    dropped = dataclasses.replace(conditioning, image_embeds=conditioning.uncond_embeds,
+                                  condition_latents=torch.zeros_like(conditioning.condition_latents))
     with torch.no_grad():
         guided = pipe.predict_noise(latents, conditioning, t, 3.0)
         cond = pipe.predict_noise(latents, conditioning, t, 1.0)
-        conditioning.image_embeds, saved = conditioning.uncond_embeds, conditioning.image_embeds
-        uncond = pipe.predict_noise(latents, conditioning, t, 1.0)
-        conditioning.image_embeds = saved
+        uncond = pipe.predict_noise(latents, dropped, t, 1.0)
     torch.testing.assert_close(guided, uncond + 3.0 * (cond - uncond), rtol=1e-4, atol=1e-5)
+    assert (cond - uncond).abs().max() > 1e-6
+
+
+def test_spatial_condition_enters_every_frame_and_drops_to_zeros(pipe):
+    conditioning = pipe.encode_conditioning(*inputs())
+    latents = torch.randn(1, LATENT, FRAMES, SIZE // 4, SIZE // 4)
+    channels = pipe.model_input(latents, conditioning)
+    spatial = slice(2 * LATENT + 1, 3 * LATENT + 1)  # the tiny profile's order: noisy, fg, mask, condition
+    assert pipe.profile.channel_order == (NOISY, FG_LATENT, MASK, CONDITION_LATENT)
+    for frame in range(FRAMES):
+        torch.testing.assert_close(channels[:, spatial, frame], conditioning.condition_latents[:, :, 0])
+    dropped = pipe.model_input(latents, conditioning, unconditional=True)
+    assert not dropped[:, spatial].any()
+    torch.testing.assert_close(dropped[:, :spatial.start], channels[:, :spatial.start])
+    # The condition latent is the condition image stretched over the frames (30x20 -> 16x16 here).
+    stretched = pipe.condition_pixels(inputs()[2], SIZE, SIZE)
+    assert stretched.shape == (1, 3, SIZE, SIZE)
+    direct = pipe.encode_condition_latents(stretched[0].permute(1, 2, 0).numpy(), SIZE, SIZE)
+    torch.testing.assert_close(direct, conditioning.condition_latents)
 
 
 def test_progress_events(pipe):
@@ -171,16 +198,24 @@ def test_sizes_must_be_multiples_of_the_vae_scale_factor(pipe):
 
 def test_channel_order_is_a_profile_field(pipe):
     model = pipe.model
-    profile = type(model.profile)(**{**model.profile.__dict__, "channel_order": INPAINT_ORDER})
+    order = (NOISY, MASK, CONDITION_LATENT, FG_LATENT)
+    profile = type(model.profile)(**{**model.profile.__dict__, "channel_order": order})
     other = ActAnywherePipeline(ActAnywhereModel(profile, model.unet, model.vae, model.image_encoder))
     conditioning = pipe.encode_conditioning(*inputs())
-    latents = torch.zeros(1, 4, FRAMES, SIZE // 4, SIZE // 4)
-    paper = pipe.model_input(latents, conditioning)
-    inpaint = other.model_input(latents, conditioning)
-    assert paper.shape == inpaint.shape == (1, 9, FRAMES, SIZE // 4, SIZE // 4)
-    torch.testing.assert_close(paper[:, 8:9], conditioning.mask)
-    torch.testing.assert_close(inpaint[:, 4:5], conditioning.mask)
-    torch.testing.assert_close(inpaint[:, 5:9], conditioning.fg_latents)
+    latents = torch.zeros(1, LATENT, FRAMES, SIZE // 4, SIZE // 4)
+    ours = pipe.model_input(latents, conditioning)
+    moved = other.model_input(latents, conditioning)
+    assert ours.shape == moved.shape == (1, 3 * LATENT + 1, FRAMES, SIZE // 4, SIZE // 4)
+    torch.testing.assert_close(ours[:, 2 * LATENT:2 * LATENT + 1], conditioning.mask)
+    torch.testing.assert_close(moved[:, LATENT:LATENT + 1], conditioning.mask)
+    torch.testing.assert_close(moved[:, 2 * LATENT + 1:], conditioning.fg_latents)
+
+
+def test_unet_channels_must_match_the_channel_order(pipe):
+    model = pipe.model
+    paper_only = type(model.profile)(**{**model.profile.__dict__, "channel_order": (NOISY, FG_LATENT, MASK)})
+    with pytest.raises(ModelError, match=r"must take 33 channels and give 16; its config says in_channels 49"):
+        ActAnywhereModel(paper_only, model.unet, model.vae, model.image_encoder)
 
 
 def test_low_precision_path_returns_float32():

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from actanywhere.engine.errors import ModelError
-from actanywhere.engine.model.profile import INPAINT_ORDER, PROFILE_FILE, ModelProfile
+from actanywhere.engine.model.profile import (CONDITION_LATENT, INPAINT_ORDER, PAPER_ORDER, PROFILE_FILE, ModelProfile,
+                                              input_channels)
 
 
 def test_round_trip_through_json(tmp_path):
@@ -18,12 +19,22 @@ def test_round_trip_through_json(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("channel_order", ["noisy", "mask"]), ("mask_downsample", "bilinear"), ("unconditional", "text"),
+    [("channel_order", ["noisy", "mask"]), ("channel_order", ["noisy", "fg_latent", "mask", "mask"]),
+     ("channel_order", ["noisy", "fg_latent", "mask", "condition_latent", "condition_latent"]),
+     ("channel_order", ["noisy", "fg_latent", "mask", "depth"]), ("mask_downsample", "bilinear"), ("unconditional", "text"),
      ("native_size", [0, 64, 16]), ("dtype_policy", {"cuda": "float8"}), ("condition_dropout", 1.5)],
 )
 def test_bad_fields_name_the_key(field, value):
     with pytest.raises(ModelError, match=field.split("_")[0]):
         ModelProfile("x", **{field: value})
+
+
+def test_spatial_condition_is_an_optional_channel_part():
+    paper = ModelProfile("x")
+    spatial = ModelProfile("y", channel_order=PAPER_ORDER + (CONDITION_LATENT,))
+    assert not paper.spatial_condition and spatial.spatial_condition
+    assert input_channels(paper.channel_order, 4) == 9  # SD's VAE: the paper's 9 channels
+    assert input_channels(spatial.channel_order, 16) == 49  # the tiny VAE's 16 latent channels, three latents
 
 
 def test_load_rejects_unknown_keys_and_bad_json(tmp_path):

@@ -1,5 +1,6 @@
 """The trainer: config and manifest checks, mask augmentation, overfitting one clip, exact resume."""
 import csv
+import dataclasses
 
 import numpy as np
 import OpenImageIO as oiio
@@ -132,6 +133,33 @@ def test_sample_choice_depends_only_on_seed_step_and_slot(tmp_path):
     choice = draw(3, 7, 0)
     assert len(choice.frame_numbers) == FRAMES and np.all(np.diff(choice.frame_numbers) == 2)
     assert choice.condition_frame in clips[0].frame_numbers
+
+
+def test_manifest_condition_image_is_used_at_its_rate(tmp_path):
+    from actanywhere.engine.training.config import DataSettings, MaskAugmentSettings
+    from actanywhere.engine.training.data import StepSamples
+
+    manifest = write_clip(tmp_path)
+    _write(tmp_path / "clean.png", np.full((SIZE, SIZE, 3), 0.25), oiio.UINT8)
+    manifest.write_text(manifest.read_text() + "    condition: clean.png\n")
+    clips = resolve_clips(str(manifest), FRAMES)
+    assert clips[0].condition == str(tmp_path / "clean.png")
+
+    def conditions(rate):
+        settings = DataSettings(manifest=str(manifest), frames=FRAMES, height=SIZE, width=SIZE,
+                                condition_image_rate=rate)
+        samples = StepSamples(clips, settings, MaskAugmentSettings(), 0, 0, 8, 1, 0, 0.0, 1000)
+        return [samples[index]["condition"] for index in range(8)]
+
+    assert all(np.allclose(image, 64 / 255.0, atol=1e-6) for image in conditions(1.0))  # 0.25 in 8 bits
+    assert not any(np.allclose(image, 64 / 255.0, atol=1e-6) for image in conditions(0.0))
+    # The other choices of a sample do not depend on the rate.
+    keep = lambda rate: choose_sample(clips, 0, 3, 0, FRAMES, 1, 0.1, 1000, rate)
+    assert dataclasses.replace(keep(1.0), use_condition_image=False) == keep(0.0)
+
+    manifest.write_text(manifest.read_text().replace("clean.png", "gone.png"))
+    with pytest.raises(ConfigError, match="gone.png not found"):
+        resolve_clips(str(manifest), FRAMES)
 
 
 def test_exr_frames_read_into_model_space(tmp_path):
@@ -288,12 +316,25 @@ def test_trained_profile_loads_through_load_profile(tmp_path):
 
 @pytest.mark.slow
 def test_overfits_one_clip(tmp_path):
-    """Loss falls at least 10x on one clip (no augmentation or dropout: a fixed target)."""
+    """Loss falls at least 10x on one clip (no augmentation or dropout: a fixed target).
+
+    Epsilon prediction: the untrained tiny VAE's latents are nearly zero (random weights, SD's scaling),
+    so a v target (about sqrt(a) x noise) needs a gain of up to 30 across timesteps that 150 steps do not
+    learn; the noise is x_t / sqrt(1 - a), one easy map. The v path's loss is checked exactly against
+    the sampling path in test_training_loss_is_the_sampling_paths_error."""
+    import dataclasses
+
+    from actanywhere.engine.model.weights import build_from_configs, builtin_configs, save_pretrained
     from actanywhere.engine.training import run_training
 
     manifest = write_clip(tmp_path / "clip")
+    model = build_from_configs(builtin_configs("tiny"))
+    model.profile = dataclasses.replace(model.profile, noise_schedule=dict(model.profile.noise_schedule,
+                                                                           prediction_type="epsilon"))
+    save_pretrained(model, tmp_path / "epsilon")
     config = write_config(
-        tmp_path, manifest, steps=80, log_every=10, ema_decay=0.99, condition_dropout=0.0,
+        tmp_path, manifest, steps=150, log_every=10, ema_decay=0.99, condition_dropout=0.0,
+        model="{init: %s}" % (tmp_path / "epsilon"),
         optimizer="{learning_rate: 0.003, weight_decay: 0.0}",
         mask_augment="{erode_dilate: 0, blur: 0, holes: 0, bounding_box: 0}",
     )
@@ -343,7 +384,7 @@ def test_latent_cache_stores_each_frame_once(tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == FRAMES
     again = cache.latents(pipeline, clip, clip.frame_numbers, frames * 0)  # read back, not re-encoded
     assert torch.equal(first, again) and torch.equal(first, encode_frames(pipeline, frames))
-    assert first.shape == (1, 4, FRAMES, SIZE // 4, SIZE // 4)
+    assert first.shape == (1, pipeline.model.latent_channels, FRAMES, SIZE // 4, SIZE // 4)
 
 
 def test_latent_cache_is_keyed_by_the_scaling_factor(tmp_path):
@@ -377,11 +418,15 @@ def test_latent_cache_is_keyed_by_the_scaling_factor(tmp_path):
                                                                                       clip.frame_numbers, frames)
 
 
-def test_training_loss_is_the_sampling_paths_noise_error(tmp_path):
-    """Train/inference consistency, exactly: the trainer's loss for a sample equals the MSE of the
-    noise that the sampling path (encode_conditioning + predict_noise) predicts for the same clip,
-    timestep and noise. Any drift (channel order, mask polarity, latent scaling, embeds, layout)
-    breaks it."""
+@pytest.mark.parametrize("drop_condition", [False, True])
+def test_training_loss_is_the_sampling_paths_error(tmp_path, drop_condition):
+    """Train/inference consistency, exactly: the trainer's loss for a sample equals the MSE of what
+    the sampling path (encode_conditioning + predict_noise) predicts for the same clip, timestep and
+    noise, against the profile's target (v for tiny: what the scheduler steps with). A dropped
+    condition is the sampling path's unconditional branch. Any drift (channel order, mask polarity,
+    latent scaling, embeds, spatial condition, layout) breaks it."""
+    import dataclasses
+
     import torch
     from accelerate import Accelerator
     from diffusers import DDPMScheduler
@@ -403,15 +448,20 @@ def test_training_loss_is_the_sampling_paths_noise_error(tmp_path):
     pipeline.model.unet.eval()
     scheduler = DDPMScheduler(**pipeline.profile.noise_schedule)
     timestep, noise_seed = 700, 11
-    sample = {"frames": frames, "matte": matte, "condition": condition, "drop_condition": False,
+    sample = {"frames": frames, "matte": matte, "condition": condition, "drop_condition": drop_condition,
               "timestep": timestep, "noise_seed": noise_seed, "clip_index": 0,
               "frame_numbers": clip.frame_numbers}
     with torch.no_grad():
         loss = _training_step([sample], pipeline, pipeline.model.unet, scheduler, None, [clip], Accelerator(cpu=True),
                               Conditioning)
         conditioning = pipeline.encode_conditioning(frames, matte, condition)
+        if drop_condition:  # the unconditional branch of guidance
+            conditioning = dataclasses.replace(conditioning, image_embeds=conditioning.uncond_embeds,
+                                               condition_latents=torch.zeros_like(conditioning.condition_latents))
         target = encode_frames(pipeline, frames)
         noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(noise_seed))
         noisy = scheduler.add_noise(target, noise, torch.tensor([timestep]))
         predicted = pipeline.predict_noise(noisy, conditioning, torch.tensor(timestep), guidance_scale=1.0)
-    assert float(loss) == pytest.approx(float(torch.mean((predicted - noise) ** 2)), rel=1e-5, abs=1e-7)
+        assert pipeline.profile.noise_schedule["prediction_type"] == "v_prediction"
+        velocity = scheduler.get_velocity(target, noise, torch.tensor([timestep]))
+    assert float(loss) == pytest.approx(float(torch.mean((predicted - velocity) ** 2)), rel=1e-5, abs=1e-7)

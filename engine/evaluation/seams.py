@@ -161,7 +161,7 @@ def evaluate_seams(pipeline, width: int, height: int, frames: int, steps: int, g
         refiner.add_input(index, foreground[index], matte[index])
         refiner.add_init(index, np.clip(resize_image(global_frames[index], width, height), 0, 1))
     refiner.run(global_frames, pipeline.encode_condition(condition), steps, guidance, scheduler, seed,
-                progress or (lambda event: None))
+                progress or (lambda event: None), condition=condition)
     refined = np.stack([refiner.frame(index) for index in range(frames)])
     if save:
         np.savez_compressed(save, refined=refined, matte=matte)

@@ -1,4 +1,5 @@
-"""The ActAnywhere network: a 9-channel AnimateDiff U-Net, a VAE and a CLIP image encoder.
+"""The ActAnywhere network: an AnimateDiff U-Net (9 input channels with SD's VAE), a VAE and a CLIP image
+encoder. The U-Net's input channels follow from the profile's channel order and the VAE's latent channels.
 
 `ip_adapter` profiles (zero-shot SD inpainting) add an IP-Adapter inside the U-Net and the empty
 prompt's text embedding, the cross-attention context their U-Net was trained with.
@@ -17,10 +18,10 @@ from diffusers import AutoencoderKL, UNetMotionModel
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from actanywhere.engine.errors import ModelError
-from actanywhere.engine.model.profile import CLIP_TOKENS, ModelProfile
+from actanywhere.engine.model.profile import CLIP_TOKENS, ModelProfile, input_channels
 
-UNET_IN_CHANNELS = 9  # noisy latent (4) + foreground latent (4) + mask (1)
-LATENT_CHANNELS = 4
+UNET_IN_CHANNELS = 9  # SD-based profiles: noisy latent (4) + foreground latent (4) + mask (1)
+LATENT_CHANNELS = 4  # SD's VAE
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -40,20 +41,11 @@ def _plain(config: dict) -> dict:
 
 
 def build_unet(config: dict) -> UNetMotionModel:
-    unet = UNetMotionModel.from_config(_plain(config))
-    if unet.config.in_channels != UNET_IN_CHANNELS or unet.config.out_channels != LATENT_CHANNELS:
-        raise ModelError(
-            f"unet config: in_channels/out_channels must be {UNET_IN_CHANNELS}/{LATENT_CHANNELS}, "
-            f"got {unet.config.in_channels}/{unet.config.out_channels}"
-        )
-    return unet
+    return UNetMotionModel.from_config(_plain(config))
 
 
 def build_vae(config: dict) -> AutoencoderKL:
-    vae = AutoencoderKL.from_config(_plain(config))
-    if vae.config.latent_channels != LATENT_CHANNELS:
-        raise ModelError(f"vae config: latent_channels must be {LATENT_CHANNELS}, got {vae.config.latent_channels}")
-    return vae
+    return AutoencoderKL.from_config(_plain(config))
 
 
 def build_image_encoder(config: dict) -> CLIPVisionModelWithProjection:
@@ -90,8 +82,13 @@ class ActAnywhereModel:
         name = self.profile.name
         cross = self.unet.config.cross_attention_dim
         projection = self.image_encoder.config.projection_dim
-        if self.unet.config.in_channels != UNET_IN_CHANNELS:
-            raise ModelError(f"profile '{name}': the U-Net must take {UNET_IN_CHANNELS} channels")
+        latent = self.latent_channels
+        expected = input_channels(self.profile.channel_order, latent)
+        if self.unet.config.in_channels != expected or self.unet.config.out_channels != latent:
+            raise ModelError(
+                f"profile '{name}': with channel order {list(self.profile.channel_order)} and a VAE of {latent} "
+                f"latent channels the U-Net must take {expected} channels and give {latent}; its config says "
+                f"in_channels {self.unet.config.in_channels}, out_channels {self.unet.config.out_channels}")
         if self.profile.conditioning == CLIP_TOKENS:
             if cross != projection:
                 raise ModelError(
@@ -131,6 +128,10 @@ class ActAnywhereModel:
     @property
     def vae_scale_factor(self) -> int:
         return vae_scale_factor(self.vae)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.vae.config.latent_channels)
 
     @property
     def image_size(self) -> int:

@@ -4,7 +4,7 @@ Read like a diffusers pipeline: encode the conditioning once, then a short loop 
 scheduler. The stock AnimateDiff pipelines size their noise from `unet.config.in_channels` (9 here),
 so this pipeline calls the U-Net itself.
 
-`predict_noise` predicts the noise of one (latents, conditioning) window x tile; the tiled sampler
+`predict_noise` predicts the noise (or v) of one (latents, conditioning) window x tile; the tiled sampler
 (model/tiled_sampler.py) blends the predictions of overlapping windows and tiles and takes one
 scheduler step per timestep. `__call__` samples at the frames' own size in one tile.
 
@@ -22,23 +22,23 @@ import torch
 import torch.nn.functional as F
 
 from actanywhere.engine.errors import ModelError
-from actanywhere.engine.model.architecture import LATENT_CHANNELS, ActAnywhereModel, torch_dtype
-from actanywhere.engine.model.profile import CLIP_TOKENS, FG_LATENT, MASK, NOISY
+from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
+from actanywhere.engine.model.profile import CLIP_TOKENS, CONDITION_LATENT, FG_LATENT, MASK, NOISY
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 
 SCHEDULERS = ("ddim", "dpmsolver++")
 
 
 def make_scheduler(name: str, noise_schedule: dict):
-    """A diffusers scheduler configured with the profile's training noise schedule."""
+    """A diffusers scheduler configured with the profile's training noise schedule (which may also name
+    its own `timestep_spacing`)."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
+    schedule = dict({"timestep_spacing": "leading"}, **noise_schedule)
     if name == "ddim":
-        return DDIMScheduler(**noise_schedule, clip_sample=False, set_alpha_to_one=False, steps_offset=1,
-                             timestep_spacing="leading")
+        return DDIMScheduler(**schedule, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     if name == "dpmsolver++":
-        return DPMSolverMultistepScheduler(**noise_schedule, algorithm_type="dpmsolver++", solver_order=2,
-                                           timestep_spacing="leading", steps_offset=1)
+        return DPMSolverMultistepScheduler(**schedule, algorithm_type="dpmsolver++", solver_order=2, steps_offset=1)
     raise ModelError(f"unknown scheduler {name!r}; expected one of {list(SCHEDULERS)}")
 
 
@@ -51,12 +51,14 @@ def frame_windows(frames: int, window: int) -> List[Tuple[int, int]]:
 class Conditioning:
     """Everything the U-Net is conditioned on, at latent size, encoded once per shot."""
 
-    fg_latents: torch.Tensor  # (1, 4, T, h, w) VAE latent of the foreground segmentation, scaled
+    fg_latents: torch.Tensor  # (1, C, T, h, w) VAE latent of the foreground segmentation, scaled
     mask: torch.Tensor  # (1, 1, T, h, w) 1 - matte at latent size: 1 = generate
     image_embeds: torch.Tensor  # (1, 1, D) CLIP image embedding of the condition image
     uncond_embeds: torch.Tensor  # (1, 1, D) what a dropped condition was in training
     # `ip_adapter` profiles: the empty prompt's text embedding (1, 77, C), the cross-attention context.
     text_embeds: Optional[torch.Tensor] = None
+    # Profiles with a spatial condition: the condition image's latent at the frames' size, (1, C, 1, h, w).
+    condition_latents: Optional[torch.Tensor] = None
 
     def crop(self, frames: slice = slice(None), rows: slice = slice(None), cols: slice = slice(None)) -> "Conditioning":
         """The conditioning of one window / tile (latent coordinates)."""
@@ -66,6 +68,7 @@ class Conditioning:
             self.image_embeds,
             self.uncond_embeds,
             self.text_embeds,
+            None if self.condition_latents is None else self.condition_latents[:, :, :, rows, cols],
         )
 
 
@@ -153,6 +156,22 @@ class ActAnywherePipeline:
             raise ModelError(f"unsupported unconditional choice {self.profile.unconditional!r}")
         return embeds, uncond
 
+    @staticmethod
+    def condition_pixels(condition: np.ndarray, height: int, width: int) -> torch.Tensor:
+        """(h, w, 3) in [0, 1] -> (1, 3, height, width) in [0, 1]: the condition image stretched over the
+        frames, as a spatial condition sees it (a frame of the shot, or a plate of the same framing)."""
+        image = torch.from_numpy(np.ascontiguousarray(condition[..., :3], dtype=np.float32)).permute(2, 0, 1)[None]
+        if tuple(image.shape[-2:]) != (height, width):
+            image = F.interpolate(image, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+        return image.clamp(0, 1)
+
+    @torch.inference_mode()
+    def encode_condition_latents(self, condition: np.ndarray, height: int, width: int) -> torch.Tensor:
+        """The condition image's scaled VAE latent at (height, width) pixels, (1, C, 1, h, w) float32."""
+        pixels = (self.condition_pixels(condition, height, width) * 2 - 1).to(self.device, self.dtype)
+        latent = self.model.vae.encode(pixels).latent_dist.mode().float() * self.profile.vae_scaling_factor
+        return latent[:, :, None]
+
     def downsample_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) pixel mask -> (N, 1, H/s, W/s) by the profile's method."""
         factor = self.vae_scale_factor
@@ -166,7 +185,8 @@ class ActAnywherePipeline:
     @torch.inference_mode()
     def encode_conditioning(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray,
                             progress: ProgressCallback = ignore_progress, vae_batch: int = 8) -> Conditioning:
-        """Foreground segmentation latents, latent-size mask and condition embedding, for the whole shot."""
+        """Foreground segmentation latents, latent-size mask and condition embedding (and, for profiles
+        with a spatial condition, the condition image's latent), for the whole shot."""
         foreground, matte, condition = self.check_inputs(foreground, matte, condition)
         frames = foreground.shape[0]
         grey = self.profile.background_grey
@@ -187,27 +207,42 @@ class ActAnywherePipeline:
         fg_latents = torch.cat(latents).permute(1, 0, 2, 3)[None]
         mask = torch.cat(masks).permute(1, 0, 2, 3)[None].to(self.device)
         embeds, uncond = self.encode_condition(condition)
-        return Conditioning(fg_latents, mask, embeds.float(), uncond.float(), self.model.text_embeds)
+        condition_latents = None
+        if self.profile.spatial_condition:
+            condition_latents = self.encode_condition_latents(condition, *foreground.shape[1:3])
+        return Conditioning(fg_latents, mask, embeds.float(), uncond.float(), self.model.text_embeds,
+                            condition_latents)
 
     # -- the denoiser ------------------------------------------------------------------------------
-    def model_input(self, latents: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
-        """The 9-channel U-Net input, in the profile's channel order."""
+    def model_input(self, latents: torch.Tensor, conditioning: Conditioning, unconditional: bool = False
+                    ) -> torch.Tensor:
+        """The U-Net input, in the profile's channel order. `unconditional`: the condition dropped, as
+        training drops it (the spatial condition's latent becomes zeros; the embedding is swapped by
+        the caller)."""
         parts = {NOISY: latents, FG_LATENT: conditioning.fg_latents, MASK: conditioning.mask}
+        if self.profile.spatial_condition:
+            if conditioning.condition_latents is None:
+                raise ModelError(f"profile '{self.profile.name}' needs the condition image's latent "
+                                 f"(encode_conditioning makes it)")
+            spatial = conditioning.condition_latents.expand(-1, -1, latents.shape[2], -1, -1)
+            parts[CONDITION_LATENT] = torch.zeros_like(spatial) if unconditional else spatial
         return torch.cat([parts[name] for name in self.profile.channel_order], dim=1)
 
     def predict_noise(self, latents: torch.Tensor, conditioning: Conditioning, timestep, guidance_scale: float,
                       scheduler=None) -> torch.Tensor:
-        """Noise prediction (1, 4, F, h, w) in float32 for one window/tile, with classifier-free guidance.
+        """The U-Net's prediction (1, C, F, h, w) in float32 for one window/tile, with classifier-free
+        guidance: the noise, or v, as the profile's `prediction_type` says (the scheduler reads either).
 
-        The unconditional branch only swaps the image embedding for the profile's unconditional one:
-        training drops the condition image, never the foreground or the mask (nor the empty prompt)."""
+        The unconditional branch drops the condition image as training does (the unconditional
+        embedding, and zeros for a spatial condition's latent), never the foreground or the mask (nor
+        the empty prompt)."""
         guided = guidance_scale > 1.0
         if scheduler is not None:
             latents = scheduler.scale_model_input(latents, timestep)
         sample = self.model_input(latents, conditioning)
         embeds = conditioning.image_embeds
         if guided:
-            sample = torch.cat([sample, sample])
+            sample = torch.cat([self.model_input(latents, conditioning, unconditional=True), sample])
             embeds = torch.cat([conditioning.uncond_embeds, conditioning.image_embeds])
         self.unet_calls += 1
         noise = self.model.unet(
@@ -237,7 +272,7 @@ class ActAnywherePipeline:
     @torch.inference_mode()
     def decode_latents(self, latents: torch.Tensor, progress: ProgressCallback = ignore_progress,
                        vae_batch: int = 8) -> np.ndarray:
-        """(1, 4, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]."""
+        """(1, C, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]."""
         frames = latents.shape[2]
         flat = latents[0].permute(1, 0, 2, 3) / self.profile.vae_scaling_factor
         clock = EtaClock()
@@ -291,7 +326,7 @@ class ActAnywherePipeline:
         sampler.set_timesteps(steps, device=self.device)
         _, _, frames, height, width = conditioning.fg_latents.shape
         latents = ShotTensor.from_tensor(
-            self.prepare_latents((1, LATENT_CHANNELS, frames, height, width), seed, sampler))
+            self.prepare_latents((1, self.model.latent_channels, frames, height, width), seed, sampler))
         grid = BlendGrid(frames, height, width, window, window_overlap, max(height, width), 0)
         TiledSampler(self, grid).denoise(latents, ShotConditioning.from_conditioning(conditioning), sampler,
                                          sampler.timesteps, guidance_scale, progress)

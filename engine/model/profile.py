@@ -15,13 +15,29 @@ from actanywhere.engine.errors import ModelError
 PROFILE_FILE = "actanywhere.json"
 PROFILE_FORMAT = 1
 
-# The three parts of the U-Net's input, by name. The order inside the 9 channels is a profile field.
-NOISY = "noisy"  # the noisy latent, 4 channels
-FG_LATENT = "fg_latent"  # VAE latent of the foreground segmentation (background set to grey), 4 channels
+# The parts of the U-Net's input, by name. Their order inside the input channels is a profile field.
+NOISY = "noisy"  # the noisy latent, latent_channels (4 for SD's VAE)
+FG_LATENT = "fg_latent"  # VAE latent of the foreground segmentation (background set to grey), latent_channels
 MASK = "mask"  # 1 - matte at latent size (1 = generate), 1 channel
+# Optional, not in the paper: the condition image's own VAE latent, resized to the frames and repeated
+# over them. The paper's condition reaches the U-Net only as a CLIP embedding, which a large pretrained
+# model can turn into a scene; a model small enough to train on a CPU cannot (docs/model.md), so the
+# `tiny` profile also sees the condition spatially. Dropped (zeros) with the embedding.
+CONDITION_LATENT = "condition_latent"
 CHANNEL_PARTS = (NOISY, FG_LATENT, MASK)
+OPTIONAL_CHANNEL_PARTS = (CONDITION_LATENT,)
 PAPER_ORDER = (NOISY, FG_LATENT, MASK)
 INPAINT_ORDER = (NOISY, MASK, FG_LATENT)  # SD inpainting's [latent, mask, masked_image_latent]
+
+
+def part_channels(part: str, latent_channels: int) -> int:
+    """Channels of one input part: a latent's channels, or 1 for the mask."""
+    return 1 if part == MASK else int(latent_channels)
+
+
+def input_channels(channel_order, latent_channels: int) -> int:
+    """The U-Net's input channels for a channel order (9 for the paper's order and SD's 4-channel VAE)."""
+    return sum(part_channels(part, latent_channels) for part in channel_order)
 
 MASK_DOWNSAMPLE_METHODS = ("area", "nearest", "max")
 UNCONDITIONAL_CHOICES = ("zero_image_embed",)
@@ -52,7 +68,7 @@ class ModelProfile:
     """One model of the ActAnywhere architecture and the conventions it was trained with."""
 
     name: str
-    # Order of the three inputs inside the U-Net's 9 channels.
+    # Order of the inputs inside the U-Net's input channels (CHANNEL_PARTS, plus OPTIONAL_CHANNEL_PARTS).
     channel_order: Tuple[str, ...] = PAPER_ORDER
     # Latents are vae_latent * vae_scaling_factor (SD's 0.18215).
     vae_scaling_factor: float = 0.18215
@@ -100,8 +116,10 @@ class ModelProfile:
         def fail(key, why):
             raise ModelError(f"{source}: '{key}' {why}")
 
-        if sorted(self.channel_order) != sorted(CHANNEL_PARTS):
-            fail("channel_order", f"must order exactly {list(CHANNEL_PARTS)}, got {list(self.channel_order)}")
+        required = [part for part in self.channel_order if part not in OPTIONAL_CHANNEL_PARTS]
+        if sorted(required) != sorted(CHANNEL_PARTS) or len(set(self.channel_order)) != len(self.channel_order):
+            fail("channel_order", f"must order exactly {list(CHANNEL_PARTS)} and optionally "
+                                  f"{list(OPTIONAL_CHANNEL_PARTS)}, each once, got {list(self.channel_order)}")
         if self.mask_downsample not in MASK_DOWNSAMPLE_METHODS:
             fail("mask_downsample", f"must be one of {list(MASK_DOWNSAMPLE_METHODS)}, got {self.mask_downsample!r}")
         if self.unconditional not in UNCONDITIONAL_CHOICES:
@@ -125,6 +143,11 @@ class ModelProfile:
             fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
 
     # -- convenience --------------------------------------------------------------------------
+    @property
+    def spatial_condition(self) -> bool:
+        """Whether the U-Net also sees the condition image's latent (CONDITION_LATENT)."""
+        return CONDITION_LATENT in self.channel_order
+
     @property
     def native_height(self) -> int:
         return self.native_size[0]

@@ -78,9 +78,10 @@ class PlateRefiner:
         self.grid = BlendGrid(frames, self.latent_height, self.latent_width, plan.window_frames,
                               plan.window_overlap, plan.tile, plan.tile_overlap)
         shape = (frames, self.latent_height, self.latent_width)
-        self.fg = ShotTensor(4, *shape, directory=scratch_dir, name="fg")
+        channels = pipeline.model.latent_channels
+        self.fg = ShotTensor(channels, *shape, directory=scratch_dir, name="fg")
         self.mask = ShotTensor(1, *shape, directory=scratch_dir, name="mask")
-        self.latents = ShotTensor(4, *shape, directory=scratch_dir, name="latents")
+        self.latents = ShotTensor(channels, *shape, directory=scratch_dir, name="latents")
 
     # -- frames in ----------------------------------------------------------------------------------
     def pad(self, image: np.ndarray) -> np.ndarray:
@@ -106,6 +107,14 @@ class PlateRefiner:
         """One frame of the global result upscaled to refinement size, (H, W, 3) in [0, 1]."""
         rgb = torch.from_numpy(np.ascontiguousarray(self.pad(np.clip(pixels, 0, 1)))).permute(2, 0, 1)[None].float()
         self.latents.write_frame(index, self._encode(rgb))
+
+    def condition_latents(self, condition: np.ndarray) -> Optional[torch.Tensor]:
+        """A spatial condition's latent at refinement size (1, C, 1, h, w), or None for profiles without."""
+        if not self.pipeline.profile.spatial_condition:
+            return None
+        pixels = self.pipeline.condition_pixels(np.clip(condition, 0, 1), self.height, self.width)
+        padded = torch.from_numpy(self.pad(pixels[0].permute(1, 2, 0).numpy())).permute(2, 0, 1)[None]
+        return self._encode(padded)[:, :, None]
 
     # -- per-tile conditioning ----------------------------------------------------------------------
     def tile_crop_box(self, rows: slice, cols: slice, global_height: int, global_width: int) -> Tuple[int, int, int, int]:
@@ -133,11 +142,13 @@ class PlateRefiner:
     # -- sampling -----------------------------------------------------------------------------------
     @torch.inference_mode()
     def run(self, global_frames: np.ndarray, condition_embeds: Tuple[torch.Tensor, torch.Tensor], steps: int,
-            guidance_scale: float, scheduler: str, seed: int, progress: ProgressCallback = ignore_progress) -> None:
+            guidance_scale: float, scheduler: str, seed: int, progress: ProgressCallback = ignore_progress,
+            condition: Optional[np.ndarray] = None) -> None:
         """Re-noise the init latents to the refinement strength and denoise them (in place).
 
         global_frames: (T, h, w, 3) the global pass's result, for the per-tile conditions.
-        condition_embeds: the shot condition's (embeds, uncond), kept for the unconditional branch."""
+        condition_embeds: the shot condition's (embeds, uncond), kept for the unconditional branch.
+        condition: the condition image (h, w, 3), needed by profiles with a spatial condition."""
         pipeline = self.pipeline
         sampler = make_scheduler(scheduler, pipeline.profile.noise_schedule)
         timesteps, _ = refine_timesteps(sampler, steps, self.plan.strength)
@@ -147,12 +158,15 @@ class PlateRefiner:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         first = timesteps[:1]
         for frame in range(self.frames):
-            noise = torch.randn((1, 4, self.latent_height, self.latent_width), generator=generator)
+            noise = torch.randn((1, self.latents.channels, self.latent_height, self.latent_width), generator=generator)
             clean = self.latents.read_frame(frame)[None]
             self.latents.write_frame(frame, sampler.add_noise(clean, noise, first)[0])
         embeds, uncond = condition_embeds
+        if pipeline.profile.spatial_condition and condition is None:
+            raise ModelError(f"profile '{pipeline.profile.name}' refines with its condition image: pass condition")
         conditioning = ShotConditioning(self.fg, self.mask, embeds, uncond, pipeline.model.text_embeds,
-                                        tile_embeds=self.tile_embeds(global_frames))
+                                        tile_embeds=self.tile_embeds(global_frames),
+                                        condition_latents=None if condition is None else self.condition_latents(condition))
         TiledSampler(pipeline, self.grid, self.plan.tile_batch, self.scratch_dir).denoise(
             self.latents, conditioning, sampler, timesteps, guidance_scale, progress, stage="refine")
 

@@ -18,19 +18,19 @@ import torch
 
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import LATENT_CHANNELS, UNET_IN_CHANNELS, ActAnywhereModel
-from actanywhere.engine.model.profile import FG_LATENT, MASK, NOISY, ModelProfile
+from actanywhere.engine.model.profile import NOISY, ModelProfile, part_channels
 from actanywhere.engine.model.weights import CONFIGS_DIR, save_pretrained
 
 SD15_CONFIGS = CONFIGS_DIR / "sd15"
-PART_CHANNELS = {NOISY: LATENT_CHANNELS, FG_LATENT: LATENT_CHANNELS, MASK: 1}
 
 
 def channel_slices(channel_order):
     """{part: slice} of each part inside the U-Net's input channels."""
     slices, start = {}, 0
     for name in channel_order:
-        slices[name] = slice(start, start + PART_CHANNELS[name])
-        start += PART_CHANNELS[name]
+        width = part_channels(name, LATENT_CHANNELS)
+        slices[name] = slice(start, start + width)
+        start += width
     return slices
 
 

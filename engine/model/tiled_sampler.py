@@ -27,25 +27,32 @@ class ShotConditioning:
     `tile_embeds` (window, tile) -> (1, 1, D) replaces the shot's image embedding for that region: the
     refinement gives each tile the embedding of its own part of the scene (docs/tiling.md)."""
 
-    fg_latents: ShotTensor  # 4 channels
+    fg_latents: ShotTensor  # latent channels
     mask: ShotTensor  # 1 channel
     image_embeds: torch.Tensor  # (1, 1, D)
     uncond_embeds: torch.Tensor  # (1, 1, D)
     text_embeds: Optional[torch.Tensor] = None
     tile_embeds: Dict[Tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    # Profiles with a spatial condition: the condition image's latent over the whole shot, (1, C, 1, h, w).
+    # One frame, so it stays in memory even when the shot's state is on disk.
+    condition_latents: Optional[torch.Tensor] = None
 
     @classmethod
     def from_conditioning(cls, conditioning: Conditioning, directory: Optional[str] = None) -> "ShotConditioning":
         return cls(ShotTensor.from_tensor(conditioning.fg_latents, directory, "fg"),
                    ShotTensor.from_tensor(conditioning.mask, directory, "mask"),
-                   conditioning.image_embeds, conditioning.uncond_embeds, conditioning.text_embeds)
+                   conditioning.image_embeds, conditioning.uncond_embeds, conditioning.text_embeds,
+                   condition_latents=conditioning.condition_latents)
 
     def region(self, region: Region, device) -> Conditioning:
         embeds = self.tile_embeds.get((region.window, region.tile), self.image_embeds)
+        spatial = None
+        if self.condition_latents is not None:
+            spatial = self.condition_latents[:, :, :, region.rows, region.cols].to(device)
         return Conditioning(
             self.fg_latents.read(region.frames, region.rows, region.cols).to(device),
             self.mask.read(region.frames, region.rows, region.cols).to(device),
-            embeds.to(device), self.uncond_embeds.to(device), self.text_embeds,
+            embeds.to(device), self.uncond_embeds.to(device), self.text_embeds, spatial,
         )
 
 
@@ -57,6 +64,7 @@ def stack_conditioning(parts: Sequence[Conditioning]) -> Conditioning:
         torch.cat([part.fg_latents for part in parts]), torch.cat([part.mask for part in parts]),
         torch.cat([part.image_embeds for part in parts]), torch.cat([part.uncond_embeds for part in parts]),
         parts[0].text_embeds,
+        None if parts[0].condition_latents is None else torch.cat([part.condition_latents for part in parts]),
     )
 
 

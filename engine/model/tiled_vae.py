@@ -13,13 +13,13 @@ from actanywhere.engine.model.blending import blend_weights_2d
 
 @torch.inference_mode()
 def encode_tiled(pipeline, pixels: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-    """(N, 3, H, W) in [-1, 1] (H, W multiples of the VAE factor) -> (N, 4, H/f, W/f) scaled latents, the
+    """(N, 3, H, W) in [-1, 1] (H, W multiples of the VAE factor) -> (N, C, H/f, W/f) scaled latents, the
     distribution's mode; `tile`/`overlap` in latent pixels."""
     factor = pipeline.vae_scale_factor
     scaling = pipeline.profile.vae_scaling_factor
     count, _, height, width = pixels.shape
     latent_height, latent_width = height // factor, width // factor
-    out = torch.zeros(count, 4, latent_height, latent_width)
+    out = torch.zeros(count, pipeline.model.latent_channels, latent_height, latent_width)
     total = torch.zeros(1, 1, latent_height, latent_width)
     vae, device, dtype = pipeline.model.vae, pipeline.device, pipeline.dtype
     for rows, cols, weight in blend_weights_2d(latent_height, latent_width, tile, overlap):
@@ -33,7 +33,7 @@ def encode_tiled(pipeline, pixels: torch.Tensor, tile: int, overlap: int) -> tor
 
 @torch.inference_mode()
 def decode_tiled(pipeline, latents: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-    """(N, 4, h, w) scaled latents -> (N, 3, h*f, w*f) float32 in [0, 1]; `tile`/`overlap` in latent pixels."""
+    """(N, C, h, w) scaled latents -> (N, 3, h*f, w*f) float32 in [0, 1]; `tile`/`overlap` in latent pixels."""
     factor = pipeline.vae_scale_factor
     count, _, latent_height, latent_width = latents.shape
     out = torch.zeros(count, 3, latent_height * factor, latent_width * factor)

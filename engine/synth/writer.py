@@ -3,7 +3,8 @@ manifest of each split, the bundled demo shot and a contact sheet.
 
 Layout of `generate_dataset(out_dir, "train", ...)`:
 
-    out_dir/train/clips.yaml            the trainer's manifest (frames, matte, matte_channel, range, colourspace)
+    out_dir/train/clips.yaml            the trainer's manifest (frames, matte, matte_channel, range, colourspace,
+                                        condition: the background-only condition image)
     out_dir/train/ground_truth.yaml     per clip: the ground-truth files and what was rendered (seeds, light,
                                         contacts, lowest subject point per frame, ...)
     out_dir/train/clip_000000/frame.1001.png ...          the clip (subject composited over the scene)
@@ -165,6 +166,7 @@ def generate_dataset(out_dir: str, split: str = "train", count: int = 100, size=
         manifest_entries.append({
             "frames": paths["frames"], "matte": paths["matte"], "matte_channel": "A",
             "range": "%d-%d" % (first_frame, last_frame), "colourspace": writer.colour_manifest_space,
+            "condition": paths["condition_background"],
         })
         truth_entries.append(_truth_entry(clip_id, index, paths, clip, first_frame))
         progress(ProgressEvent("synth", done + 1, count, eta_s=clock.eta(done + 1, count),

@@ -8,7 +8,8 @@ seeded random U-Net and the profile's image encoder, which `model.init` of a tra
 (engine/training/config.py, ModelSource) fine-tunes from.
 
 The loss, per image in [-1, 1]: l1 * |x - x'| + l2 * (x - x')^2 + edge * |grad x - grad x'| (finite
-differences, keeps edges sharp without a perceptual network) + kl * KL(q(z|x) || N(0, 1)), the decoder
+differences, keeps edges sharp without a perceptual network) + colour * |box4(x - x')| (the 4x4 mean
+colour, which a small VAE otherwise desaturates) + kl * KL(q(z|x) || N(0, 1)), the decoder
 fed a sample of the posterior. Training images are random frames of the manifest's clips, and, with
 `segmentation_rate`, the same frames with the background replaced by the profile's grey under the
 matte: what the pipeline encodes as its foreground input. Random horizontal flips.
@@ -53,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 AUTOENCODER_SCHEMA_VERSION = 1
 LOSS_FILE = "vae_loss.csv"
-LOSS_COLUMNS = ("step", "loss", "l1", "l2", "edge", "kl", "learning_rate", "seconds_per_step")
+LOSS_COLUMNS = ("step", "loss", "l1", "l2", "edge", "colour", "kl", "learning_rate", "seconds_per_step")
 VAE_DIR = "vae"
 PROFILE_DIR = "profile"
 PREVIEW_FILE = "reconstructions.png"
@@ -82,6 +83,8 @@ class AutoencoderLoss:
     l1: float = setting(1.0, minimum=0.0, help="weight of the mean absolute pixel error")
     l2: float = setting(1.0, minimum=0.0, help="weight of the mean squared pixel error")
     edge: float = setting(0.5, minimum=0.0, help="weight of the L1 error of horizontal and vertical differences")
+    colour: float = setting(0.0, minimum=0.0, help="weight of the L1 error of the 4x4 box-filtered images: flat "
+                                                  "colours, the low frequencies a small VAE loses first")
     kl: float = setting(1e-6, minimum=0.0, help="weight of the KL divergence to N(0, 1) (per latent element)")
 
 
@@ -242,10 +245,11 @@ def reconstruction_losses(vae, images, generator, weights: AutoencoderLoss, samp
     l2 = error.pow(2).mean()
     edge = ((torch.diff(decoded, dim=-1) - torch.diff(images, dim=-1)).abs().mean()
             + (torch.diff(decoded, dim=-2) - torch.diff(images, dim=-2)).abs().mean())
+    colour = torch.nn.functional.avg_pool2d(error, 4, ceil_mode=True).abs().mean()
     kl = posterior.kl().mean() / latents[0].numel()
-    total = weights.l1 * l1 + weights.l2 * l2 + weights.edge * edge + weights.kl * kl
+    total = weights.l1 * l1 + weights.l2 * l2 + weights.edge * edge + weights.colour * colour + weights.kl * kl
     return total, {"l1": float(l1.detach()), "l2": float(l2.detach()), "edge": float(edge.detach()),
-                   "kl": float(kl.detach())}
+                   "colour": float(colour.detach()), "kl": float(kl.detach())}
 
 
 def _append_row(path: Path, row: list) -> None:
@@ -330,7 +334,7 @@ def pretrain_autoencoder(config: AutoencoderConfig, progress: Optional[ProgressC
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
             seconds = (time.monotonic() - window_started) / len(window)
             mean = {key: float(np.mean([w[key] for w in window])) for key in window[0]}
-            _append_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "kl")]
+            _append_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour", "kl")]
                         + ["%.6g" % optimizer.param_groups[0]["lr"], "%.4g" % seconds])
             window, window_started = [], time.monotonic()
         progress(ProgressEvent("train_vae", step + 1, config.steps, step=step + 1, steps=config.steps,
@@ -344,8 +348,10 @@ def pretrain_autoencoder(config: AutoencoderConfig, progress: Optional[ProgressC
     with torch.inference_mode():
         _, val = reconstruction_losses(vae, preview, None, config.loss, sample=False)
         reconstructed = vae.decode(vae.encode(preview).latent_dist.mode()).sample.clamp(-1, 1)
-    say("VAE pretrained in %.0f s: preview L1 %.4f, L2 %.5f; latent scaling factor %.5f"
-        % (result.seconds, val["l1"], val["l2"], scaling))
+    # PSNR of [0, 1] pixels: the L2 above is of [-1, 1] pixels, 4x the [0, 1] MSE.
+    psnr = 10 * math.log10(4.0 / max(val["l2"], 1e-12))
+    say("VAE pretrained in %.0f s: preview (8 whole frames) L1 %.4f, L2 %.5f, PSNR %.2f dB; latent scaling "
+        "factor %.5f" % (result.seconds, val["l1"], val["l2"], psnr, scaling))
     write_preview(output_dir / PREVIEW_FILE, preview, reconstructed)
 
     shutil.rmtree(result.vae_dir, ignore_errors=True)

@@ -29,6 +29,10 @@ class DataSettings:
     height: int = setting(256, minimum=8, help="training height in pixels (a multiple of the VAE scale factor)")
     width: int = setting(256, minimum=8, help="training width in pixels (a multiple of the VAE scale factor)")
     frame_stride: int = setting(1, minimum=1, help="take every n-th frame of the source for a clip")
+    condition_image_rate: float = setting(
+        0.0, minimum=0.0, maximum=1.0,
+        help="rate of samples conditioned on the clip's `condition` image (manifest) instead of a random frame "
+             "of the clip; clips without one always use a frame")
     latent_cache: Optional[str] = setting(None, is_path=True,
                                           help="folder caching the frozen VAE's latents of the target frames")
     workers: int = setting(0, minimum=0, help="DataLoader worker processes reading frames (0: in the main process)")

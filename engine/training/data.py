@@ -14,6 +14,8 @@ Manifest (YAML), paths relative to the manifest's folder:
         matte_channel: A                    # optional (default A; a one-channel file is taken as is)
         range: 1001-1100                    # optional (default: the frames on disk)
         colourspace: auto                   # optional: the frames' colour space (see docs/training.md)
+        condition: shots/a/clean_plate.png  # optional: a condition image of this clip (e.g. the background
+                                            # without the subject), used at data.condition_image_rate
 
 or CSV with a header row naming the same columns (frames and matte required).
 """
@@ -46,6 +48,9 @@ class ClipEntry:
     range: Optional[str] = setting(None, help="frame range, e.g. 1001-1100 (default: the frames on disk)")
     colourspace: str = setting("auto", help="the frames' colour space; auto: integer files are taken as "
                                             "display-referred, float files by their header, else scene_linear")
+    condition: Optional[str] = setting(None, is_path=True,
+                                       help="a condition image of this clip, e.g. its background without the "
+                                            "subject (same colour space as the frames)")
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Clip:
     frame_numbers: List[int]
     colourspace: str
     source: str  # "manifest.yaml: clips[3]", for errors
+    condition: Optional[str] = None  # a still condition image, see ClipEntry.condition
 
 
 def _is_video(path: str) -> bool:
@@ -134,12 +140,14 @@ def resolve_clips(manifest_path: str, min_frames: int) -> List[Clip]:
             missing = matte.missing_frames(numbers)
             if missing:
                 raise ConfigError("matte frames missing on disk: %s" % FrameRange(missing))
+            if entry.condition and not os.path.isfile(entry.condition):
+                raise ConfigError("condition image %s not found" % entry.condition)
         except ActAnywhereError as error:
             raise ConfigError("%s: %s" % (label, error)) from None
         if len(numbers) < min_frames:
             raise ConfigError("%s: has %d frames; a training clip needs %d (data.frames x data.frame_stride)"
                               % (label, len(numbers), min_frames))
-        clips.append(Clip(frames, matte, entry.matte_channel, numbers, entry.colourspace, label))
+        clips.append(Clip(frames, matte, entry.matte_channel, numbers, entry.colourspace, label, entry.condition))
     return clips
 
 
@@ -179,9 +187,13 @@ class FrameReader:
         return self._transforms[key].apply(pixels)
 
     def rgb(self, clip: Clip, frame: int) -> np.ndarray:
+        return self.image(clip, clip.frames.path(frame))
+
+    def image(self, clip: Clip, path: str) -> np.ndarray:
+        """Any image of the clip (a frame, its condition image), RGB in the model's space at training size."""
         from actanywhere.engine.media import read_image
 
-        pixels, info = read_image(clip.frames.path(frame))
+        pixels, info = read_image(path)
         pixels = pixels[..., :3] if pixels.shape[2] >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
         pixels = self._to_model_space(np.ascontiguousarray(pixels), info, clip)
         pixels = fit_to_size(pixels, self.settings.height, self.settings.width, "lanczos3")
@@ -206,6 +218,7 @@ class SampleChoice:
     clip_index: int
     frame_numbers: List[int]
     condition_frame: int
+    use_condition_image: bool  # the clip's own condition image instead of condition_frame
     drop_condition: bool
     timestep: int
     noise_seed: int
@@ -213,7 +226,8 @@ class SampleChoice:
 
 
 def choose_sample(clips: List[Clip], seed: int, step: int, slot: int, frames: int, stride: int,
-                  condition_dropout: float, num_train_timesteps: int) -> SampleChoice:
+                  condition_dropout: float, num_train_timesteps: int, condition_image_rate: float = 0.0
+                  ) -> SampleChoice:
     rng = sample_rng(seed, step, slot)
     clip_index = int(rng.integers(len(clips)))
     numbers = clips[clip_index].frame_numbers
@@ -221,15 +235,19 @@ def choose_sample(clips: List[Clip], seed: int, step: int, slot: int, frames: in
     start = int(rng.integers(0, len(numbers) - span + 1))
     # The paper's condition: a random frame of the same video, subject included (not only of the clip).
     condition_frame = numbers[int(rng.integers(len(numbers)))]
-    return SampleChoice(
+    choice = SampleChoice(
         clip_index=clip_index,
         frame_numbers=numbers[start:start + span:stride],
         condition_frame=condition_frame,
+        use_condition_image=False,
         drop_condition=bool(rng.random() < condition_dropout),
         timestep=int(rng.integers(num_train_timesteps)),
         noise_seed=int(rng.integers(2**62)),
         augment_seed=int(rng.integers(2**62)),
     )
+    # Drawn last, so the choices above do not depend on whether a manifest has condition images.
+    choice.use_condition_image = bool(rng.random() < condition_image_rate) and bool(clips[clip_index].condition)
+    return choice
 
 
 class StepSamples:
@@ -265,12 +283,15 @@ class StepSamples:
 
     def sample(self, step: int, slot: int) -> dict:
         choice = choose_sample(self.clips, self.seed, step, slot, self.settings.frames, self.settings.frame_stride,
-                               self.condition_dropout, self.num_train_timesteps)
+                               self.condition_dropout, self.num_train_timesteps, self.settings.condition_image_rate)
         clip = self.clips[choice.clip_index]
         frames = np.stack([self.reader.rgb(clip, number) for number in choice.frame_numbers])
         matte = np.stack([self.reader.matte(clip, number) for number in choice.frame_numbers])
         matte, applied = augment_matte(matte, np.random.default_rng(choice.augment_seed), self.augment)
-        condition = self.reader.rgb(clip, choice.condition_frame)
+        if choice.use_condition_image:
+            condition = self.reader.image(clip, clip.condition)
+        else:
+            condition = self.reader.rgb(clip, choice.condition_frame)
         return {
             "step": step, "slot": slot, "frames": frames, "matte": matte, "condition": condition,
             "drop_condition": choice.drop_condition, "timestep": choice.timestep, "noise_seed": choice.noise_seed,

@@ -1,10 +1,11 @@
 """The training loop: self-supervised ActAnywhere training, run through `accelerate`.
 
 One step, per sample (paper, section 3): a clip of T frames and its matte; the condition is a random
-frame of the same video (subject included); the target is the clip itself. The matte is augmented
-(mask_augment.py) and the U-Net input is built by the inference pipeline's own code
-(`encode_conditioning`, `model_input`), so training and inference cannot drift apart. The loss is the
-epsilon-prediction MSE under the profile's DDPM noise schedule. The VAE and CLIP are frozen.
+frame of the same video (subject included), or the clip's own condition image where the manifest gives
+one (data.py); the target is the clip itself. The matte is augmented (mask_augment.py) and the U-Net
+input is built by the inference pipeline's own code (`encode_conditioning`, `model_input`), so
+training and inference cannot drift apart. The loss is the MSE of the profile's prediction type
+(epsilon or v) under its DDPM noise schedule. The VAE and CLIP are frozen.
 
 Scale-out is accelerate's: the same code runs on one CPU, `accelerate launch --multi_gpu` (DDP) and
 multi-node launches; every process trains on its own slots of each step (data.StepSamples).
@@ -349,7 +350,7 @@ def train(config: TrainingConfig, progress: Optional[ProgressCallback] = None,
 def _training_step(batch: List[dict], pipeline, unet, noise_scheduler, cache, clips, accelerator, Conditioning):
     """The loss of one batch on this process."""
     device = accelerator.device
-    parts: Dict[str, list] = {"fg": [], "mask": [], "embeds": [], "target": [], "noise": []}
+    parts: Dict[str, list] = {"fg": [], "mask": [], "embeds": [], "target": [], "noise": [], "spatial": []}
     for sample in batch:
         # The inference pipeline's own encoder: grey background, the profile's mask downsampling.
         conditioning = pipeline.encode_conditioning(sample["frames"], sample["matte"], sample["condition"])
@@ -363,6 +364,9 @@ def _training_step(batch: List[dict], pipeline, unet, noise_scheduler, cache, cl
         parts["fg"].append(conditioning.fg_latents.clone())
         parts["mask"].append(conditioning.mask.clone())
         parts["embeds"].append(embeds.clone())
+        if conditioning.condition_latents is not None:  # a spatial condition drops with the embedding
+            spatial = conditioning.condition_latents
+            parts["spatial"].append(torch.zeros_like(spatial) if sample["drop_condition"] else spatial.clone())
         parts["target"].append(target.clone().to(device))
         parts["noise"].append(torch.randn(target.shape, generator=generator, dtype=torch.float32).to(device))
     target = torch.cat(parts["target"])
@@ -371,13 +375,26 @@ def _training_step(batch: List[dict], pipeline, unet, noise_scheduler, cache, cl
     timesteps = torch.tensor([sample["timestep"] for sample in batch], dtype=torch.long, device=device)
     noisy = noise_scheduler.add_noise(target, noise, timesteps)
     conditioning = Conditioning(torch.cat(parts["fg"]).to(device), torch.cat(parts["mask"]).to(device),
-                                embeds, torch.zeros_like(embeds), text_embeds=pipeline.model.text_embeds)
+                                embeds, torch.zeros_like(embeds), text_embeds=pipeline.model.text_embeds,
+                                condition_latents=torch.cat(parts["spatial"]).to(device) if parts["spatial"] else None)
     sample = pipeline.model_input(noisy, conditioning)
     # The pipeline's own conditioning keywords, so both conditioning modes (CLIP tokens, IP-Adapter) train.
     unet_kwargs = pipeline.unet_conditioning(embeds, conditioning, frames=sample.shape[2])
     with accelerator.autocast():
         prediction = unet(sample, timesteps, **unet_kwargs).sample
-    return F.mse_loss(prediction.float(), noise)
+    return F.mse_loss(prediction.float(), prediction_target(noise_scheduler, target, noise, timesteps))
+
+
+def prediction_target(noise_scheduler, latents, noise, timesteps):
+    """What the U-Net learns to predict: the noise (epsilon), or v = sqrt(a) noise - sqrt(1 - a) x0
+    ("v_prediction", which keeps the clean latent recoverable at high noise: a small model's epsilon
+    error there is amplified by 1 / sqrt(a), about 15x at SD's last timestep)."""
+    kind = noise_scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return noise_scheduler.get_velocity(latents, noise, timesteps)
+    raise ConfigError("noise_schedule.prediction_type %r: the trainer supports epsilon and v_prediction" % kind)
 
 
 def _append_loss_row(path: Path, step: int, loss: float, learning_rate: float, seconds: float) -> None:
