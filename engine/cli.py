@@ -53,10 +53,11 @@ def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
     inputs.add_argument("--out", help="output template with {version}, e.g. out/{shot}_{pass}_{version}.####.exr")
     inputs.add_argument("--frames", help="frame range, e.g. 1001-1048 or 1001-1100x2")
     inputs.add_argument("--model", help="model profile")
-    inputs.add_argument("--steps", type=int, help="denoising steps")
+    inputs.add_argument("--steps", type=int, help="denoising steps; 0: the model profile's default")
     inputs.add_argument("--seed", type=int, help="seed of the first variant")
     inputs.add_argument("--variants", type=int, help="number of variants (seeds seed, seed+1, ...)")
-    inputs.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    inputs.add_argument("--guidance", type=float,
+                        help="classifier-free guidance scale; 0: the model profile's default; 1: no unconditional pass")
     inputs.add_argument("--scheduler", help="ddim or dpmsolver++")
     parser.add_argument("--save-spec", metavar="PATH", help="also write the resolved shot spec here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", parents=[common], help="run the bundled demo shot on the embedded model")
     demo.add_argument("--out", default="demo_out", help="directory for the demo's inputs and outputs (default demo_out)")
-    demo.add_argument("--steps", type=int, help="denoising steps")
+    demo.add_argument("--steps", type=int, help="denoising steps (default: the model profile's)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

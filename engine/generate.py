@@ -75,9 +75,10 @@ def generate_shot(
     width, height = size = working_size(inputs.plate_info, pipeline)
     plan = TilingPlan.from_settings(spec.tiling, pipeline)
     refine_size = refinement_size(inputs.plate_info, size, plan)
-    log("%s: %d frames %s, plate %dx%d, sampling at %dx%d%s with profile %s"
+    steps, guidance = sampler_values(spec, pipeline.profile)
+    log("%s: %d frames %s, plate %dx%d, sampling at %dx%d%s with profile %s (%d steps, guidance %g)"
         % (spec.shot, len(inputs.frames), inputs.frames, inputs.plate_info.width, inputs.plate_info.height,
-           width, height, ", refining at %dx%d" % refine_size if refine_size else "", spec.model))
+           width, height, ", refining at %dx%d" % refine_size if refine_size else "", spec.model, steps, guidance))
     with tempfile.TemporaryDirectory(prefix="actanywhere_scratch_") as scratch:
         refiner = None
         if refine_size:
@@ -88,7 +89,7 @@ def generate_shot(
         for seed in spec.seeds:
             generated = pipeline(
                 foreground, matte, condition,
-                steps=spec.sampler.steps, guidance_scale=spec.sampler.guidance,
+                steps=steps, guidance_scale=guidance,
                 scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
                 window_frames=plan.window_frames, window_overlap=plan.window_overlap,
             )
@@ -99,6 +100,14 @@ def generate_shot(
         if refiner is not None:
             refiner.close()
     return results
+
+
+def sampler_values(spec: ShotSpec, profile) -> Tuple[int, float]:
+    """(steps, guidance scale) to sample `spec` with: 0 in sampler.steps or sampler.guidance means the
+    model profile's own default (its actanywhere.json default_steps, default_guidance_scale)."""
+    steps = spec.sampler.steps or profile.default_steps
+    guidance = spec.sampler.guidance or profile.default_guidance_scale
+    return int(steps), float(guidance)
 
 
 def refinement_size(plate: ImageInfo, size: Tuple[int, int], plan) -> Optional[Tuple[int, int]]:
@@ -119,7 +128,8 @@ def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, spec
         upscaled = np.clip(resize_image(frame, refiner.width, refiner.height), 0.0, 1.0)
         refiner.add_init(index, upscaled)
         progress(ProgressEvent("encode", index + 1, len(generated), frame=index, message="global result"))
-    refiner.run(generated, pipeline.encode_condition(condition), spec.sampler.steps, spec.sampler.guidance,
+    steps, guidance = sampler_values(spec, pipeline.profile)
+    refiner.run(generated, pipeline.encode_condition(condition), steps, guidance,
                 spec.sampler.scheduler, seed, progress, condition=condition)
     return refiner.frames_out(progress)
 
@@ -295,7 +305,8 @@ def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tu
                refiner=None) -> Dict[str, str]:
     """What made these pixels, for the EXR header: enough to reproduce or audit a frame."""
     data = spec.to_data()
-    sampler = dict(data["sampler"], seed=seed)
+    steps, guidance = sampler_values(spec, pipeline.profile)  # the numbers used, not 0 for "the default"
+    sampler = dict(data["sampler"], seed=seed, steps=steps, guidance=guidance)
     tiling = {"settings": data["tiling"]}
     if plan is not None:
         tiling["plan"] = plan.to_dict()

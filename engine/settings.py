@@ -60,8 +60,11 @@ class ModelSettings:
 @dataclass
 class SamplerSettings:
     scheduler: str = setting("ddim", choices=SCHEDULERS, help="diffusion sampler")
-    steps: int = setting(25, minimum=1, maximum=1000, help="denoising steps")
-    guidance: float = setting(4.0, minimum=0.0, maximum=50.0, help="classifier-free guidance scale")
+    steps: int = setting(0, minimum=0, maximum=1000, help="denoising steps; 0: the model profile's default")
+    guidance: float = setting(
+        0.0, minimum=0.0, maximum=50.0,
+        help="classifier-free guidance scale; 0: the model profile's default; 1 disables the unconditional pass",
+    )
     seed: int = setting(0, minimum=0, maximum=2**32 - 1, help="random seed of the first variant")
     variants: int = setting(1, minimum=1, maximum=64, help="variants, seeds seed..seed+variants-1")
 

@@ -66,9 +66,11 @@ KNOBS = [
     KnobSpec("divider", "model_divider", "Model", tooltip="Model profile and sampler settings"),
     KnobSpec("enum", "model", "model profile", DEFAULT_CHOICE, values=(DEFAULT_CHOICE,),
              tooltip="Model profile on the engine; 'default': the config's default. 'refresh from engine' lists them."),
-    KnobSpec("int", "steps", "steps", 25, minimum=1, maximum=1000, tooltip="Denoising steps: more is slower and finer."),
-    KnobSpec("double", "guidance", "guidance", 4.0, minimum=0.0, maximum=50.0,
-             tooltip="How strongly the result follows the condition image (classifier-free guidance)."),
+    KnobSpec("int", "steps", "steps", 0, minimum=0, maximum=1000,
+             tooltip="Denoising steps: more is slower and finer; 0: the model's default."),
+    KnobSpec("double", "guidance", "guidance", 0.0, minimum=0.0, maximum=50.0,
+             tooltip="How strongly the result follows the condition image (classifier-free guidance); "
+                     "0: the model's default; 1: no unconditional pass (faster)."),
     KnobSpec("enum", "scheduler", "scheduler", "ddim", values=SCHEDULERS, tooltip="Diffusion sampler."),
     KnobSpec("int", "seed", "seed", 0, minimum=0, maximum=2 ** 32 - 1,
              tooltip="Seed of the first variant; variant n uses seed + n."),
@@ -127,8 +129,8 @@ class NodeSettings:
     frame_range: str = "1001-1100"
     handles: int = 0
     model: str = DEFAULT_CHOICE
-    steps: int = 25
-    guidance: float = 4.0
+    steps: int = 0  # 0: the model profile's default
+    guidance: float = 0.0  # 0: the model profile's default
     scheduler: str = "ddim"
     seed: int = 0
     variants: int = 1

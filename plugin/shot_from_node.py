@@ -51,12 +51,15 @@ def spec_data(settings: NodeSettings, exported: ExportResult, template: str, oci
         "matte_channel": exported.matte_channel,
         "condition": exported.condition,
         "frames": str(exported.frames),
-        "sampler": {"steps": settings.steps, "guidance": settings.guidance, "scheduler": settings.scheduler,
-                    "seed": settings.seed, "variants": settings.variants},
+        "sampler": {"scheduler": settings.scheduler, "seed": settings.seed, "variants": settings.variants},
         "tiling": {"tile_size": settings.tile_size, "refine_strength": settings.refine_strength},
         "colour": colour,
         "output": {"template": template},
     }  # type: Dict[str, Any]
+    # A knob left at 0 sends nothing: the studio config decides, and its own 0 means the model's default.
+    for key in ("steps", "guidance"):
+        if getattr(settings, key):
+            data["sampler"][key] = getattr(settings, key)
     if exported.condition_frame is not None:
         data["condition_frame"] = exported.condition_frame
     if settings.model and settings.model != DEFAULT_CHOICE:

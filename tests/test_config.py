@@ -15,7 +15,8 @@ def write(path, text):
 
 def test_defaults_load_and_every_value_has_a_source():
     resolved = config.load(environ={})
-    assert resolved.config.sampler.steps == 25
+    assert resolved.config.sampler.steps == 0 and resolved.config.sampler.guidance == 0.0  # the profile's
+    assert isinstance(resolved.config.sampler.guidance, float)
     assert resolved.config.models.default_profile == "tiny"
     assert resolved.sources["sampler.steps"] == config.BUILT_IN
     assert "# built-in default.yaml" in resolved.to_yaml()
@@ -107,7 +108,7 @@ def test_missing_layer_file_is_named():
         config.load(environ={"ACTANYWHERE_CONFIG": "/nowhere/studio.yaml"})
 
 
-@pytest.mark.parametrize("override", ["sampler.steps", "sampler.steps=0", "nothing.here=1"])
+@pytest.mark.parametrize("override", ["sampler.steps", "sampler.steps=-1", "nothing.here=1"])
 def test_bad_overrides_are_named(override):
     with pytest.raises(ConfigError, match="--set " + override.replace(".", r"\.")):
         config.load(overrides=[override], environ={})

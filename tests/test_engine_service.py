@@ -43,7 +43,7 @@ def test_round_trip_with_progress(engine, client, shot_dir):
     assert info["protocol"] == protocol.PROTOCOL_VERSION and info["engine_version"]
     assert info["devices"][0]["device"] == "cpu" and "tiny" in info["devices"][0]["profiles"]
     assert info["profiles"]["tiny"]["loaded_on"] == ["cpu"]
-    assert info["parameters"]["sampler"]["steps"]["maximum"] == 1000
+    assert info["parameters"]["sampler"]["steps"] == {"minimum": 0, "maximum": 1000, "default": 0}
     assert info["limits"]["max_message_bytes"] == protocol.MAX_MESSAGE_BYTES
 
     events = []
@@ -181,7 +181,7 @@ def test_oversized_frame_drops_only_that_connection(engine, raw, client):
 
 
 def test_unknown_spec_key_and_bad_values_are_refused(client, shot_dir):
-    for extra, words in [({"python": "import os"}, "unknown key"), ({"sampler": {"steps": 0}}, "below the minimum"),
+    for extra, words in [({"python": "import os"}, "unknown key"), ({"sampler": {"steps": -1}}, "below the minimum"),
                          ({"model": "nope"}, "not configured")]:
         with pytest.raises(EngineError) as error:
             client.submit(spec_data(shot_dir, **extra))

@@ -1,15 +1,19 @@
 """`actanywhere generate` end to end on real EXR files: a good shot publishes a version; every bad input
 gives one line naming the file, frame or key, a non-zero exit, and no frame under a final name."""
+import json
 import os
 import shutil
 import subprocess
+from types import SimpleNamespace
 
 import numpy as np
 import OpenImageIO as oiio
 import opentimelineio as otio
 import pytest
 
+from actanywhere.engine import config, shotspec
 from actanywhere.engine.cli import main
+from actanywhere.engine.generate import generate_shot, sampler_values
 from actanywhere.engine.media.exr_write import write_exr
 from shot_files import write_png, write_shot
 
@@ -180,3 +184,44 @@ def test_empty_matte_warns_and_condition_of_another_aspect_warns(shot, capsys):
     with pytest.warns(UserWarning, match="is empty"):
         assert main(arguments(shot, "--steps", "1")) == 0
     assert "has aspect 0.75, the plate 1.78" in capsys.readouterr().err
+
+
+# -- sampler.steps / sampler.guidance 0: the model profile's defaults ---------------------------------
+class RecordingPipeline:
+    """Stands in for the model: records what it is asked to sample with, returns grey frames."""
+
+    vae_scale_factor = 4
+
+    def __init__(self):
+        self.profile = SimpleNamespace(native_height=64, native_width=64, default_tile_size=256,
+                                       default_steps=7, default_guidance_scale=2.5)
+        self.model = SimpleNamespace(max_frames_per_call=16, checksum="stub")
+        self.calls = []
+
+    def __call__(self, foreground, matte, condition, steps, guidance_scale, **_):
+        self.calls.append((steps, guidance_scale))
+        return np.full(foreground.shape, 0.5, np.float32)
+
+
+def test_sampler_values_take_the_profile_defaults_for_zero():
+    profile = SimpleNamespace(default_steps=7, default_guidance_scale=2.5)
+    spec = lambda **sampler: SimpleNamespace(sampler=SimpleNamespace(**sampler))  # noqa: E731
+    assert sampler_values(spec(steps=0, guidance=0.0), profile) == (7, 2.5)
+    assert sampler_values(spec(steps=3, guidance=1.0), profile) == (3, 1.0)
+    assert sampler_values(spec(steps=0, guidance=4.0), profile) == (7, 4.0)
+
+
+def test_a_shot_with_zero_steps_and_guidance_samples_with_the_profile_defaults(shot):
+    resolved = config.load(environ={}).config
+    spec = shotspec.from_data({
+        "shot": "sh030", "plate": str(shot / "plate" / "p.%04d.exr"), "matte": str(shot / "roto" / "m.####.exr"),
+        "condition": str(shot / "cond.png"), "frames": "1001-1002", "colour": {"plate_colourspace": "ACEScg"},
+        "output": {"template": str(shot / "out" / "{shot}_{pass}_{version}.####.exr"), "write_comp": False},
+    }, resolved)
+    assert (spec.sampler.steps, spec.sampler.guidance) == (0, 0.0)  # the built-in config's defaults
+    pipeline = RecordingPipeline()
+    generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline)
+    assert pipeline.calls == [(7, 2.5)]
+    header = oiio.ImageBuf(str(shot / "out" / "sh030_bg_v001.1001.exr")).spec()
+    sampler = json.loads(header.get_string_attribute("actanywhere/sampler"))
+    assert (sampler["steps"], sampler["guidance"]) == (7, 2.5)  # what was used, not 0

@@ -226,3 +226,19 @@ def test_low_precision_path_returns_float32():
     foreground, matte, condition = inputs(frames=3)
     out = low(foreground, matte[..., None], condition, steps=2, guidance_scale=2.0, scheduler="dpmsolver++")
     assert out.dtype == np.float32 and out.shape == (3, SIZE, SIZE, 3) and np.isfinite(out).all()
+
+
+def test_the_profile_may_name_its_timestep_spacing(pipe):
+    """tiny samples with `trailing` spacing: one step starts from pure noise (t = 999) and is the model's
+    clean-latent prediction there; SD's `leading` default would start its one step at t = 1."""
+    from actanywhere.engine.model.pipeline import make_scheduler
+
+    assert pipe.profile.noise_schedule["timestep_spacing"] == "trailing"
+    for name in ("ddim", "dpmsolver++"):
+        trailing = make_scheduler(name, pipe.profile.noise_schedule)
+        trailing.set_timesteps(1)
+        assert trailing.timesteps.tolist() == [999]
+    schedule = {key: value for key, value in pipe.profile.noise_schedule.items() if key != "timestep_spacing"}
+    leading = make_scheduler("ddim", schedule)
+    leading.set_timesteps(1)
+    assert leading.timesteps.tolist() == [1]

@@ -186,3 +186,18 @@ def test_panel_generates_on_a_real_engine_and_collects(nuke, adapter, tmp_path):
         assert snapshot([plate, roto]) == before
     finally:
         engine.stop()
+
+
+def test_sampler_knobs_left_at_zero_leave_the_choice_to_the_config():
+    import dataclasses
+
+    from actanywhere.engine.sequence import FrameRange
+    from actanywhere.plugin.export import ExportResult
+    from actanywhere.plugin.node_knobs import NodeSettings
+    from actanywhere.plugin.shot_from_node import spec_data
+
+    exported = ExportResult("p.%04d.exr", "m.%04d.exr", "A", "c.exr", None, FrameRange.parse("1-4"), "ACEScg", {})
+    untouched = spec_data(NodeSettings(), exported, "out.####.exr")["sampler"]
+    assert "steps" not in untouched and "guidance" not in untouched and untouched["seed"] == 0
+    chosen = spec_data(dataclasses.replace(NodeSettings(), steps=30, guidance=2.5), exported, "out.####.exr")
+    assert (chosen["sampler"]["steps"], chosen["sampler"]["guidance"]) == (30, 2.5)

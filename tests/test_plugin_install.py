@@ -57,12 +57,12 @@ def test_knobs_are_lowercase_with_tooltips_and_a_first_tab():
 
 def test_engine_info_updates_profiles_and_ranges():
     info = {"profiles": {"tiny": {}, "sd15": {}},
-            "parameters": {"sampler": {"steps": {"minimum": 1, "maximum": 200, "default": 25},
+            "parameters": {"sampler": {"steps": {"minimum": 0, "maximum": 200, "default": 0},
                                        "scheduler": {"choices": ["ddim", "dpmsolver++"], "default": "ddim"}},
                            "tiling": {"refine_strength": {"minimum": 0.0, "maximum": 1.0}}}}
     updates = node_knobs.engine_knob_updates(info)
     assert updates["model"]["values"] == ["default", "sd15", "tiny"]
-    assert updates["steps"] == {"minimum": 1, "maximum": 200}
+    assert updates["steps"] == {"minimum": 0, "maximum": 200}
     assert updates["scheduler"]["values"] == ["ddim", "dpmsolver++"]
     assert node_knobs.clamp("steps", 500, updates) == 200 and node_knobs.clamp("model", "gone", updates) == "default"
 
@@ -78,7 +78,7 @@ def test_the_node_is_a_group_with_inputs_and_its_knobs(nuke, adapter):
     adapter.on_knob_changed(node, node["frame_range_mode"])
     assert not node["frame_range"].enabled()
     settings = adapter.read_settings(node)
-    assert settings.steps == 25 and settings.model == "default" and settings.node_name == "ActAnywhere1"
+    assert settings.steps == 0 and settings.guidance == 0.0 and settings.model == "default" and settings.node_name == "ActAnywhere1"
 
 
 def test_init_py_adds_the_configured_paths_without_building_ui(tmp_path, monkeypatch):

@@ -81,7 +81,7 @@ def test_no_plate_frames_on_disk_is_an_error(studio, tmp_path):
     [
         ({"shot": "sh 010"}, "shot name 'sh 010' may hold only letters"),
         ({"frames": "1001-abc"}, "frames: Cannot read the frame range '1001-abc'"),
-        ({"sampler": {"steps": 0}}, "sampler.steps: 0 is below the minimum 1"),
+        ({"sampler": {"steps": -1}}, "sampler.steps: -1 is below the minimum 0"),
         ({"sampler": {"scheduler": "euler"}}, "sampler.scheduler: 'euler' is not allowed"),
         ({"model": "sd3"}, "model: profile 'sd3' is not configured; known profiles: tiny"),
         ({"colour": {"plate": "ACEScg"}}, "colour.plate: unknown key"),

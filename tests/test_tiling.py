@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.blending import BlendGrid, blend_weights_2d, span_weights, spans
 from actanywhere.engine.model.pipeline import ActAnywherePipeline, make_scheduler
 from actanywhere.engine.model.refine import PlateRefiner, TilingPlan, refine_timesteps
@@ -46,8 +47,8 @@ def dummy_conditioning(frames, height, width, directory=None):
                             torch.zeros(1, 1, 8), torch.zeros(1, 1, 8))
 
 
-def random_latents(frames, height, width, seed=0, directory=None):
-    noise = torch.randn(1, 4, frames, height, width, generator=torch.Generator().manual_seed(seed))
+def random_latents(frames, height, width, seed=0, directory=None, channels=4):
+    noise = torch.randn(1, channels, frames, height, width, generator=torch.Generator().manual_seed(seed))
     return ShotTensor.from_tensor(noise, directory)
 
 
@@ -98,7 +99,7 @@ def test_one_window_and_one_tile_reproduce_the_plain_forward_exactly(pipe, sched
     conditioning = pipe.encode_conditioning(foreground, matte, condition)
     scheduler = make_scheduler(scheduler_name, pipe.profile.noise_schedule)
     scheduler.set_timesteps(3)
-    start = pipe.prepare_latents((1, 4, 4, 6, 8), 5, scheduler)
+    start = pipe.prepare_latents((1, pipe.model.latent_channels, 4, 6, 8), 5, scheduler)
     with torch.inference_mode():
         expected = plain_forward(pipe, conditioning, start.clone(), scheduler, 2.5)
     scheduler = make_scheduler(scheduler_name, pipe.profile.noise_schedule)
@@ -118,7 +119,8 @@ def test_pipeline_call_is_the_one_tile_path(pipe):
     scheduler = make_scheduler("ddim", pipe.profile.noise_schedule)
     scheduler.set_timesteps(2)
     with torch.inference_mode():
-        latents = plain_forward(pipe, conditioning, pipe.prepare_latents((1, 4, 4, 4, 4), 3, scheduler), scheduler, 2.0)
+        latents = plain_forward(pipe, conditioning, pipe.prepare_latents((1, pipe.model.latent_channels, 4, 4, 4), 3,
+                                                                           scheduler), scheduler, 2.0)
     expected = pipe.decode_latents(latents)
     np.testing.assert_array_equal(pipe(foreground, matte, condition, steps=2, guidance_scale=2.0, seed=3), expected)
 
@@ -162,7 +164,7 @@ def test_on_disk_shot_state_gives_the_same_result(tmp_path, pipe, scheduler_name
     for directory in (None, str(tmp_path)):  # on disk the scheduler steps frame by frame
         scheduler = make_scheduler(scheduler_name, pipe.profile.noise_schedule)
         scheduler.set_timesteps(2)  # DPM-Solver++'s second step uses its history
-        latents = random_latents(frames, height, width, directory=directory)
+        latents = random_latents(frames, height, width, directory=directory, channels=pipe.model.latent_channels)
         grid = BlendGrid(frames, height, width, 2, 1, 6, 2)  # 2 windows x 2 tiles
         TiledSampler(pipe, grid, tile_batch=2, scratch_dir=directory).denoise(
             latents, ShotConditioning.from_conditioning(conditioning, directory), scheduler, scheduler.timesteps, 1.0)
@@ -226,7 +228,7 @@ def test_refiner_runs_on_any_size_and_streams_frames(pipe, width, height, tmp_pa
         refiner.add_init(index, foreground[index])
     events = []
     global_frames = foreground[:, ::2, ::2]
-    refiner.run(global_frames, pipe.encode_condition(condition), 4, 2.0, "ddim", 0, events.append)
+    refiner.run(global_frames, pipe.encode_condition(condition), 4, 2.0, "ddim", 0, events.append, condition=condition)
     refine_events = [e for e in events if e.stage == "refine"]
     assert refine_events[-1].done == refine_events[-1].total == 2 * refiner.grid.window_count * refiner.grid.tile_count
     assert {e.tiles for e in refine_events} == {refiner.grid.tile_count} and refiner.grid.tile_count > 1
@@ -238,7 +240,7 @@ def test_refiner_runs_on_any_size_and_streams_frames(pipe, width, height, tmp_pa
 
 
 def test_odd_plate_sizes_such_as_1999x1085_are_planned_and_padded():
-    stub = SimpleNamespace(vae_scale_factor=8, model=SimpleNamespace(max_frames_per_call=32),
+    stub = SimpleNamespace(vae_scale_factor=8, model=SimpleNamespace(max_frames_per_call=32, latent_channels=4),
                            profile=SimpleNamespace(default_tile_size=512))
     plan = TilingPlan.from_settings(TilingSettings(), stub)
     refiner = PlateRefiner(stub, 2, 1999, 1085, plan)
@@ -268,3 +270,16 @@ def test_seam_score_is_one_without_seams_and_rises_with_a_step_at_a_border():
     seamed[windows[1][0]:] += 0.5  # and where the second window begins
     score = seam_score(seamed, rows, cols, windows, scale=4)
     assert score["cols"] > 1.1 and score["frames"] > 1.1 and score["score"] == max(score["cols"], score["frames"])
+
+
+def test_refinement_sees_the_condition_image_at_plate_size(pipe):
+    """A profile with a spatial condition refines each tile beside the condition's latent at plate size:
+    the same latent the global pass computes at its own size (one VAE tile here), cropped per tile."""
+    refiner = PlateRefiner(pipe, 2, 40, 24, TilingPlan(16, 4, 64, 16, 1.0))
+    condition = np.random.default_rng(1).random((12, 20, 3), dtype=np.float32)
+    latents = refiner.condition_latents(condition)
+    assert latents.shape == (1, pipe.model.latent_channels, 1, 6, 10)
+    torch.testing.assert_close(latents, pipe.encode_condition_latents(condition, 24, 40))
+    with pytest.raises(ModelError, match="pass condition"):
+        refiner.run(np.zeros((2, 24, 40, 3), np.float32), pipe.encode_condition(condition), 2, 1.0, "ddim", 0)
+    refiner.close()

