@@ -12,6 +12,7 @@
     actanywhere synth OUT --split train --count N   synthetic clips with ground truth (docs/synthetic.md)
     actanywhere train-vae VAE.yaml          pretrain a small profile's VAE (docs/training.md)
     actanywhere train TRAINING.yaml         train or fine-tune a profile (docs/training.md)
+    actanywhere train-decoder DECODER.yaml  fit a trained small profile's VAE decoder to its samples
     actanywhere eval OUT_DIR                score the model against baselines on ground truth (docs/evaluation.md)
     actanywhere eval seams [--width W ...]  the seam score of tiled inference (docs/tiling.md)
     actanywhere serve [--bind ADDR] [--device DEV] [--sandbox DIR]   run the engine (docs/protocol.md)
@@ -111,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     train_vae = commands.add_parser("train-vae", help="pretrain a small profile's VAE (docs/training.md)")
     train_vae.add_argument("autoencoder_config", help="autoencoder pretraining config YAML")
     train_vae.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train_decoder = commands.add_parser(
+        "train-decoder", help="fine-tune a trained profile's VAE decoder on its own samples (docs/training.md)")
+    train_decoder.add_argument("decoder_config", help="decoder fine-tuning config YAML")
+    train_decoder.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train = commands.add_parser("train", help="train or fine-tune a model profile (docs/training.md)")
     train.add_argument("training_config", help="training config YAML (its own file, not a studio config layer)")
@@ -287,6 +293,14 @@ def _run(arguments: argparse.Namespace) -> int:
         with ProgressBar(enabled=not arguments.quiet) as bar:
             result = run_autoencoder_pretraining(arguments.autoencoder_config, progress=bar.update, log=bar.write)
         print("starting profile with the pretrained VAE: %s" % result.profile_dir)
+        return 0
+    if arguments.command == "train-decoder":
+        from .progress_bar import ProgressBar
+        from .training.decoder_finetune import run_decoder_finetune
+
+        with ProgressBar(enabled=not arguments.quiet) as bar:
+            result = run_decoder_finetune(arguments.decoder_config, progress=bar.update, log=bar.write)
+        print("profile with the fine-tuned decoder: %s" % result.profile_dir)
         return 0
     if arguments.command == "train":
         from .progress_bar import ProgressBar

@@ -197,6 +197,11 @@ def test_refine_strength_keeps_the_last_timesteps():
     scheduler = make_scheduler("ddim", {"num_train_timesteps": 1000})
     timesteps, start = refine_timesteps(scheduler, 10, 0.4)
     assert start == 6 and len(timesteps) == 4 and list(timesteps) == list(scheduler.timesteps[6:])
+    # One global step (tiny) still refines once, at about the strength: a 3-step trailing schedule's last.
+    trailing = make_scheduler("ddim", {"num_train_timesteps": 1000, "timestep_spacing": "trailing"})
+    timesteps, start = refine_timesteps(trailing, 1, 0.4)
+    assert (start, [int(t) for t in timesteps]) == (2, [332])
+    assert len(refine_timesteps(trailing, 1, 0.0)[0]) == 0  # strength 0: no refinement
 
 
 def test_each_tile_is_conditioned_on_its_own_part_of_the_scene(pipe):

@@ -296,7 +296,7 @@ class ActAnywherePipeline:
                  steps: Optional[int] = None, guidance_scale: Optional[float] = None,
                  scheduler: Optional[str] = None, seed: int = 0,
                  progress: Optional[ProgressCallback] = None, window_frames: Optional[int] = None,
-                 vae_batch: int = 8, window_overlap: int = 0) -> np.ndarray:
+                 vae_batch: int = 8, window_overlap: int = 0, output: str = "pixels"):
         """Generate the shot at the size of its frames, in one tile.
 
         foreground: (T, H, W, 3) float32 in [0, 1], display-referred; the background need not be grey.
@@ -305,7 +305,8 @@ class ActAnywherePipeline:
         modules were trained on), at most the U-Net's motion_max_seq_length. Windows of one length
         cover the shot (the last one shifted to its end), sharing at least `window_overlap` frames;
         their predictions are blended every step (model/tiled_sampler.py).
-        Returns (T, H, W, 3) float32 in [0, 1]. Plates larger than the model: model/refine.py."""
+        Returns (T, H, W, 3) float32 in [0, 1], or with output="latents" the sampled latents
+        (1, C, T, h, w) before decoding. Plates larger than the model: model/refine.py."""
         from actanywhere.engine.model.blending import BlendGrid
         from actanywhere.engine.model.shot_tensor import ShotTensor
         from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
@@ -330,4 +331,8 @@ class ActAnywherePipeline:
         grid = BlendGrid(frames, height, width, window, window_overlap, max(height, width), 0)
         TiledSampler(self, grid).denoise(latents, ShotConditioning.from_conditioning(conditioning), sampler,
                                          sampler.timesteps, guidance_scale, progress)
+        if output == "latents":
+            return latents.read()
+        if output != "pixels":
+            raise ModelError(f"output must be 'pixels' or 'latents', got {output!r}")
         return self.decode_latents(latents.read(), progress, vae_batch)

@@ -58,7 +58,11 @@ class TilingPlan:
 
 
 def refine_timesteps(scheduler, steps: int, strength: float):
-    """The last round(steps x strength) timesteps (img2img's rule) and the index of the first."""
+    """The last round(steps x strength) timesteps (img2img's rule) and the index of the first. A
+    positive strength always refines: when so few steps would round to none (the tiny model samples
+    in one step), the schedule is made just long enough to hold one step at about the strength."""
+    if strength > 0 and int(round(steps * strength)) == 0:
+        steps = int(math.ceil(1.0 / strength))
     scheduler.set_timesteps(steps)
     count = min(int(round(steps * strength)), steps)
     start = steps - count

@@ -240,16 +240,26 @@ def reconstruction_losses(vae, images, generator, weights: AutoencoderLoss, samp
     posterior = vae.encode(images).latent_dist
     latents = posterior.sample(generator) if sample else posterior.mode()
     decoded = vae.decode(latents).sample
+    pixels, parts = pixel_losses(decoded, images, weights)
+    kl = posterior.kl().mean() / latents[0].numel()
+    parts["kl"] = float(kl.detach())
+    return pixels + weights.kl * kl, parts
+
+
+def pixel_losses(decoded, images, weights: AutoencoderLoss):
+    """The weighted pixel terms (l1, l2, edge, colour) of decoded vs target images in [-1, 1], and
+    the terms as floats. Shared with the decoder fine-tuning (decoder_finetune.py)."""
+    import torch
+
     error = decoded - images
     l1 = error.abs().mean()
     l2 = error.pow(2).mean()
     edge = ((torch.diff(decoded, dim=-1) - torch.diff(images, dim=-1)).abs().mean()
             + (torch.diff(decoded, dim=-2) - torch.diff(images, dim=-2)).abs().mean())
     colour = torch.nn.functional.avg_pool2d(error, 4, ceil_mode=True).abs().mean()
-    kl = posterior.kl().mean() / latents[0].numel()
-    total = weights.l1 * l1 + weights.l2 * l2 + weights.edge * edge + weights.colour * colour + weights.kl * kl
+    total = weights.l1 * l1 + weights.l2 * l2 + weights.edge * edge + weights.colour * colour
     return total, {"l1": float(l1.detach()), "l2": float(l2.detach()), "edge": float(edge.detach()),
-                   "colour": float(colour.detach()), "kl": float(kl.detach())}
+                   "colour": float(colour.detach())}
 
 
 def _append_row(path: Path, row: list) -> None:

@@ -33,6 +33,6 @@ s, l = read(vae_csv, "loss"); _, l1 = read(vae_csv, "l1"); _, l2 = read(vae_csv,
 panel(buf, 70, 40, 430, 330, [(s, l, (1, 0.8, 0.2), "total"), (s, l1, (0.3, 0.8, 1), "L1"), (s, l2, (0.5, 1, 0.5), "L2")],
       "VAE pretraining (log y)")
 s, l = read(unet_csv, "loss")
-panel(buf, 630, 40, 430, 330, [(s, l, (1, 0.5, 0.5), "eps MSE")], "U-Net training (log y)")
+panel(buf, 630, 40, 430, 330, [(s, l, (1, 0.5, 0.5), "v MSE")], "U-Net training (log y)")
 buf.write(out)
 print(out)

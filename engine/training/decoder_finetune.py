@@ -1,0 +1,255 @@
+"""Fine-tuning a trained profile's VAE decoder on the latents its own U-Net samples.
+
+Why: a small latent model's output is its sampled latents through the VAE decoder, and the decoder
+was trained only on the encoder's latents of real frames. The U-Net's samples are not such latents
+(smoother, slightly off the encoder's manifold), and the decoder turns their errors into blur and
+colour noise. This fits the decoder to what it is actually given: for every clip of the manifest the
+profile samples its latents exactly as `actanywhere generate` would (its default steps and guidance,
+the clip's condition image or a random frame), and the decoder learns to map them to the clip's real
+frames. A share of each batch (`real_rate`) decodes the encoder's latents of the real frames, so the
+decoder keeps decoding real latents well (the tiled refinement encodes and decodes plates).
+
+The encoder, the U-Net and the image encoder are not touched: every input the U-Net sees is encoded
+as before, so the U-Net stays valid. Only the decoder's weights (decoder.*, post_quant_conv.*) change;
+the latent scaling factor is kept. The loss is the VAE pretraining's reconstruction loss
+(autoencoder.pixel_losses: L1, L2, edge, colour), without the KL term (the encoder is frozen).
+
+    actanywhere train-decoder decoder.yaml    # -> output_dir/profile, a full profile directory
+
+Every random choice (conditions, sampling seeds, batches) comes from `seed`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from actanywhere.engine import schema
+from actanywhere.engine.config import expand_environment, read_yaml_mapping
+from actanywhere.engine.errors import ConfigError
+from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
+from actanywhere.engine.schema import setting
+from actanywhere.engine.training.autoencoder import AutoencoderLoss, pixel_losses
+
+logger = logging.getLogger(__name__)
+
+DECODER_SCHEMA_VERSION = 1
+LOSS_FILE = "decoder_loss.csv"
+LOSS_COLUMNS = ("step", "loss", "l1", "l2", "edge", "colour", "learning_rate", "seconds_per_step")
+PROFILE_DIR = "profile"
+
+
+def _rate(value: float) -> Optional[str]:
+    return None if 0.0 <= value <= 1.0 else "a rate must lie in [0, 1], got %g" % value
+
+
+@dataclass
+class DecoderData:
+    manifest: str = setting(is_path=True, help="the clip manifest whose clips the profile samples (training split)")
+    frames: int = setting(16, minimum=1, help="frames per clip (the profile's native frames)")
+    height: int = setting(64, minimum=8, help="height in pixels")
+    width: int = setting(64, minimum=8, help="width in pixels")
+    condition_image_rate: float = setting(0.5, check=_rate,
+                                          help="rate of clips sampled with their manifest `condition` image "
+                                               "(else a random frame of the clip)")
+    model_colourspace: str = setting("sRGB Encoded Rec.709 (sRGB)", help="the model's display-referred space")
+    ocio_config: Optional[str] = setting(None, help="OCIO config; null: $OCIO, else OpenImageIO's built-in")
+
+
+@dataclass
+class DecoderConfig:
+    data: DecoderData
+    init: str = setting(is_path=True, help="the trained profile directory whose decoder is fine-tuned")
+    output_dir: str = setting(is_path=True, help="where profile/, decoder_loss.csv and decoder_training.json go")
+    schema_version: int = setting(DECODER_SCHEMA_VERSION, choices=(DECODER_SCHEMA_VERSION,))
+    loss: AutoencoderLoss = field(default_factory=lambda: AutoencoderLoss(kl=0.0))
+    real_rate: float = setting(0.25, check=_rate,
+                               help="share of each batch decoded from the encoder's latents of the real frames")
+    steps: int = setting(800, minimum=1, help="optimizer steps")
+    batch_size: int = setting(16, minimum=1, help="frames per step")
+    learning_rate: float = setting(2e-4, minimum=0.0, help="AdamW peak learning rate")
+    warmup_steps: int = setting(20, minimum=0, help="linear warm-up, then cosine decay to min_lr_fraction")
+    min_lr_fraction: float = setting(0.1, minimum=0.0, maximum=1.0, help="final learning rate / peak")
+    max_grad_norm: float = setting(1.0, minimum=0.0, help="gradient clipping; 0 disables it")
+    seed: int = setting(0, minimum=0, help="seeds the conditions, the sampling noise and the batches")
+    threads: int = setting(0, minimum=0, help="torch CPU threads (0: torch's default)")
+    log_every: int = setting(10, minimum=1, help="steps between rows in decoder_loss.csv")
+
+
+def load_decoder_config(path: str, environ=None) -> DecoderConfig:
+    """Read and check a decoder fine-tuning config (YAML or JSON); errors name the file and the key."""
+    data = read_yaml_mapping(path, "decoder fine-tuning config")
+    data = expand_environment(data, os.environ if environ is None else environ, path)
+    try:
+        return schema.build(DecoderConfig, data, context=schema.Context(base_dir=os.path.dirname(os.path.abspath(path))))
+    except schema.Invalid as error:
+        raise schema.config_error(error, path)
+
+
+@dataclass
+class DecoderResult:
+    output_dir: Path
+    profile_dir: Path
+    losses: List[tuple] = field(default_factory=list)  # (step, loss)
+    sample_seconds: float = 0.0  # sampling the U-Net's latents
+    train_seconds: float = 0.0
+
+    @property
+    def loss_path(self) -> Path:
+        return self.output_dir / LOSS_FILE
+
+
+def _learning_rate(config: DecoderConfig, step: int) -> float:
+    import math
+
+    peak = config.learning_rate
+    if step < config.warmup_steps:
+        return peak * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    floor = config.min_lr_fraction
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def sample_training_latents(pipeline, config: DecoderConfig, progress: ProgressCallback = ignore_progress):
+    """For every manifest clip: the profile's sampled latents (T, C, h, w), the encoder's latents of
+    the real frames (T, C, h, w) and the frames (T, H, W, 3) as 8-bit, as generate would sample them."""
+    import torch
+
+    from actanywhere.engine.training.config import DataSettings
+    from actanywhere.engine.training.data import FrameReader, resolve_clips
+    from actanywhere.engine.training.trainer import encode_frames
+
+    data = config.data
+    clips = resolve_clips(data.manifest, data.frames)
+    reader = FrameReader(DataSettings(manifest=data.manifest, frames=data.frames, height=data.height,
+                                      width=data.width, model_colourspace=data.model_colourspace,
+                                      ocio_config=data.ocio_config))
+    profile = pipeline.profile
+    sampled, real, pixels = [], [], []
+    clock = EtaClock()
+    for index, clip in enumerate(clips):
+        rng = np.random.default_rng([config.seed, index, 7])
+        numbers = clip.frame_numbers[:data.frames]
+        frames = np.stack([reader.rgb(clip, n) for n in numbers])
+        matte = np.stack([reader.matte(clip, n) for n in numbers])
+        if clip.condition and rng.random() < data.condition_image_rate:
+            condition = reader.image(clip, clip.condition)
+        else:
+            condition = reader.rgb(clip, clip.frame_numbers[int(rng.integers(len(clip.frame_numbers)))])
+        with torch.inference_mode():
+            latents = pipeline(frames, matte, condition, steps=profile.default_steps,
+                               guidance_scale=profile.default_guidance_scale, seed=int(rng.integers(2**31)),
+                               output="latents")
+            sampled.append(latents[0].permute(1, 0, 2, 3).float().cpu())
+            real.append(encode_frames(pipeline, frames)[0].permute(1, 0, 2, 3).float().cpu())
+        pixels.append(np.round(frames * 255).astype(np.uint8))
+        progress(ProgressEvent("sample", index + 1, len(clips), eta_s=clock.eta(index + 1, len(clips)),
+                               message="clip %d" % index))
+    return torch.cat(sampled), torch.cat(real), np.concatenate(pixels)
+
+
+def run_decoder_finetune(config_path: str, progress: Optional[ProgressCallback] = None,
+                         log: Optional[Callable[[str], None]] = None) -> DecoderResult:
+    """`actanywhere train-decoder CONFIG`."""
+    return finetune_decoder(load_decoder_config(config_path), progress=progress, log=log)
+
+
+def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback] = None,
+                     log: Optional[Callable[[str], None]] = None) -> DecoderResult:
+    """Sample the profile's latents for every manifest clip, fine-tune its decoder on them, write
+    output_dir/profile (the profile with the new decoder), decoder_loss.csv and decoder_training.json."""
+    import torch
+
+    from actanywhere.engine.model.pipeline import ActAnywherePipeline
+    from actanywhere.engine.model.weights import load_pretrained, save_pretrained
+
+    progress = progress or ignore_progress
+
+    def say(message: str) -> None:
+        logger.info(message)
+        if log:
+            log(message)
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "decoder_training.json").write_text(json.dumps(schema.to_data(config), indent=2) + "\n")
+    model = load_pretrained(config.init, device="cpu", dtype=torch.float32)
+    if not model.trained:
+        raise ConfigError("init: %s holds an untrained model; fine-tune the decoder of a trained profile" % config.init)
+    pipeline = ActAnywherePipeline(model)
+    result = DecoderResult(output_dir, output_dir / PROFILE_DIR)
+
+    started = time.monotonic()
+    sampled, real, frames = sample_training_latents(pipeline, config, progress)
+    result.sample_seconds = time.monotonic() - started
+    say("sampled %d frames of %d clips with %d step(s), guidance %g in %.0f s" % (
+        len(sampled), len(frames) // config.data.frames, model.profile.default_steps,
+        model.profile.default_guidance_scale, result.sample_seconds))
+
+    vae = model.vae
+    parameters = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    vae.requires_grad_(False)
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    vae.train()
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
+    scaling = float(model.profile.vae_scaling_factor)
+    rng = np.random.default_rng([config.seed, 1])
+    loss_path = output_dir / LOSS_FILE
+    if loss_path.exists():
+        loss_path.unlink()
+    window: List[dict] = []
+    clock = EtaClock()
+    started = window_started = time.monotonic()
+    for step in range(config.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(config, step)
+        picks = rng.integers(len(frames), size=config.batch_size)
+        use_real = torch.from_numpy(rng.random(config.batch_size) < config.real_rate)
+        latents = torch.where(use_real[:, None, None, None], real[picks], sampled[picks])
+        target = torch.from_numpy(frames[picks].astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
+        decoded = vae.decode(latents / scaling).sample
+        loss, parts = pixel_losses(decoded, target, config.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+        optimizer.step()
+        parts["loss"] = float(loss.detach())
+        window.append(parts)
+        result.losses.append((step + 1, parts["loss"]))
+        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            mean = {key: float(np.mean([w[key] for w in window])) for key in window[0]}
+            _append_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour")]
+                        + ["%.6g" % optimizer.param_groups[0]["lr"],
+                           "%.4g" % ((time.monotonic() - window_started) / len(window))])
+            window, window_started = [], time.monotonic()
+        progress(ProgressEvent("train_decoder", step + 1, config.steps, step=step + 1, steps=config.steps,
+                               eta_s=clock.eta(step + 1, config.steps), message="loss %.4f" % parts["loss"]))
+    result.train_seconds = time.monotonic() - started
+    vae.eval()
+    vae.requires_grad_(False)
+    model.trained = True
+    shutil.rmtree(result.profile_dir, ignore_errors=True)
+    save_pretrained(model, result.profile_dir)
+    say("decoder fine-tuned in %.0f s; profile written to %s" % (result.train_seconds, result.profile_dir))
+    return result
+
+
+def _append_row(path: Path, row: list) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as stream:
+        writer = csv.writer(stream)
+        if new:
+            writer.writerow(LOSS_COLUMNS)
+        writer.writerow(row)
