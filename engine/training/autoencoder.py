@@ -60,7 +60,7 @@ PROFILE_DIR = "profile"
 PREVIEW_FILE = "reconstructions.png"
 
 
-def _rate(value: float) -> Optional[str]:
+def check_rate(value: float) -> Optional[str]:
     return None if 0.0 <= value <= 1.0 else "a rate must lie in [0, 1], got %g" % value
 
 
@@ -69,9 +69,9 @@ class AutoencoderData:
     manifest: str = setting(is_path=True, help="the clip manifest (YAML or CSV) whose frames train the VAE")
     height: int = setting(64, minimum=8, help="training height in pixels")
     width: int = setting(64, minimum=8, help="training width in pixels")
-    segmentation_rate: float = setting(0.3, check=_rate,
+    segmentation_rate: float = setting(0.3, check=check_rate,
                                        help="rate of images whose background is replaced by grey under the matte")
-    flip_rate: float = setting(0.5, check=_rate, help="rate of horizontal flips")
+    flip_rate: float = setting(0.5, check=check_rate, help="rate of horizontal flips")
     crop: int = setting(0, minimum=0, help="train on random square crops of this side (0: whole frames); "
                                            "the VAE is convolutional, so crops make steps cheaper")
     model_colourspace: str = setting("sRGB Encoded Rec.709 (sRGB)", help="the model's display-referred space")
@@ -222,8 +222,9 @@ def build_start_model(config: AutoencoderConfig):
         return build_from_configs(temporary, seed=config.seed)
 
 
-def _learning_rate(config: AutoencoderConfig, step: int) -> float:
-    """Linear warm-up to the peak, then cosine decay to min_lr_fraction of it; `step` counts from 0."""
+def warmup_cosine_rate(config, step: int) -> float:
+    """Linear warm-up to the peak, then cosine decay to min_lr_fraction of it; `step` counts from 0.
+    `config`: any config with learning_rate, warmup_steps, steps and min_lr_fraction."""
     peak = config.learning_rate
     if step < config.warmup_steps:
         return peak * (step + 1) / config.warmup_steps
@@ -262,12 +263,13 @@ def pixel_losses(decoded, images, weights: AutoencoderLoss):
                    "colour": float(colour.detach())}
 
 
-def _append_row(path: Path, row: list) -> None:
+def append_loss_row(path: Path, row: list, columns=LOSS_COLUMNS) -> None:
+    """One row of a loss CSV, the header first when the file is new."""
     new = not path.is_file()
     with open(path, "a", newline="") as stream:
         writer = csv.writer(stream)
         if new:
-            writer.writerow(LOSS_COLUMNS)
+            writer.writerow(columns)
         writer.writerow(row)
 
 
@@ -330,7 +332,7 @@ def pretrain_autoencoder(config: AutoencoderConfig, progress: Optional[ProgressC
            config.steps, config.batch_size))
     for step in range(config.steps):
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(config, step)
+            group["lr"] = warmup_cosine_rate(config, step)
         images = torch.from_numpy(pool.batch(rng, config.batch_size)).float()
         loss, parts = reconstruction_losses(vae, images, generator, config.loss)
         optimizer.zero_grad(set_to_none=True)
@@ -344,7 +346,7 @@ def pretrain_autoencoder(config: AutoencoderConfig, progress: Optional[ProgressC
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
             seconds = (time.monotonic() - window_started) / len(window)
             mean = {key: float(np.mean([w[key] for w in window])) for key in window[0]}
-            _append_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour", "kl")]
+            append_loss_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour", "kl")]
                         + ["%.6g" % optimizer.param_groups[0]["lr"], "%.4g" % seconds])
             window, window_started = [], time.monotonic()
         progress(ProgressEvent("train_vae", step + 1, config.steps, step=step + 1, steps=config.steps,

@@ -20,7 +20,6 @@ Every random choice (conditions, sampling seeds, batches) comes from `seed`.
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -37,7 +36,8 @@ from actanywhere.engine.config import expand_environment, read_yaml_mapping
 from actanywhere.engine.errors import ConfigError
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from actanywhere.engine.schema import setting
-from actanywhere.engine.training.autoencoder import AutoencoderLoss, pixel_losses
+from actanywhere.engine.training.autoencoder import (AutoencoderLoss, append_loss_row, check_rate, pixel_losses,
+                                                     warmup_cosine_rate)
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +47,13 @@ LOSS_COLUMNS = ("step", "loss", "l1", "l2", "edge", "colour", "learning_rate", "
 PROFILE_DIR = "profile"
 
 
-def _rate(value: float) -> Optional[str]:
-    return None if 0.0 <= value <= 1.0 else "a rate must lie in [0, 1], got %g" % value
-
-
 @dataclass
 class DecoderData:
     manifest: str = setting(is_path=True, help="the clip manifest whose clips the profile samples (training split)")
     frames: int = setting(16, minimum=1, help="frames per clip (the profile's native frames)")
     height: int = setting(64, minimum=8, help="height in pixels")
     width: int = setting(64, minimum=8, help="width in pixels")
-    condition_image_rate: float = setting(0.5, check=_rate,
+    condition_image_rate: float = setting(0.5, check=check_rate,
                                           help="rate of clips sampled with their manifest `condition` image "
                                                "(else a random frame of the clip)")
     model_colourspace: str = setting("sRGB Encoded Rec.709 (sRGB)", help="the model's display-referred space")
@@ -71,7 +67,7 @@ class DecoderConfig:
     output_dir: str = setting(is_path=True, help="where profile/, decoder_loss.csv and decoder_training.json go")
     schema_version: int = setting(DECODER_SCHEMA_VERSION, choices=(DECODER_SCHEMA_VERSION,))
     loss: AutoencoderLoss = field(default_factory=lambda: AutoencoderLoss(kl=0.0))
-    real_rate: float = setting(0.25, check=_rate,
+    real_rate: float = setting(0.25, check=check_rate,
                                help="share of each batch decoded from the encoder's latents of the real frames")
     steps: int = setting(800, minimum=1, help="optimizer steps")
     batch_size: int = setting(16, minimum=1, help="frames per step")
@@ -105,17 +101,6 @@ class DecoderResult:
     @property
     def loss_path(self) -> Path:
         return self.output_dir / LOSS_FILE
-
-
-def _learning_rate(config: DecoderConfig, step: int) -> float:
-    import math
-
-    peak = config.learning_rate
-    if step < config.warmup_steps:
-        return peak * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    floor = config.min_lr_fraction
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def sample_training_latents(pipeline, config: DecoderConfig, progress: ProgressCallback = ignore_progress):
@@ -213,7 +198,7 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
     started = window_started = time.monotonic()
     for step in range(config.steps):
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(config, step)
+            group["lr"] = warmup_cosine_rate(config, step)
         picks = rng.integers(len(frames), size=config.batch_size)
         use_real = torch.from_numpy(rng.random(config.batch_size) < config.real_rate)
         latents = torch.where(use_real[:, None, None, None], real[picks], sampled[picks])
@@ -230,9 +215,9 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
         result.losses.append((step + 1, parts["loss"]))
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
             mean = {key: float(np.mean([w[key] for w in window])) for key in window[0]}
-            _append_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour")]
-                        + ["%.6g" % optimizer.param_groups[0]["lr"],
-                           "%.4g" % ((time.monotonic() - window_started) / len(window))])
+            append_loss_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour")]
+                            + ["%.6g" % optimizer.param_groups[0]["lr"],
+                               "%.4g" % ((time.monotonic() - window_started) / len(window))], LOSS_COLUMNS)
             window, window_started = [], time.monotonic()
         progress(ProgressEvent("train_decoder", step + 1, config.steps, step=step + 1, steps=config.steps,
                                eta_s=clock.eta(step + 1, config.steps), message="loss %.4f" % parts["loss"]))
@@ -244,12 +229,3 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
     save_pretrained(model, result.profile_dir)
     say("decoder fine-tuned in %.0f s; profile written to %s" % (result.train_seconds, result.profile_dir))
     return result
-
-
-def _append_row(path: Path, row: list) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as stream:
-        writer = csv.writer(stream)
-        if new:
-            writer.writerow(LOSS_COLUMNS)
-        writer.writerow(row)
