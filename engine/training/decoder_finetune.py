@@ -224,7 +224,6 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
     result.train_seconds = time.monotonic() - started
     vae.eval()
     vae.requires_grad_(False)
-    model.trained = True
     shutil.rmtree(result.profile_dir, ignore_errors=True)
     save_pretrained(model, result.profile_dir)
     say("decoder fine-tuned in %.0f s; profile written to %s" % (result.train_seconds, result.profile_dir))
