@@ -12,7 +12,7 @@
     actanywhere synth OUT --split train --count N   synthetic clips with ground truth (docs/synthetic.md)
     actanywhere train-vae VAE.yaml          pretrain a small profile's VAE (docs/training.md)
     actanywhere train TRAINING.yaml         train or fine-tune a profile (docs/training.md)
-    actanywhere train-decoder DECODER.yaml  fit a trained small profile's VAE decoder to its samples
+    actanywhere train-decoder DECODER.yaml  fit a small profile's VAE decoder (and detail pass) to its samples
     actanywhere eval OUT_DIR                score the model against baselines on ground truth (docs/evaluation.md)
     actanywhere eval seams [--width W ...]  the seam score of tiled inference (docs/tiling.md)
     actanywhere serve [--bind ADDR] [--device DEV] [--sandbox DIR]   run the engine (docs/protocol.md)
@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_vae.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train_decoder = commands.add_parser(
-        "train-decoder", help="fine-tune a trained profile's VAE decoder on its own samples (docs/training.md)")
+        "train-decoder",
+        help="fine-tune a trained profile's VAE decoder and train its detail pass on its own samples (docs/training.md)")
     train_decoder.add_argument("decoder_config", help="decoder fine-tuning config YAML")
     train_decoder.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -300,7 +301,7 @@ def _run(arguments: argparse.Namespace) -> int:
 
         with ProgressBar(enabled=not arguments.quiet) as bar:
             result = run_decoder_finetune(arguments.decoder_config, progress=bar.update, log=bar.write)
-        print("profile with the fine-tuned decoder: %s" % result.profile_dir)
+        print("profile: %s" % result.profile_dir)
         return 0
     if arguments.command == "train":
         from .progress_bar import ProgressBar

@@ -200,7 +200,8 @@ def test_channel_order_is_a_profile_field(pipe):
     model = pipe.model
     order = (NOISY, MASK, CONDITION_LATENT, FG_LATENT)
     profile = type(model.profile)(**{**model.profile.__dict__, "channel_order": order})
-    other = ActAnywherePipeline(ActAnywhereModel(profile, model.unet, model.vae, model.image_encoder))
+    other = ActAnywherePipeline(ActAnywhereModel(profile, model.unet, model.vae, model.image_encoder,
+                                                 detail=model.detail))
     conditioning = pipe.encode_conditioning(*inputs())
     latents = torch.zeros(1, LATENT, FRAMES, SIZE // 4, SIZE // 4)
     ours = pipe.model_input(latents, conditioning)
@@ -215,7 +216,7 @@ def test_unet_channels_must_match_the_channel_order(pipe):
     model = pipe.model
     paper_only = type(model.profile)(**{**model.profile.__dict__, "channel_order": (NOISY, FG_LATENT, MASK)})
     with pytest.raises(ModelError, match=r"must take 33 channels and give 16; its config says in_channels 49"):
-        ActAnywhereModel(paper_only, model.unet, model.vae, model.image_encoder)
+        ActAnywhereModel(paper_only, model.unet, model.vae, model.image_encoder, detail=model.detail)
 
 
 def test_low_precision_path_returns_float32():

@@ -1,5 +1,5 @@
 """Decoder fine-tuning (engine/training/decoder_finetune.py): only the decoder changes, the U-Net's
-inputs stay the same, and the result is a loadable profile."""
+inputs stay the same, the detail pass trains after it, and the result is a loadable profile."""
 from __future__ import annotations
 
 import pytest
@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 
 from actanywhere.engine.errors import ConfigError  # noqa: E402
 from actanywhere.engine.training.autoencoder import AutoencoderLoss  # noqa: E402
-from actanywhere.engine.training.decoder_finetune import (DecoderConfig, DecoderData, finetune_decoder,  # noqa: E402
-                                                          load_decoder_config)
+from actanywhere.engine.training.decoder_finetune import (DecoderConfig, DecoderData, DetailTraining,  # noqa: E402
+                                                          finetune_decoder, load_decoder_config)
 
 
 @pytest.fixture(scope="module")
@@ -19,27 +19,54 @@ def manifest(tmp_path_factory):
     return generate_dataset(str(tmp_path_factory.mktemp("synth")), "train", 2, (32, 32), 4, seed=0)
 
 
-def test_only_the_decoder_changes_and_the_profile_loads(manifest, tmp_path):
-    from actanywhere.engine.model.weights import WEIGHTS_DIR, load_pretrained
+@pytest.fixture(scope="module")
+def shipped():
+    from actanywhere.engine.model.weights import WEIGHTS_DIR
 
-    shipped = WEIGHTS_DIR / "tiny"
-    if not (shipped / "actanywhere.json").is_file():
+    folder = WEIGHTS_DIR / "tiny"
+    if not (folder / "actanywhere.json").is_file():
         pytest.skip("no trained tiny weights in this checkout")
-    config = DecoderConfig(data=DecoderData(manifest=manifest, frames=4, height=32, width=32), init=str(shipped),
-                           output_dir=str(tmp_path / "run"), steps=3, batch_size=4, log_every=1, threads=1,
-                           loss=AutoencoderLoss(kl=0.0))
+    return folder
+
+
+def _config(manifest, init, output_dir, steps, detail_steps):
+    return DecoderConfig(data=DecoderData(manifest=manifest, frames=4, height=32, width=32), init=str(init),
+                         output_dir=str(output_dir), steps=steps, batch_size=4, log_every=1, threads=1,
+                         loss=AutoencoderLoss(kl=0.0), detail=DetailTraining(steps=detail_steps, width=8, batch_size=4))
+
+
+def _changed(before, after):
+    old, new = before.state_dict(), after.state_dict()
+    return {name for name in old if not torch.equal(old[name], new[name])}
+
+
+def test_only_the_decoder_and_the_detail_pass_change(manifest, shipped, tmp_path):
+    from actanywhere.engine.model.weights import load_pretrained
+
     events = []
-    result = finetune_decoder(config, progress=events.append)
+    result = finetune_decoder(_config(manifest, shipped, tmp_path / "run", 3, 2), progress=events.append)
     before, after = load_pretrained(shipped), load_pretrained(result.profile_dir)
-    assert after.trained and after.profile == before.profile
-    old, new = before.vae.state_dict(), after.vae.state_dict()
-    changed = {name for name in old if not torch.equal(old[name], new[name])}
+    assert after.trained and after.profile.detail_pass and after.detail.width == (before.detail or after.detail).width
+    changed = _changed(before.vae, after.vae)
     assert changed and all(name.startswith(("decoder.", "post_quant_conv.")) for name in changed)
     for part in ("unet", "image_encoder"):
-        a, b = getattr(before, part).state_dict(), getattr(after, part).state_dict()
-        assert all(torch.equal(a[name], b[name]) for name in a)
-    assert [e.stage for e in events].count("sample") == 2 and events[-1].stage == "train_decoder"
+        assert not _changed(getattr(before, part), getattr(after, part))
+    stages = [e.stage for e in events]
+    assert stages.count("sample") == 2 and stages.count("train_decoder") == 3 and stages[-1] == "train_detail"
     assert len(result.loss_path.read_text().splitlines()) == 1 + 3
+    assert len((result.output_dir / "detail_loss.csv").read_text().splitlines()) == 1 + 2
+    assert after.detail.out.weight.abs().max() > 0  # trained away from the identity it starts as
+
+
+def test_detail_only_keeps_the_decoder(manifest, shipped, tmp_path):
+    from actanywhere.engine.model.weights import load_pretrained
+
+    result = finetune_decoder(_config(manifest, shipped, tmp_path / "run", 0, 2))
+    before, after = load_pretrained(shipped), load_pretrained(result.profile_dir)
+    assert not _changed(before.vae, after.vae) and after.detail is not None
+    assert not result.loss_path.exists()
+    with pytest.raises(ConfigError, match="nothing to train"):
+        finetune_decoder(_config(manifest, shipped, tmp_path / "none", 0, 0))
 
 
 def test_config_errors_name_the_file_and_key(tmp_path):

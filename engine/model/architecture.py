@@ -4,7 +4,9 @@ encoder. The U-Net's input channels follow from the profile's channel order and 
 `ip_adapter` profiles (zero-shot SD inpainting) add an IP-Adapter inside the U-Net and the empty
 prompt's text embedding, the cross-attention context their U-Net was trained with.
 
-`ActAnywhereModel` holds the three parts and the profile; it builds them from plain config dicts
+Profiles with `detail_pass` add a fourth part, the detail net after the VAE decoder (detail.py).
+
+`ActAnywhereModel` holds the parts and the profile; it builds them from plain config dicts
 (diffusers / transformers config.json contents) and knows nothing of files (see weights.py).
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ from diffusers import AutoencoderKL, UNetMotionModel
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.detail import DetailNet, build_detail_net
 from actanywhere.engine.model.profile import CLIP_TOKENS, ModelProfile, input_channels
 
 UNET_IN_CHANNELS = 9  # SD-based profiles: noisy latent (4) + foreground latent (4) + mask (1)
@@ -74,6 +77,8 @@ class ActAnywhereModel:
     trained: bool = True
     # `ip_adapter` profiles: the empty prompt's text embedding (1, tokens, cross_attention_dim), float32.
     text_embeds: Optional[torch.Tensor] = None
+    # `detail_pass` profiles: the network that restores the condition's texture after decoding.
+    detail: Optional[DetailNet] = None
 
     def __post_init__(self):
         self.check()
@@ -83,6 +88,9 @@ class ActAnywhereModel:
         cross = self.unet.config.cross_attention_dim
         projection = self.image_encoder.config.projection_dim
         latent = self.latent_channels
+        if self.profile.detail_pass != (self.detail is not None):
+            raise ModelError(f"profile '{name}': detail_pass is {str(self.profile.detail_pass).lower()} but the model "
+                             f"{'has no' if self.detail is None else 'has a'} detail net")
         expected = input_channels(self.profile.channel_order, latent)
         if self.unet.config.in_channels != expected or self.unet.config.out_channels != latent:
             raise ModelError(
@@ -111,16 +119,17 @@ class ActAnywhereModel:
 
     @classmethod
     def from_configs(cls, profile: ModelProfile, unet_config: dict, vae_config: dict, image_encoder_config: dict,
-                     seed: Optional[int] = 0) -> "ActAnywhereModel":
+                     seed: Optional[int] = 0, detail_config: Optional[dict] = None) -> "ActAnywhereModel":
         """Build untrained networks from configs. With a seed the weights are reproducible; the global
-        torch RNG is left as it was."""
+        torch RNG is left as it was. `detail_config`: the detail net's, for `detail_pass` profiles."""
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
             unet = build_unet(unet_config)
             vae = build_vae(vae_config)
             image_encoder = build_image_encoder(image_encoder_config)
-        model = cls(profile, unet, vae, image_encoder, trained=False)
+            detail = build_detail_net(detail_config) if detail_config is not None else None
+        model = cls(profile, unet, vae, image_encoder, trained=False, detail=detail)
         model.eval()
         return model
 
@@ -150,7 +159,10 @@ class ActAnywhereModel:
         return self.unet.dtype
 
     def modules(self):
-        return {"unet": self.unet, "vae": self.vae, "image_encoder": self.image_encoder}
+        parts = {"unet": self.unet, "vae": self.vae, "image_encoder": self.image_encoder}
+        if self.detail is not None:
+            parts["detail"] = self.detail
+        return parts
 
     # -- moving -----------------------------------------------------------------------------------
     def to(self, device=None, dtype=None) -> "ActAnywhereModel":
@@ -158,7 +170,8 @@ class ActAnywhereModel:
         dtype = torch_dtype(dtype) if dtype is not None else None
         for module in self.modules().values():
             # diffusers warns whenever `dtype` is passed, even a no-op one: pass it only to cast.
-            kwargs = {"dtype": dtype} if dtype is not None and dtype != module.dtype else {}
+            current = next(module.parameters()).dtype
+            kwargs = {"dtype": dtype} if dtype is not None and dtype != current else {}
             module.to(device=device, **kwargs)
         if self.text_embeds is not None:
             self.text_embeds = self.text_embeds.to(device=device, dtype=torch.float32)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
+from actanywhere.engine.model.detail import restore_detail
 from actanywhere.engine.model.profile import CLIP_TOKENS, CONDITION_LATENT, FG_LATENT, MASK, NOISY
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 
@@ -271,18 +272,34 @@ class ActAnywherePipeline:
     # -- output -----------------------------------------------------------------------------------
     @torch.inference_mode()
     def decode_latents(self, latents: torch.Tensor, progress: ProgressCallback = ignore_progress,
-                       vae_batch: int = 8) -> np.ndarray:
-        """(1, C, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]."""
+                       vae_batch: int = 8, condition: Optional[np.ndarray] = None) -> np.ndarray:
+        """(1, C, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]. `condition` (h, w, 3): the condition
+        image, which profiles with a detail pass need."""
         frames = latents.shape[2]
         flat = latents[0].permute(1, 0, 2, 3) / self.profile.vae_scaling_factor
+        detail_condition = None
+        if self.model.detail is not None:
+            height, width = flat.shape[-2] * self.vae_scale_factor, flat.shape[-1] * self.vae_scale_factor
+            detail_condition = self.detail_condition(condition, height, width)
         clock = EtaClock()
         out = []
         for start in range(0, frames, vae_batch):
             stop = min(start + vae_batch, frames)
-            pixels = self.model.vae.decode(flat[start:stop].to(self.device, self.dtype)).sample.float()
-            out.append((pixels / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu())
+            pixels = (self.model.vae.decode(flat[start:stop].to(self.device, self.dtype)).sample.float() / 2 + 0.5)
+            pixels = pixels.clamp(0, 1)
+            if detail_condition is not None:
+                pixels = restore_detail(self.model.detail, pixels, detail_condition)
+            out.append(pixels.permute(0, 2, 3, 1).cpu())
             progress(ProgressEvent("decode", stop, frames, frame=stop - 1, eta_s=clock.eta(stop, frames)))
         return torch.cat(out).numpy().astype(np.float32, copy=False)
+
+    def detail_condition(self, condition: Optional[np.ndarray], height: int, width: int) -> torch.Tensor:
+        """The condition image as the detail pass sees it: (1, 3, height, width) in [0, 1], stretched
+        over the frames like the spatial condition."""
+        if condition is None:
+            raise ModelError(f"profile '{self.profile.name}' restores the condition's detail after decoding: "
+                             f"pass the condition image")
+        return self.condition_pixels(np.clip(condition, 0, 1), height, width)
 
     def prepare_latents(self, shape: Sequence[int], seed: int, scheduler) -> torch.Tensor:
         # Noise from a CPU generator: the same seed gives the same noise on every device.
@@ -335,4 +352,4 @@ class ActAnywherePipeline:
             return latents.read()
         if output != "pixels":
             raise ModelError(f"output must be 'pixels' or 'latents', got {output!r}")
-        return self.decode_latents(latents.read(), progress, vae_batch)
+        return self.decode_latents(latents.read(), progress, vae_batch, condition=condition)

@@ -102,6 +102,9 @@ class ModelProfile:
     # Refinement tile edge in plate pixels when the shot's tiling.tile_size is 0 (docs/tiling.md):
     # 64 latent pixels at SD's VAE factor 8; the tiny model's VAE factor is 4, so 256.
     default_tile_size: int = 512
+    # Not in the paper: a small network after the VAE decoder puts the condition image's fine texture
+    # back into the decoded frames (model/detail.py). The profile folder then holds detail/.
+    detail_pass: bool = False
     description: str = ""
 
     def __post_init__(self):
@@ -141,6 +144,8 @@ class ModelProfile:
             fail("default_tile_size", f"must be at least 16 pixels, got {self.default_tile_size}")
         if not 0.0 <= self.condition_dropout < 1.0:
             fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
+        if not isinstance(self.detail_pass, bool):
+            fail("detail_pass", f"must be true or false, got {self.detail_pass!r}")
 
     # -- convenience --------------------------------------------------------------------------
     @property

@@ -22,6 +22,7 @@ import torch
 
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.blending import BlendGrid
+from actanywhere.engine.model.detail import restore_detail
 from actanywhere.engine.model.pipeline import make_scheduler
 from actanywhere.engine.model.shot_tensor import ShotTensor
 from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
@@ -86,6 +87,8 @@ class PlateRefiner:
         self.fg = ShotTensor(channels, *shape, directory=scratch_dir, name="fg")
         self.mask = ShotTensor(1, *shape, directory=scratch_dir, name="mask")
         self.latents = ShotTensor(channels, *shape, directory=scratch_dir, name="latents")
+        # The condition image at refinement size (padded), for profiles with a detail pass; set by run().
+        self.detail_condition: Optional[torch.Tensor] = None
 
     # -- frames in ----------------------------------------------------------------------------------
     def pad(self, image: np.ndarray) -> np.ndarray:
@@ -112,13 +115,16 @@ class PlateRefiner:
         rgb = torch.from_numpy(np.ascontiguousarray(self.pad(np.clip(pixels, 0, 1)))).permute(2, 0, 1)[None].float()
         self.latents.write_frame(index, self._encode(rgb))
 
+    def condition_at_size(self, condition: np.ndarray) -> torch.Tensor:
+        """The condition image stretched to refinement size and padded: (1, 3, H', W') in [0, 1]."""
+        pixels = self.pipeline.condition_pixels(np.clip(condition, 0, 1), self.height, self.width)
+        return torch.from_numpy(self.pad(pixels[0].permute(1, 2, 0).numpy())).permute(2, 0, 1)[None]
+
     def condition_latents(self, condition: np.ndarray) -> Optional[torch.Tensor]:
         """A spatial condition's latent at refinement size (1, C, 1, h, w), or None for profiles without."""
         if not self.pipeline.profile.spatial_condition:
             return None
-        pixels = self.pipeline.condition_pixels(np.clip(condition, 0, 1), self.height, self.width)
-        padded = torch.from_numpy(self.pad(pixels[0].permute(1, 2, 0).numpy())).permute(2, 0, 1)[None]
-        return self._encode(padded)[None, :, None]  # (C, h, w) -> (1, C, 1, h, w)
+        return self._encode(self.condition_at_size(condition))[None, :, None]  # (C, h, w) -> (1, C, 1, h, w)
 
     # -- per-tile conditioning ----------------------------------------------------------------------
     def tile_crop_box(self, rows: slice, cols: slice, global_height: int, global_width: int) -> Tuple[int, int, int, int]:
@@ -152,8 +158,13 @@ class PlateRefiner:
 
         global_frames: (T, h, w, 3) the global pass's result, for the per-tile conditions.
         condition_embeds: the shot condition's (embeds, uncond), kept for the unconditional branch.
-        condition: the condition image (h, w, 3), needed by profiles with a spatial condition."""
+        condition: the condition image (h, w, 3), needed by profiles with a spatial condition or a
+        detail pass."""
         pipeline = self.pipeline
+        if (pipeline.profile.spatial_condition or pipeline.model.detail is not None) and condition is None:
+            raise ModelError(f"profile '{pipeline.profile.name}' refines with its condition image: pass condition")
+        if pipeline.model.detail is not None:
+            self.detail_condition = self.condition_at_size(condition)
         sampler = make_scheduler(scheduler, pipeline.profile.noise_schedule)
         timesteps, _ = refine_timesteps(sampler, steps, self.plan.strength)
         if len(timesteps) == 0:
@@ -166,8 +177,6 @@ class PlateRefiner:
             clean = self.latents.read_frame(frame)[None]
             self.latents.write_frame(frame, sampler.add_noise(clean, noise, first)[0])
         embeds, uncond = condition_embeds
-        if pipeline.profile.spatial_condition and condition is None:
-            raise ModelError(f"profile '{pipeline.profile.name}' refines with its condition image: pass condition")
         conditioning = ShotConditioning(self.fg, self.mask, embeds, uncond, pipeline.model.text_embeds,
                                         tile_embeds=self.tile_embeds(global_frames),
                                         condition_latents=None if condition is None else self.condition_latents(condition))
@@ -178,6 +187,11 @@ class PlateRefiner:
     def frame(self, index: int) -> np.ndarray:
         """(H, W, 3) float32 in [0, 1] at refinement size."""
         pixels = decode_tiled(self.pipeline, self.latents.read_frame(index)[None], self.plan.tile, self.plan.tile_overlap)
+        if self.pipeline.model.detail is not None:
+            if self.detail_condition is None:
+                raise ModelError(f"profile '{self.pipeline.profile.name}' restores the condition's detail: "
+                                 f"run() the refinement with its condition image before reading frames")
+            pixels = restore_detail(self.pipeline.model.detail, pixels, self.detail_condition)
         return pixels[0, :, :self.height, :self.width].permute(1, 2, 0).numpy()
 
     def frames_out(self, progress: ProgressCallback = ignore_progress) -> "RefinedFrames":

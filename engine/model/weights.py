@@ -9,6 +9,8 @@
     and, for profiles with conditioning "ip_adapter" (zero-shot SD inpainting):
       ip_adapter.safetensors      the IP-Adapter in h94/IP-Adapter's flat layout; unet/ holds the plain U-Net
       text_embeds.safetensors     "text_embeds": the empty prompt's text-encoder output (1, 77, 768)
+    and, for profiles with `detail_pass` (model/detail.py):
+      detail/config.json, detail/model.safetensors                         DetailNet
 
 Each sub-folder is what its library's `from_pretrained` reads, so a profile can be inspected with
 plain diffusers / transformers. Weights may also be sharded (`*.safetensors.index.json` + shards).
@@ -46,6 +48,9 @@ TEXT_EMBEDS_FILE = "text_embeds.safetensors"
 TEXT_EMBEDS_KEY = "text_embeds"
 # Files beside the PARTS, by the profile's conditioning mode.
 CONDITIONING_FILES = {CLIP_TOKENS: (), IP_ADAPTER: (IP_ADAPTER_FILE, TEXT_EMBEDS_FILE)}
+# The detail net's folder, for profiles with `detail_pass`: (config file, weights file).
+DETAIL_PART = "detail"
+DETAIL_FILES = ("config.json", "model.safetensors")
 # Profiles that may run untrained, built from their configs, when no weights are found.
 UNTRAINED_ALLOWED = ("tiny",)
 UNTRAINED_SEED = 0
@@ -55,19 +60,30 @@ class UntrainedModelWarning(UserWarning):
     """The model was built from its configs with random weights: its output is noise-like."""
 
 
-def expected_files(conditioning: str = CLIP_TOKENS) -> List[str]:
+def expected_files(conditioning: str = CLIP_TOKENS, detail_pass: bool = False) -> List[str]:
     files = [PROFILE_FILE]
     for part, (config, weights) in PARTS.items():
         files += [f"{part}/{config}", f"{part}/{weights}"]
+    if detail_pass:
+        files += [f"{DETAIL_PART}/{name}" for name in DETAIL_FILES]
     return files + list(CONDITIONING_FILES.get(conditioning, ()))
 
 
-def _conditioning_of(directory: Path) -> str:
-    """The conditioning mode a directory's actanywhere.json declares (the default when unreadable)."""
+def _declared(directory: Path, key: str, default):
+    """A field of a directory's actanywhere.json (the default when unreadable)."""
     try:
-        return str(json.loads((directory / PROFILE_FILE).read_text()).get("conditioning", CLIP_TOKENS))
+        return json.loads((directory / PROFILE_FILE).read_text()).get(key, default)
     except (OSError, ValueError, AttributeError):
-        return CLIP_TOKENS
+        return default
+
+
+def _conditioning_of(directory: Path) -> str:
+    """The conditioning mode a directory's actanywhere.json declares."""
+    return str(_declared(directory, "conditioning", CLIP_TOKENS))
+
+
+def _detail_pass_of(directory: Path) -> bool:
+    return _declared(directory, "detail_pass", False) is True
 
 
 def _weight_files(part_dir: Path, weights_name: str) -> List[Path]:
@@ -94,7 +110,9 @@ def missing_files(directory) -> List[str]:
         files = _weight_files(directory / part, weights)
         if not files or not all(f.is_file() for f in files):
             missing.append(f"{part}/{weights}")
-    extra = CONDITIONING_FILES.get(_conditioning_of(directory), ())
+    extra = list(CONDITIONING_FILES.get(_conditioning_of(directory), ()))
+    if _detail_pass_of(directory):
+        extra += [f"{DETAIL_PART}/{name}" for name in DETAIL_FILES]
     return missing + [name for name in extra if not (directory / name).is_file()]
 
 
@@ -104,7 +122,8 @@ def _missing_error(directory: Path, missing: List[str]) -> ModelError:
         f"; profiles conditioned through an IP-Adapter also hold {', '.join(CONDITIONING_FILES[IP_ADAPTER])}")
     return ModelError(
         f"{directory}: not a complete ActAnywhere profile directory; missing {', '.join(missing)}. "
-        f"Expected files: {', '.join(expected_files(conditioning))} (weights may be sharded with a .index.json)"
+        f"Expected files: {', '.join(expected_files(conditioning, _detail_pass_of(directory)))} "
+        f"(weights may be sharded with a .index.json)"
         f"{note}"
     )
 
@@ -125,7 +144,7 @@ def file_checksums(directory) -> Dict[str, str]:
     for part, (_, weights) in PARTS.items():
         for path in _weight_files(directory / part, weights):
             sums[path.relative_to(directory).as_posix()] = _sha256_file(path)
-    for name in CONDITIONING_FILES[IP_ADAPTER]:
+    for name in list(CONDITIONING_FILES[IP_ADAPTER]) + [f"{DETAIL_PART}/{DETAIL_FILES[1]}"]:
         if (directory / name).is_file():
             sums[name] = _sha256_file(directory / name)
     return sums
@@ -182,6 +201,7 @@ def state_dict_checksum(model: ActAnywhereModel) -> str:
 def save_pretrained(model: ActAnywhereModel, directory) -> Path:
     from safetensors.torch import save_file
 
+    from actanywhere.engine.model.detail import save_detail_net
     from actanywhere.engine.model.ip_adapter import flatten, ip_adapter_detached, ip_adapter_state_dict
 
     directory = Path(directory)
@@ -195,6 +215,8 @@ def save_pretrained(model: ActAnywhereModel, directory) -> Path:
                   str(directory / TEXT_EMBEDS_FILE))
     model.vae.save_pretrained(directory / "vae", safe_serialization=True)
     model.image_encoder.save_pretrained(directory / "image_encoder", safe_serialization=True)
+    if model.detail is not None:
+        save_detail_net(model.detail, directory / DETAIL_PART)
     model.profile.save(directory)
     (directory / CHECKSUM_FILE).write_text(_manifest_text(file_checksums(directory)))
     model.checksum = checksum(directory)
@@ -209,6 +231,8 @@ def load_pretrained(directory, device="cpu", dtype=None) -> ActAnywhereModel:
     """Load a profile directory. Missing or malformed -> ModelError listing the files expected."""
     from diffusers import AutoencoderKL, UNetMotionModel
     from transformers import CLIPVisionModelWithProjection
+
+    from actanywhere.engine.model.detail import load_detail_net
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -236,8 +260,9 @@ def load_pretrained(directory, device="cpu", dtype=None) -> ActAnywhereModel:
     text_embeds = None
     if profile.conditioning == IP_ADAPTER:
         text_embeds = _load_ip_adapter_files(directory, unet, profile)
+    detail = load_detail_net(directory / DETAIL_PART) if profile.detail_pass else None
     model = ActAnywhereModel(profile, unet, vae, image_encoder, checksum=checksum(directory), trained=True,
-                             text_embeds=text_embeds)
+                             text_embeds=text_embeds, detail=detail)
     model.eval()
     return model.to(device=device, dtype=dtype)
 
@@ -265,9 +290,12 @@ def builtin_configs(name: str) -> Optional[Path]:
 
 
 def build_from_configs(folder, seed: int = UNTRAINED_SEED) -> ActAnywhereModel:
-    """An untrained model from a configs folder: unet.json, vae.json, image_encoder.json, actanywhere.json."""
+    """An untrained model from a configs folder: unet.json, vae.json, image_encoder.json, actanywhere.json
+    (and detail.json for profiles with `detail_pass`)."""
     folder = Path(folder)
     names = ["unet.json", "vae.json", "image_encoder.json", PROFILE_FILE]
+    if _detail_pass_of(folder):
+        names.append("detail.json")
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise ModelError(f"{folder}: missing {', '.join(missing)}; a configs folder holds {', '.join(names)}")
@@ -280,7 +308,8 @@ def build_from_configs(folder, seed: int = UNTRAINED_SEED) -> ActAnywhereModel:
 
     profile = ModelProfile.load(folder / PROFILE_FILE)
     model = ActAnywhereModel.from_configs(
-        profile, read("unet.json"), read("vae.json"), read("image_encoder.json"), seed=seed
+        profile, read("unet.json"), read("vae.json"), read("image_encoder.json"), seed=seed,
+        detail_config=read("detail.json") if profile.detail_pass else None,
     )
     model.checksum = state_dict_checksum(model)
     return model
@@ -313,17 +342,17 @@ def load_profile(name: str = "tiny", path=None, device="cpu", dtype=None) -> Act
         return model.to(device=device, dtype=_resolve_dtype(model.profile, device, dtype))
     raise ModelError(
         f"no weights for model profile '{name}': pass the path of a profile directory holding "
-        f"{', '.join(expected_files(_builtin_conditioning(name)))} (or install them under {shipped})"
+        f"{', '.join(_builtin_expected_files(name))} (or install them under {shipped})"
     )
 
 
-def _builtin_conditioning(name: str) -> str:
-    """The conditioning mode of a built-in profile, from its configs/*/actanywhere.json."""
+def _builtin_expected_files(name: str) -> List[str]:
+    """The files of a built-in profile's directory, by the fields of its configs/*/actanywhere.json."""
     for path in sorted(CONFIGS_DIR.glob(f"*/{PROFILE_FILE}")):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
         if data.get("name") == name:
-            return data.get("conditioning", CLIP_TOKENS)
-    return CLIP_TOKENS
+            return expected_files(data.get("conditioning", CLIP_TOKENS), data.get("detail_pass", False) is True)
+    return expected_files()

@@ -14,6 +14,10 @@ as before, so the U-Net stays valid. Only the decoder's weights (decoder.*, post
 the latent scaling factor is kept. The loss is the VAE pretraining's reconstruction loss
 (autoencoder.pixel_losses: L1, L2, edge, colour), without the KL term (the encoder is frozen).
 
+Then, with `detail.steps` > 0, the detail pass (model/detail.py) learns on the same samples, decoded
+by the fine-tuned decoder: from each decoded frame and the condition image it was sampled with, the
+real frame, with the same loss. The profile gets `detail_pass: true` and detail/.
+
     actanywhere train-decoder decoder.yaml    # -> output_dir/profile, a full profile directory
 
 Every random choice (conditions, sampling seeds, batches) comes from `seed`.
@@ -43,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 DECODER_SCHEMA_VERSION = 1
 LOSS_FILE = "decoder_loss.csv"
+DETAIL_LOSS_FILE = "detail_loss.csv"
 LOSS_COLUMNS = ("step", "loss", "l1", "l2", "edge", "colour", "learning_rate", "seconds_per_step")
 PROFILE_DIR = "profile"
 
@@ -61,6 +66,18 @@ class DecoderData:
 
 
 @dataclass
+class DetailTraining:
+    steps: int = setting(0, minimum=0, help="optimizer steps of the detail pass after the decoder; 0: no "
+                                            "detail training (a detail net the profile has is kept as it is)")
+    width: int = setting(32, minimum=4, help="the detail net's channels at full resolution, when the profile "
+                                             "has none yet")
+    batch_size: int = setting(16, minimum=1, help="frames per step")
+    learning_rate: float = setting(1e-3, minimum=0.0, help="AdamW peak learning rate")
+    warmup_steps: int = setting(50, minimum=0, help="linear warm-up, then cosine decay to min_lr_fraction")
+    min_lr_fraction: float = setting(0.1, minimum=0.0, maximum=1.0, help="final learning rate / peak")
+
+
+@dataclass
 class DecoderConfig:
     data: DecoderData
     init: str = setting(is_path=True, help="the trained profile directory whose decoder is fine-tuned")
@@ -69,7 +86,7 @@ class DecoderConfig:
     loss: AutoencoderLoss = field(default_factory=lambda: AutoencoderLoss(kl=0.0))
     real_rate: float = setting(0.25, check=check_rate,
                                help="share of each batch decoded from the encoder's latents of the real frames")
-    steps: int = setting(800, minimum=1, help="optimizer steps")
+    steps: int = setting(800, minimum=0, help="optimizer steps of the decoder (0: keep the profile's decoder)")
     batch_size: int = setting(16, minimum=1, help="frames per step")
     learning_rate: float = setting(2e-4, minimum=0.0, help="AdamW peak learning rate")
     warmup_steps: int = setting(20, minimum=0, help="linear warm-up, then cosine decay to min_lr_fraction")
@@ -77,7 +94,8 @@ class DecoderConfig:
     max_grad_norm: float = setting(1.0, minimum=0.0, help="gradient clipping; 0 disables it")
     seed: int = setting(0, minimum=0, help="seeds the conditions, the sampling noise and the batches")
     threads: int = setting(0, minimum=0, help="torch CPU threads (0: torch's default)")
-    log_every: int = setting(10, minimum=1, help="steps between rows in decoder_loss.csv")
+    log_every: int = setting(10, minimum=1, help="steps between rows in decoder_loss.csv and detail_loss.csv")
+    detail: DetailTraining = field(default_factory=DetailTraining)
 
 
 def load_decoder_config(path: str, environ=None) -> DecoderConfig:
@@ -94,18 +112,31 @@ def load_decoder_config(path: str, environ=None) -> DecoderConfig:
 class DecoderResult:
     output_dir: Path
     profile_dir: Path
-    losses: List[tuple] = field(default_factory=list)  # (step, loss)
+    losses: List[tuple] = field(default_factory=list)  # (step, loss) of the decoder
+    detail_losses: List[tuple] = field(default_factory=list)  # (step, loss) of the detail pass
     sample_seconds: float = 0.0  # sampling the U-Net's latents
     train_seconds: float = 0.0
+    detail_seconds: float = 0.0
 
     @property
     def loss_path(self) -> Path:
         return self.output_dir / LOSS_FILE
 
 
-def sample_training_latents(pipeline, config: DecoderConfig, progress: ProgressCallback = ignore_progress):
-    """For every manifest clip: the profile's sampled latents (T, C, h, w), the encoder's latents of
-    the real frames (T, C, h, w) and the frames (T, H, W, 3) as 8-bit, as generate would sample them."""
+@dataclass
+class TrainingSamples:
+    """What the profile makes of the manifest's clips, as `actanywhere generate` would sample them."""
+
+    sampled: "torch.Tensor"  # (N, C, h, w) the U-Net's sampled latents, N = clips x frames
+    real: "torch.Tensor"  # (N, C, h, w) the encoder's latents of the real frames
+    frames: np.ndarray  # (N, H, W, 3) uint8, the real frames
+    conditions: np.ndarray  # (clips, H, W, 3) uint8, the condition image each clip was sampled with
+    frames_per_clip: int
+
+
+def sample_training_latents(pipeline, config: DecoderConfig,
+                            progress: ProgressCallback = ignore_progress) -> TrainingSamples:
+    """Sample every manifest clip with the profile's defaults and its condition image, or a random frame."""
     import torch
 
     from actanywhere.engine.training.config import DataSettings
@@ -118,7 +149,7 @@ def sample_training_latents(pipeline, config: DecoderConfig, progress: ProgressC
                                       width=data.width, model_colourspace=data.model_colourspace,
                                       ocio_config=data.ocio_config))
     profile = pipeline.profile
-    sampled, real, pixels = [], [], []
+    sampled, real, pixels, conditions = [], [], [], []
     clock = EtaClock()
     for index, clip in enumerate(clips):
         rng = np.random.default_rng([config.seed, index, 7])
@@ -135,10 +166,23 @@ def sample_training_latents(pipeline, config: DecoderConfig, progress: ProgressC
                                output="latents")
             sampled.append(latents[0].permute(1, 0, 2, 3).float().cpu())
             real.append(encode_frames(pipeline, frames)[0].permute(1, 0, 2, 3).float().cpu())
-        pixels.append(np.round(frames * 255).astype(np.uint8))
+        pixels.append(to_uint8(frames))
+        conditions.append(to_uint8(condition))
         progress(ProgressEvent("sample", index + 1, len(clips), eta_s=clock.eta(index + 1, len(clips)),
                                message="clip %d" % index))
-    return torch.cat(sampled), torch.cat(real), np.concatenate(pixels)
+    return TrainingSamples(torch.cat(sampled), torch.cat(real), np.concatenate(pixels), np.stack(conditions),
+                           data.frames)
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+
+
+def to_tensor(pixels: np.ndarray, low: float = -1.0) -> "torch.Tensor":
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [low, 1]."""
+    import torch
+
+    return torch.from_numpy(pixels.astype(np.float32) * ((1.0 - low) / 255.0) + low).permute(0, 3, 1, 2)
 
 
 def run_decoder_finetune(config_path: str, progress: Optional[ProgressCallback] = None,
@@ -147,10 +191,48 @@ def run_decoder_finetune(config_path: str, progress: Optional[ProgressCallback] 
     return finetune_decoder(load_decoder_config(config_path), progress=progress, log=log)
 
 
+def fit(parameters, batch_loss: Callable[[int], tuple], schedule, steps: int, max_grad_norm: float,
+        loss_path: Path, log_every: int, stage: str, progress: ProgressCallback) -> List[tuple]:
+    """The optimizer loop both stages share: AdamW with warm-up and cosine decay (`schedule` holds
+    learning_rate, warmup_steps, steps, min_lr_fraction), gradient clipping, a row of mean losses in
+    `loss_path` every `log_every` steps. batch_loss(step) -> (loss tensor, {term: float}). Returns
+    [(step, loss)]."""
+    import torch
+
+    optimizer = torch.optim.AdamW(parameters, lr=schedule.learning_rate, weight_decay=0.0)
+    if loss_path.exists():
+        loss_path.unlink()
+    losses, window = [], []
+    clock = EtaClock()
+    window_started = time.monotonic()
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_cosine_rate(schedule, step)
+        loss, parts = batch_loss(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+        optimizer.step()
+        parts["loss"] = float(loss.detach())
+        window.append(parts)
+        losses.append((step + 1, parts["loss"]))
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            mean = {key: float(np.mean([w[key] for w in window])) for key in window[0]}
+            append_loss_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour")]
+                            + ["%.6g" % optimizer.param_groups[0]["lr"],
+                               "%.4g" % ((time.monotonic() - window_started) / len(window))], LOSS_COLUMNS)
+            window, window_started = [], time.monotonic()
+        progress(ProgressEvent(stage, step + 1, steps, step=step + 1, steps=steps,
+                               eta_s=clock.eta(step + 1, steps), message="loss %.4f" % parts["loss"]))
+    return losses
+
+
 def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback] = None,
                      log: Optional[Callable[[str], None]] = None) -> DecoderResult:
-    """Sample the profile's latents for every manifest clip, fine-tune its decoder on them, write
-    output_dir/profile (the profile with the new decoder), decoder_loss.csv and decoder_training.json."""
+    """Sample the profile's latents for every manifest clip, fine-tune its decoder on them, then train
+    its detail pass (detail.steps > 0); write output_dir/profile (the profile with the new decoder and
+    detail net), decoder_loss.csv, detail_loss.csv and decoder_training.json."""
     import torch
 
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
@@ -171,60 +253,72 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
     model = load_pretrained(config.init, device="cpu", dtype=torch.float32)
     if not model.trained:
         raise ConfigError("init: %s holds an untrained model; fine-tune the decoder of a trained profile" % config.init)
+    if config.steps == 0 and config.detail.steps == 0:
+        raise ConfigError("steps and detail.steps are both 0: nothing to train")
+    # Sampled without a detail pass: the decoder learns from the latents alone, whatever the init holds.
+    detail, model.detail = model.detail, None
+    model.profile.detail_pass = False
     pipeline = ActAnywherePipeline(model)
     result = DecoderResult(output_dir, output_dir / PROFILE_DIR)
 
     started = time.monotonic()
-    sampled, real, frames = sample_training_latents(pipeline, config, progress)
+    samples = sample_training_latents(pipeline, config, progress)
     result.sample_seconds = time.monotonic() - started
     say("sampled %d frames of %d clips with %d step(s), guidance %g in %.0f s" % (
-        len(sampled), len(frames) // config.data.frames, model.profile.default_steps,
+        len(samples.sampled), len(samples.conditions), model.profile.default_steps,
         model.profile.default_guidance_scale, result.sample_seconds))
 
     vae = model.vae
-    parameters = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
-    vae.requires_grad_(False)
-    for parameter in parameters:
-        parameter.requires_grad_(True)
-    vae.train()
-    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
     scaling = float(model.profile.vae_scaling_factor)
     rng = np.random.default_rng([config.seed, 1])
-    loss_path = output_dir / LOSS_FILE
-    if loss_path.exists():
-        loss_path.unlink()
-    window: List[dict] = []
-    clock = EtaClock()
-    started = window_started = time.monotonic()
-    for step in range(config.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_rate(config, step)
-        picks = rng.integers(len(frames), size=config.batch_size)
-        use_real = torch.from_numpy(rng.random(config.batch_size) < config.real_rate)
-        latents = torch.where(use_real[:, None, None, None], real[picks], sampled[picks])
-        target = torch.from_numpy(frames[picks].astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
-        decoded = vae.decode(latents / scaling).sample
-        loss, parts = pixel_losses(decoded, target, config.loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-        optimizer.step()
-        parts["loss"] = float(loss.detach())
-        window.append(parts)
-        result.losses.append((step + 1, parts["loss"]))
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            mean = {key: float(np.mean([w[key] for w in window])) for key in window[0]}
-            append_loss_row(loss_path, [step + 1] + ["%.6g" % mean[k] for k in ("loss", "l1", "l2", "edge", "colour")]
-                            + ["%.6g" % optimizer.param_groups[0]["lr"],
-                               "%.4g" % ((time.monotonic() - window_started) / len(window))], LOSS_COLUMNS)
-            window, window_started = [], time.monotonic()
-        progress(ProgressEvent("train_decoder", step + 1, config.steps, step=step + 1, steps=config.steps,
-                               eta_s=clock.eta(step + 1, config.steps), message="loss %.4f" % parts["loss"]))
-    result.train_seconds = time.monotonic() - started
-    vae.eval()
-    vae.requires_grad_(False)
+    if config.steps:
+        parameters = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+        vae.requires_grad_(False)
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+        vae.train()
+
+        def decoder_loss(step: int):
+            picks = rng.integers(len(samples.frames), size=config.batch_size)
+            use_real = torch.from_numpy(rng.random(config.batch_size) < config.real_rate)
+            latents = torch.where(use_real[:, None, None, None], samples.real[picks], samples.sampled[picks])
+            decoded = vae.decode(latents / scaling).sample
+            return pixel_losses(decoded, to_tensor(samples.frames[picks]), config.loss)
+
+        started = time.monotonic()
+        result.losses = fit(parameters, decoder_loss, config, config.steps, config.max_grad_norm,
+                            output_dir / LOSS_FILE, config.log_every, "train_decoder", progress)
+        result.train_seconds = time.monotonic() - started
+        vae.eval()
+        vae.requires_grad_(False)
+        say("decoder fine-tuned in %.0f s" % result.train_seconds)
+
+    if config.detail.steps:
+        from actanywhere.engine.model.detail import DetailNet
+
+        detail = detail if detail is not None else DetailNet(config.detail.width)
+        started = time.monotonic()
+        decoded = np.concatenate([pipeline.decode_latents(samples.sampled[start:start + 64].permute(1, 0, 2, 3)[None])
+                                  for start in range(0, len(samples.sampled), 64)])  # (N, H, W, 3) in [0, 1]
+        decoded = torch.from_numpy(decoded).permute(0, 3, 1, 2).contiguous()
+        conditions = to_tensor(samples.conditions, low=0.0)
+        detail.train().requires_grad_(True)
+        parameters = list(detail.parameters())
+
+        def detail_loss(step: int):
+            picks = rng.integers(len(samples.frames), size=config.detail.batch_size)
+            output = detail(decoded[picks], conditions[picks // samples.frames_per_clip])
+            # pixel_losses takes [-1, 1]: the same weights as the decoder's loss, in the same units
+            return pixel_losses(output * 2 - 1, to_tensor(samples.frames[picks]), config.loss)
+
+        result.detail_losses = fit(parameters, detail_loss, config.detail, config.detail.steps, config.max_grad_norm,
+                                   output_dir / DETAIL_LOSS_FILE, config.log_every, "train_detail", progress)
+        result.detail_seconds = time.monotonic() - started
+        say("detail pass trained in %.0f s" % result.detail_seconds)
+    if detail is not None:
+        model.detail = detail.eval().requires_grad_(False)
+        model.profile.detail_pass = True
     shutil.rmtree(result.profile_dir, ignore_errors=True)
     save_pretrained(model, result.profile_dir)
-    say("decoder fine-tuned in %.0f s; profile written to %s" % (result.train_seconds, result.profile_dir))
+    say("profile written to %s" % result.profile_dir)
     return result

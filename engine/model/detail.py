@@ -1,0 +1,136 @@
+"""The detail pass: the condition image's fine texture, put back into the decoded frames.
+
+Why: a latent model's plate is its sampled latents through the VAE decoder, and a small VAE loses the
+fine texture of a scene. Measured on the tiny profile's held-out clips: the background-only condition
+image alone, through the VAE and back, is 0.020 worse in band MAE than the image itself, a larger
+loss than anything the U-Net gains by drawing shadows. The sampled frames carry the scene's layout,
+light, shadows and contact; the condition image carries its texture. This small convolutional network
+sees both, and their difference, and predicts a correction of the decoded frame:
+
+    frame = decoded + DetailNet(decoded, condition)
+
+It learns where the two agree (a static scene, the frames near the condition's framing) and copies the
+condition's detail there, and leaves the frame as decoded where they do not (a shadow, the subject,
+a camera that moved). Its last layer starts at zero, so an untrained pass is the identity.
+
+Not in the paper (whose SD VAE is large enough); an optional part of a profile (`detail/` in its folder,
+`detail_pass` in actanywhere.json), trained after the decoder by `actanywhere train-decoder`
+(engine/training/decoder_finetune.py). It works on whole frames of any size: the pipeline's global pass
+and, at plate size, the tiled refinement (model/refine.py), which runs it in horizontal strips with
+enough overlap that a strip's result equals the whole frame's.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from actanywhere.engine.errors import ModelError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+# Rows of a strip the refinement hands the network at once, and the rows of context on each side.
+# The receptive field is 23 pixels (11 each side), so 16 rows of context make a strip's result exact.
+STRIP_ROWS = 256
+STRIP_CONTEXT = 16
+
+
+class DetailNet(nn.Module):
+    """A two-scale convolutional net: full resolution for the texture, half resolution for context."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.width = int(width)
+        w = self.width
+        self.inp = nn.Conv2d(9, w, 3, padding=1)  # decoded, condition, decoded - condition
+        self.full1 = nn.Conv2d(w, w, 3, padding=1)
+        self.down = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
+        self.half1 = nn.Conv2d(2 * w, 2 * w, 3, padding=1)
+        self.half2 = nn.Conv2d(2 * w, 2 * w, 3, padding=1)
+        self.up = nn.Conv2d(2 * w, w, 3, padding=1)
+        self.full2 = nn.Conv2d(w, w, 3, padding=1)
+        self.out = nn.Conv2d(w, 3, 3, padding=1)
+        nn.init.zeros_(self.out.weight)  # identity until trained
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def config(self) -> dict:
+        return {"width": self.width}
+
+    def forward(self, decoded: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """decoded (N, 3, H, W) and condition (N or 1, 3, H, W), both in [0, 1]; H and W even. Returns the
+        corrected frames, not clamped (training sees the raw output)."""
+        condition = condition.expand_as(decoded)
+        x = torch.cat([decoded, condition, decoded - condition], dim=1) * 2 - 1
+        full = F.silu(self.full1(F.silu(self.inp(x))))
+        half = F.silu(self.half2(F.silu(self.half1(F.silu(self.down(full))))))
+        full = full + F.silu(self.up(F.interpolate(half, scale_factor=2, mode="nearest")))
+        return decoded + self.out(F.silu(self.full2(full)))
+
+
+def strips(height: int, rows: int = STRIP_ROWS, context: int = STRIP_CONTEXT) -> Iterator[Tuple[slice, slice]]:
+    """(input rows, output rows within the input) covering `height`: strips of `rows` rows read with
+    `context` rows more on each side. Starts stay even, so the half-resolution grid is the frame's."""
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        top = max(0, start - context)
+        bottom = min(height, stop + context)
+        yield slice(top, bottom), slice(start - top, stop - top)
+
+
+@torch.inference_mode()
+def restore_detail(net: DetailNet, decoded: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """The detail pass over frames of any height, in strips; (N, 3, H, W) in [0, 1] -> the same, clamped.
+    `condition` (1, 3, H, W) is the condition image at the frames' size. Odd sizes are padded by one
+    edge row or column and cropped back."""
+    height, width = decoded.shape[-2:]
+    if tuple(condition.shape[-2:]) != (height, width):
+        raise ModelError(f"detail pass: the condition is {condition.shape[-1]}x{condition.shape[-2]}, "
+                         f"the frames {width}x{height}; resize the condition to the frames first")
+    pad = (0, width % 2, 0, height % 2)
+    if any(pad):
+        decoded, condition = F.pad(decoded, pad, mode="replicate"), F.pad(condition, pad, mode="replicate")
+    parameter = next(net.parameters())
+    out = torch.empty_like(decoded)
+    for rows, keep in strips(decoded.shape[-2]):
+        part = net(decoded[:, :, rows].to(parameter.device, parameter.dtype),
+                   condition[:, :, rows].to(parameter.device, parameter.dtype))
+        out[:, :, rows][:, :, keep] = part[:, :, keep].to(out.device, out.dtype)
+    return out[:, :, :height, :width].clamp(0, 1)
+
+
+# -- files -----------------------------------------------------------------------------------------
+def save_detail_net(net: DetailNet, folder) -> None:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_FILE).write_text(json.dumps(net.config, indent=2) + "\n")
+    save_file({k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}, str(folder / WEIGHTS_FILE))
+
+
+def build_detail_net(config: dict, source: str = "detail config") -> DetailNet:
+    unknown = sorted(set(config) - {"width"})
+    if unknown:
+        raise ModelError(f"{source}: unknown key {unknown[0]!r}; a detail net's config holds `width`")
+    return DetailNet(**config)
+
+
+def load_detail_net(folder) -> DetailNet:
+    """detail/config.json and detail/model.safetensors, as save_detail_net writes them."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        net = build_detail_net(json.loads((folder / CONFIG_FILE).read_text()), str(folder / CONFIG_FILE))
+        net.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    except ModelError:
+        raise
+    except Exception as exc:  # OSError, ValueError, RuntimeError (shapes), SafetensorError
+        raise ModelError(f"{folder}: cannot load the detail net ({type(exc).__name__}: {exc}); expected "
+                         f"{CONFIG_FILE} and {WEIGHTS_FILE} as written by save_pretrained") from exc
+    return net.eval().requires_grad_(False)

@@ -1,0 +1,136 @@
+"""The detail pass (engine/model/detail.py): identity until trained, the same result in strips as whole,
+part of a profile directory (saved, loaded, checksummed, missing files named), and run by both the
+global pass and the tiled refinement."""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model import weights
+from actanywhere.engine.model.detail import DetailNet, restore_detail, strips
+from actanywhere.engine.model.pipeline import ActAnywherePipeline
+from actanywhere.engine.model.weights import build_from_configs, load_pretrained, verify_checksums
+
+
+def trained_looking(net: DetailNet, seed: int = 0) -> DetailNet:
+    """Random non-zero weights everywhere, the last layer included (an untrained net is the identity)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    return net.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def tiny_with_detail():
+    model = build_from_configs(weights.CONFIGS_DIR / "tiny")
+    trained_looking(model.detail)
+    return model
+
+
+def _inputs(frames=4, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    matte = np.zeros((frames, size, size), np.float32)
+    matte[:, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
+    return rng.random((frames, size, size, 3), dtype=np.float32), matte, rng.random((20, 24, 3), dtype=np.float32)
+
+
+def test_an_untrained_detail_net_is_the_identity():
+    frames = torch.rand(2, 3, 12, 10)
+    condition = torch.rand(1, 3, 12, 10)
+    torch.testing.assert_close(restore_detail(DetailNet(8), frames, condition), frames, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("height,width", [(600, 40), (257, 31), (64, 64)])
+def test_strips_give_the_whole_frame_result(height, width):
+    net = trained_looking(DetailNet(8))
+    frames = torch.rand(1, 3, height, width)
+    condition = torch.rand(1, 3, height, width)
+    pad = (0, width % 2, 0, height % 2)
+    whole = net(torch.nn.functional.pad(frames, pad, mode="replicate"),
+                torch.nn.functional.pad(condition, pad, mode="replicate"))[:, :, :height, :width].clamp(0, 1)
+    assert len(list(strips(height))) == -(-height // 256)
+    torch.testing.assert_close(restore_detail(net, frames, condition), whole, rtol=0, atol=1e-5)
+
+
+def test_the_condition_must_match_the_frames():
+    with pytest.raises(ModelError, match="resize the condition"):
+        restore_detail(DetailNet(8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 6))
+
+
+def test_a_profile_directory_keeps_the_detail_net(tiny_with_detail, tmp_path):
+    saved = tmp_path / "profile"
+    tiny_with_detail.save_pretrained(saved)
+    assert (saved / "detail" / "config.json").is_file()
+    assert "detail/model.safetensors" in (saved / weights.CHECKSUM_FILE).read_text()
+    loaded = load_pretrained(saved)
+    assert loaded.profile.detail_pass and loaded.detail is not None
+    for name, tensor in tiny_with_detail.detail.state_dict().items():
+        assert torch.equal(tensor, loaded.detail.state_dict()[name]), name
+    args = dict(steps=1, seed=3)
+    np.testing.assert_array_equal(ActAnywherePipeline(tiny_with_detail)(*_inputs(), **args),
+                                  ActAnywherePipeline(loaded)(*_inputs(), **args))
+
+    changed = tmp_path / "changed"
+    shutil.copytree(saved, changed)
+    from actanywhere.engine.model.detail import save_detail_net
+
+    with torch.no_grad():
+        loaded.detail.out.bias.add_(1.0)
+    save_detail_net(loaded.detail, changed / "detail")
+    with pytest.raises(ModelError, match="detail/model.safetensors"):
+        verify_checksums(changed)
+
+    (changed / "detail" / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="missing detail/model.safetensors") as error:
+        load_pretrained(changed)
+    assert "detail/config.json" in str(error.value)  # the expected files are listed
+
+
+def test_the_pipeline_applies_the_detail_pass(tiny_with_detail):
+    pipeline = ActAnywherePipeline(tiny_with_detail)
+    foreground, matte, condition = _inputs()
+    latents = pipeline(foreground, matte, condition, steps=1, seed=0, output="latents")
+    with_detail = pipeline.decode_latents(latents, condition=condition)
+    plain = tiny_with_detail.copy()
+    plain.detail = None
+    without = ActAnywherePipeline(plain).decode_latents(latents)
+    expected = restore_detail(tiny_with_detail.detail, torch.from_numpy(without).permute(0, 3, 1, 2),
+                              pipeline.detail_condition(condition, 16, 16))
+    np.testing.assert_allclose(with_detail, expected.permute(0, 2, 3, 1).numpy(), atol=1e-6)
+    assert np.abs(with_detail - without).max() > 1e-3
+    with pytest.raises(ModelError, match="pass the condition image"):
+        pipeline.decode_latents(latents)
+
+
+def test_the_refinement_applies_the_detail_pass(tiny_with_detail):
+    from actanywhere.engine.model.refine import PlateRefiner, TilingPlan
+
+    pipeline = ActAnywherePipeline(tiny_with_detail)
+    foreground, matte, condition = _inputs(frames=2, size=24)
+    plan = TilingPlan(tile=4, tile_overlap=2, window_frames=2, window_overlap=0, tile_batch=1, strength=0.3)
+    refiner = PlateRefiner(pipeline, 2, 24, 24, plan)
+    for index in range(2):
+        refiner.add_input(index, foreground[index], matte[index])
+        refiner.add_init(index, foreground[index])
+    with pytest.raises(ModelError, match="before reading frames"):
+        refiner.frame(0)
+    with pytest.raises(ModelError, match="pass condition"):
+        refiner.run(foreground, pipeline.encode_condition(condition), 2, 1.0, "ddim", 0)
+    refiner.run(foreground, pipeline.encode_condition(condition), 2, 1.0, "ddim", 0, condition=condition)
+    from actanywhere.engine.model.tiled_vae import decode_tiled
+
+    decoded = decode_tiled(pipeline, refiner.latents.read_frame(0)[None], plan.tile, plan.tile_overlap)
+    expected = restore_detail(tiny_with_detail.detail, decoded, refiner.condition_at_size(condition))
+    np.testing.assert_allclose(refiner.frame(0), expected[0].permute(1, 2, 0).numpy(), atol=1e-6)
+    refiner.close()
+
+
+def test_the_profile_and_the_model_must_agree_on_the_detail_pass(tiny_with_detail):
+    from actanywhere.engine.model.architecture import ActAnywhereModel
+
+    model = tiny_with_detail
+    with pytest.raises(ModelError, match="detail_pass is true but the model has no detail net"):
+        ActAnywhereModel(model.profile, model.unet, model.vae, model.image_encoder)
