@@ -39,25 +39,26 @@ def _inputs(frames=4, size=16, seed=0):
 
 def test_an_untrained_detail_net_is_the_identity():
     frames = torch.rand(2, 3, 12, 10)
-    condition = torch.rand(1, 3, 12, 10)
-    torch.testing.assert_close(restore_detail(DetailNet(8), frames, condition), frames, rtol=0, atol=0)
+    condition, matte = torch.rand(1, 3, 12, 10), torch.rand(2, 1, 12, 10)
+    torch.testing.assert_close(restore_detail(DetailNet(8), frames, condition, matte), frames, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("height,width", [(600, 40), (257, 31), (64, 64)])
 def test_strips_give_the_whole_frame_result(height, width):
     net = trained_looking(DetailNet(8))
-    frames = torch.rand(1, 3, height, width)
-    condition = torch.rand(1, 3, height, width)
+    images = [torch.rand(1, 3, height, width), torch.rand(1, 3, height, width), torch.rand(1, 1, height, width)]
     pad = (0, width % 2, 0, height % 2)
-    whole = net(torch.nn.functional.pad(frames, pad, mode="replicate"),
-                torch.nn.functional.pad(condition, pad, mode="replicate"))[:, :, :height, :width].clamp(0, 1)
+    whole = net(*(torch.nn.functional.pad(image, pad, mode="replicate") for image in images))
+    whole = whole[:, :, :height, :width].clamp(0, 1)
     assert len(list(strips(height))) == -(-height // 256)
-    torch.testing.assert_close(restore_detail(net, frames, condition), whole, rtol=0, atol=1e-5)
+    torch.testing.assert_close(restore_detail(net, *images), whole, rtol=0, atol=1e-5)
 
 
-def test_the_condition_must_match_the_frames():
+def test_the_condition_and_the_matte_must_match_the_frames():
     with pytest.raises(ModelError, match="resize the condition"):
-        restore_detail(DetailNet(8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 6))
+        restore_detail(DetailNet(8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 6), torch.rand(1, 1, 8, 8))
+    with pytest.raises(ModelError, match="resize the matte"):
+        restore_detail(DetailNet(8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), torch.rand(1, 1, 4, 4))
 
 
 def test_a_profile_directory_keeps_the_detail_net(tiny_with_detail, tmp_path):
@@ -93,16 +94,19 @@ def test_the_pipeline_applies_the_detail_pass(tiny_with_detail):
     pipeline = ActAnywherePipeline(tiny_with_detail)
     foreground, matte, condition = _inputs()
     latents = pipeline(foreground, matte, condition, steps=1, seed=0, output="latents")
-    with_detail = pipeline.decode_latents(latents, condition=condition)
+    with_detail = pipeline.decode_latents(latents, condition=condition, matte=matte)
+    np.testing.assert_array_equal(with_detail, pipeline(foreground, matte, condition, steps=1, seed=0))
     plain = tiny_with_detail.copy()
     plain.detail = None
     without = ActAnywherePipeline(plain).decode_latents(latents)
     expected = restore_detail(tiny_with_detail.detail, torch.from_numpy(without).permute(0, 3, 1, 2),
-                              pipeline.detail_condition(condition, 16, 16))
+                              pipeline.detail_condition(condition, 16, 16), torch.from_numpy(matte)[:, None])
     np.testing.assert_allclose(with_detail, expected.permute(0, 2, 3, 1).numpy(), atol=1e-6)
     assert np.abs(with_detail - without).max() > 1e-3
     with pytest.raises(ModelError, match="pass the condition image"):
-        pipeline.decode_latents(latents)
+        pipeline.decode_latents(latents, matte=matte)
+    with pytest.raises(ModelError, match="pass the matte"):
+        pipeline.decode_latents(latents, condition=condition, matte=matte[:2])
 
 
 def test_the_refinement_applies_the_detail_pass(tiny_with_detail):
@@ -123,7 +127,8 @@ def test_the_refinement_applies_the_detail_pass(tiny_with_detail):
     from actanywhere.engine.model.tiled_vae import decode_tiled
 
     decoded = decode_tiled(pipeline, refiner.latents.read_frame(0)[None], plan.tile, plan.tile_overlap)
-    expected = restore_detail(tiny_with_detail.detail, decoded, refiner.condition_at_size(condition))
+    matte_at_size = torch.from_numpy(refiner.pad(matte[0]))[None, None]
+    expected = restore_detail(tiny_with_detail.detail, decoded, refiner.condition_at_size(condition), matte_at_size)
     np.testing.assert_allclose(refiner.frame(0), expected[0].permute(1, 2, 0).numpy(), atol=1e-6)
     refiner.close()
 

@@ -121,7 +121,7 @@ def test_pipeline_call_is_the_one_tile_path(pipe):
     with torch.inference_mode():
         latents = plain_forward(pipe, conditioning, pipe.prepare_latents((1, pipe.model.latent_channels, 4, 4, 4), 3,
                                                                            scheduler), scheduler, 2.0)
-    expected = pipe.decode_latents(latents, condition=condition)
+    expected = pipe.decode_latents(latents, condition=condition, matte=matte)
     np.testing.assert_array_equal(pipe(foreground, matte, condition, steps=2, guidance_scale=2.0, seed=3), expected)
 
 

@@ -5,13 +5,15 @@ fine texture of a scene. Measured on the tiny profile's held-out clips: the back
 image alone, through the VAE and back, is 0.020 worse in band MAE than the image itself, a larger
 loss than anything the U-Net gains by drawing shadows. The sampled frames carry the scene's layout,
 light, shadows and contact; the condition image carries its texture. This small convolutional network
-sees both, and their difference, and predicts a correction of the decoded frame:
+sees both, their difference and the subject's matte, and predicts a correction of the decoded frame:
 
-    frame = decoded + DetailNet(decoded, condition)
+    frame = decoded + DetailNet(decoded, condition, matte)
 
 It learns where the two agree (a static scene, the frames near the condition's framing) and copies the
-condition's detail there, and leaves the frame as decoded where they do not (a shadow, the subject,
-a camera that moved). Its last layer starts at zero, so an untrained pass is the identity.
+condition's detail there, and leaves the frame as decoded where they do not (a shadow, a camera that
+moved). The matte tells it where the subject is, so it can sharpen the shadow and contact right at the
+subject's edge; it is trained on what the comp delivers (the subject's pixels are the plate's own),
+so it spends nothing on the subject. Its last layer starts at zero: an untrained pass is the identity.
 
 Not in the paper (whose SD VAE is large enough); an optional part of a profile (`detail/` in its folder,
 `detail_pass` in actanywhere.json), trained after the decoder by `actanywhere train-decoder`
@@ -46,7 +48,7 @@ class DetailNet(nn.Module):
         super().__init__()
         self.width = int(width)
         w = self.width
-        self.inp = nn.Conv2d(9, w, 3, padding=1)  # decoded, condition, decoded - condition
+        self.inp = nn.Conv2d(10, w, 3, padding=1)  # decoded, condition, decoded - condition, matte
         self.full1 = nn.Conv2d(w, w, 3, padding=1)
         self.down = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
         self.half1 = nn.Conv2d(2 * w, 2 * w, 3, padding=1)
@@ -61,11 +63,11 @@ class DetailNet(nn.Module):
     def config(self) -> dict:
         return {"width": self.width}
 
-    def forward(self, decoded: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """decoded (N, 3, H, W) and condition (N or 1, 3, H, W), both in [0, 1]; H and W even. Returns the
-        corrected frames, not clamped (training sees the raw output)."""
+    def forward(self, decoded: torch.Tensor, condition: torch.Tensor, matte: torch.Tensor) -> torch.Tensor:
+        """decoded (N, 3, H, W), condition (N or 1, 3, H, W), matte (N, 1, H, W), subject = 1, all in [0, 1];
+        H and W even. Returns the corrected frames, not clamped (training sees the raw output)."""
         condition = condition.expand_as(decoded)
-        x = torch.cat([decoded, condition, decoded - condition], dim=1) * 2 - 1
+        x = torch.cat([decoded, condition, decoded - condition, matte], dim=1) * 2 - 1
         full = F.silu(self.full1(F.silu(self.inp(x))))
         half = F.silu(self.half2(F.silu(self.half1(F.silu(self.down(full))))))
         full = full + F.silu(self.up(F.interpolate(half, scale_factor=2, mode="nearest")))
@@ -83,22 +85,23 @@ def strips(height: int, rows: int = STRIP_ROWS, context: int = STRIP_CONTEXT) ->
 
 
 @torch.inference_mode()
-def restore_detail(net: DetailNet, decoded: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+def restore_detail(net: DetailNet, decoded: torch.Tensor, condition: torch.Tensor, matte: torch.Tensor
+                   ) -> torch.Tensor:
     """The detail pass over frames of any height, in strips; (N, 3, H, W) in [0, 1] -> the same, clamped.
-    `condition` (1, 3, H, W) is the condition image at the frames' size. Odd sizes are padded by one
-    edge row or column and cropped back."""
+    `condition` (1, 3, H, W) is the condition image at the frames' size, `matte` (N, 1, H, W) the
+    subject's. Odd sizes are padded by one edge row or column and cropped back."""
     height, width = decoded.shape[-2:]
-    if tuple(condition.shape[-2:]) != (height, width):
-        raise ModelError(f"detail pass: the condition is {condition.shape[-1]}x{condition.shape[-2]}, "
-                         f"the frames {width}x{height}; resize the condition to the frames first")
+    for name, image in (("condition", condition), ("matte", matte)):
+        if tuple(image.shape[-2:]) != (height, width):
+            raise ModelError(f"detail pass: the {name} is {image.shape[-1]}x{image.shape[-2]}, the frames "
+                             f"{width}x{height}; resize the {name} to the frames first")
     pad = (0, width % 2, 0, height % 2)
     if any(pad):
-        decoded, condition = F.pad(decoded, pad, mode="replicate"), F.pad(condition, pad, mode="replicate")
+        decoded, condition, matte = (F.pad(image, pad, mode="replicate") for image in (decoded, condition, matte))
     parameter = next(net.parameters())
     out = torch.empty_like(decoded)
     for rows, keep in strips(decoded.shape[-2]):
-        part = net(decoded[:, :, rows].to(parameter.device, parameter.dtype),
-                   condition[:, :, rows].to(parameter.device, parameter.dtype))
+        part = net(*(image[:, :, rows].to(parameter.device, parameter.dtype) for image in (decoded, condition, matte)))
         out[:, :, rows][:, :, keep] = part[:, :, keep].to(out.device, out.dtype)
     return out[:, :, :height, :width].clamp(0, 1)
 

@@ -272,15 +272,20 @@ class ActAnywherePipeline:
     # -- output -----------------------------------------------------------------------------------
     @torch.inference_mode()
     def decode_latents(self, latents: torch.Tensor, progress: ProgressCallback = ignore_progress,
-                       vae_batch: int = 8, condition: Optional[np.ndarray] = None) -> np.ndarray:
-        """(1, C, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]. `condition` (h, w, 3): the condition
-        image, which profiles with a detail pass need."""
+                       vae_batch: int = 8, condition: Optional[np.ndarray] = None,
+                       matte: Optional[np.ndarray] = None) -> np.ndarray:
+        """(1, C, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]. Profiles with a detail pass also need
+        the condition image (h, w, 3) and the matte (T, H, W), subject = 1, at the frames' size."""
         frames = latents.shape[2]
         flat = latents[0].permute(1, 0, 2, 3) / self.profile.vae_scaling_factor
         detail_condition = None
         if self.model.detail is not None:
             height, width = flat.shape[-2] * self.vae_scale_factor, flat.shape[-1] * self.vae_scale_factor
             detail_condition = self.detail_condition(condition, height, width)
+            if matte is None or tuple(np.shape(matte)) != (frames, height, width):
+                raise ModelError(f"profile '{self.profile.name}' restores the condition's detail after decoding: "
+                                 f"pass the matte, ({frames}, {height}, {width}), got "
+                                 f"{None if matte is None else tuple(np.shape(matte))}")
         clock = EtaClock()
         out = []
         for start in range(0, frames, vae_batch):
@@ -288,7 +293,8 @@ class ActAnywherePipeline:
             pixels = (self.model.vae.decode(flat[start:stop].to(self.device, self.dtype)).sample.float() / 2 + 0.5)
             pixels = pixels.clamp(0, 1)
             if detail_condition is not None:
-                pixels = restore_detail(self.model.detail, pixels, detail_condition)
+                alpha = torch.from_numpy(np.ascontiguousarray(np.clip(matte[start:stop], 0, 1), np.float32))[:, None]
+                pixels = restore_detail(self.model.detail, pixels, detail_condition, alpha)
             out.append(pixels.permute(0, 2, 3, 1).cpu())
             progress(ProgressEvent("decode", stop, frames, frame=stop - 1, eta_s=clock.eta(stop, frames)))
         return torch.cat(out).numpy().astype(np.float32, copy=False)
@@ -339,6 +345,8 @@ class ActAnywherePipeline:
         if window < 1:
             raise ModelError(f"window_frames must be at least 1, got {window_frames}")
 
+        # Checked here too: the detail pass after decoding reads the (T, H, W) matte in [0, 1].
+        foreground, matte, condition = self.check_inputs(foreground, matte, condition)
         conditioning = self.encode_conditioning(foreground, matte, condition, progress, vae_batch)
         sampler = make_scheduler(scheduler_name, profile.noise_schedule)
         sampler.set_timesteps(steps, device=self.device)
@@ -352,4 +360,4 @@ class ActAnywherePipeline:
             return latents.read()
         if output != "pixels":
             raise ModelError(f"output must be 'pixels' or 'latents', got {output!r}")
-        return self.decode_latents(latents.read(), progress, vae_batch, condition=condition)
+        return self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte)

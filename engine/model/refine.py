@@ -87,7 +87,11 @@ class PlateRefiner:
         self.fg = ShotTensor(channels, *shape, directory=scratch_dir, name="fg")
         self.mask = ShotTensor(1, *shape, directory=scratch_dir, name="mask")
         self.latents = ShotTensor(channels, *shape, directory=scratch_dir, name="latents")
-        # The condition image at refinement size (padded), for profiles with a detail pass; set by run().
+        # Profiles with a detail pass: the matte at refinement size (padded), and the condition image,
+        # set by run().
+        self.detail_matte = None
+        if pipeline.model.detail is not None:
+            self.detail_matte = ShotTensor(1, frames, *self.padded, directory=scratch_dir, name="matte")
         self.detail_condition: Optional[torch.Tensor] = None
 
     # -- frames in ----------------------------------------------------------------------------------
@@ -109,6 +113,8 @@ class PlateRefiner:
         grey = self.pipeline.profile.background_grey
         self.fg.write_frame(index, self._encode(rgb * alpha + grey * (1 - alpha)))
         self.mask.write_frame(index, self.pipeline.downsample_mask((1 - alpha).to(self.pipeline.device))[0].cpu())
+        if self.detail_matte is not None:
+            self.detail_matte.write_frame(index, alpha[0])
 
     def add_init(self, index: int, pixels: np.ndarray) -> None:
         """One frame of the global result upscaled to refinement size, (H, W, 3) in [0, 1]."""
@@ -191,15 +197,17 @@ class PlateRefiner:
             if self.detail_condition is None:
                 raise ModelError(f"profile '{self.pipeline.profile.name}' restores the condition's detail: "
                                  f"run() the refinement with its condition image before reading frames")
-            pixels = restore_detail(self.pipeline.model.detail, pixels, self.detail_condition)
+            matte = self.detail_matte.read_frame(index)[None]  # (1, 1, H', W')
+            pixels = restore_detail(self.pipeline.model.detail, pixels, self.detail_condition, matte)
         return pixels[0, :, :self.height, :self.width].permute(1, 2, 0).numpy()
 
     def frames_out(self, progress: ProgressCallback = ignore_progress) -> "RefinedFrames":
         return RefinedFrames(self, progress)
 
     def close(self) -> None:
-        for tensor in (self.fg, self.mask, self.latents):
-            tensor.close()
+        for tensor in (self.fg, self.mask, self.latents, self.detail_matte):
+            if tensor is not None:
+                tensor.close()
 
 
 class RefinedFrames:

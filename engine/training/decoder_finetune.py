@@ -15,8 +15,10 @@ the latent scaling factor is kept. The loss is the VAE pretraining's reconstruct
 (autoencoder.pixel_losses: L1, L2, edge, colour), without the KL term (the encoder is frozen).
 
 Then, with `detail.steps` > 0, the detail pass (model/detail.py) learns on the same samples, decoded
-by the fine-tuned decoder: from each decoded frame and the condition image it was sampled with, the
-real frame, with the same loss. The profile gets `detail_pass: true` and detail/.
+by the fine-tuned decoder: from each decoded frame, the condition image it was sampled with and the
+matte, the real frame, with the same loss on what the comp delivers (the subject's pixels taken from
+the real frame, as engine/comp.py puts the plate's subject back). The profile gets `detail_pass:
+true` and detail/.
 
     actanywhere train-decoder decoder.yaml    # -> output_dir/profile, a full profile directory
 
@@ -130,6 +132,7 @@ class TrainingSamples:
     sampled: "torch.Tensor"  # (N, C, h, w) the U-Net's sampled latents, N = clips x frames
     real: "torch.Tensor"  # (N, C, h, w) the encoder's latents of the real frames
     frames: np.ndarray  # (N, H, W, 3) uint8, the real frames
+    mattes: np.ndarray  # (N, H, W) uint8, their mattes (subject = 255)
     conditions: np.ndarray  # (clips, H, W, 3) uint8, the condition image each clip was sampled with
     frames_per_clip: int
 
@@ -149,7 +152,7 @@ def sample_training_latents(pipeline, config: DecoderConfig,
                                       width=data.width, model_colourspace=data.model_colourspace,
                                       ocio_config=data.ocio_config))
     profile = pipeline.profile
-    sampled, real, pixels, conditions = [], [], [], []
+    sampled, real, pixels, mattes, conditions = [], [], [], [], []
     clock = EtaClock()
     for index, clip in enumerate(clips):
         rng = np.random.default_rng([config.seed, index, 7])
@@ -167,11 +170,12 @@ def sample_training_latents(pipeline, config: DecoderConfig,
             sampled.append(latents[0].permute(1, 0, 2, 3).float().cpu())
             real.append(encode_frames(pipeline, frames)[0].permute(1, 0, 2, 3).float().cpu())
         pixels.append(to_uint8(frames))
+        mattes.append(to_uint8(matte))
         conditions.append(to_uint8(condition))
         progress(ProgressEvent("sample", index + 1, len(clips), eta_s=clock.eta(index + 1, len(clips)),
                                message="clip %d" % index))
-    return TrainingSamples(torch.cat(sampled), torch.cat(real), np.concatenate(pixels), np.stack(conditions),
-                           data.frames)
+    return TrainingSamples(torch.cat(sampled), torch.cat(real), np.concatenate(pixels), np.concatenate(mattes),
+                           np.stack(conditions), data.frames)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -179,9 +183,10 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def to_tensor(pixels: np.ndarray, low: float = -1.0) -> "torch.Tensor":
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [low, 1]."""
+    """uint8 (N, H, W, C) or (N, H, W) -> float (N, C, H, W) in [low, 1]."""
     import torch
 
+    pixels = pixels if pixels.ndim == 4 else pixels[..., None]
     return torch.from_numpy(pixels.astype(np.float32) * ((1.0 - low) / 255.0) + low).permute(0, 3, 1, 2)
 
 
@@ -307,9 +312,12 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
 
         def detail_loss(step: int):
             picks = rng.integers(len(samples.frames), size=config.detail.batch_size)
-            output = detail(decoded[picks], conditions[picks // samples.frames_per_clip])
-            # pixel_losses takes [-1, 1]: the same weights as the decoder's loss, in the same units
-            return pixel_losses(output * 2 - 1, to_tensor(samples.frames[picks]), config.loss)
+            matte = to_tensor(samples.mattes[picks], low=0.0)
+            output = detail(decoded[picks], conditions[picks // samples.frames_per_clip], matte) * 2 - 1
+            target = to_tensor(samples.frames[picks])
+            # Scored as the comp delivers it: the subject's pixels are the real ones, so only the plate
+            # around the subject counts (pixel_losses takes [-1, 1], the decoder's loss and units).
+            return pixel_losses(target * matte + output * (1 - matte), target, config.loss)
 
         result.detail_losses = fit(parameters, detail_loss, config.detail, config.detail.steps, config.max_grad_norm,
                                    output_dir / DETAIL_LOSS_FILE, config.log_every, "train_detail", progress)
