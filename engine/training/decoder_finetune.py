@@ -323,6 +323,9 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
                                    output_dir / DETAIL_LOSS_FILE, config.log_every, "train_detail", progress)
         result.detail_seconds = time.monotonic() - started
         say("detail pass trained in %.0f s" % result.detail_seconds)
+    elif detail is not None and config.steps:
+        say("note: the profile's detail pass is kept as it was, trained on the previous decoder's output; "
+            "set detail.steps to train it on the new decoder's")
     if detail is not None:
         model.detail = detail.eval().requires_grad_(False)
         model.profile.detail_pass = True
