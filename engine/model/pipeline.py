@@ -290,8 +290,8 @@ class ActAnywherePipeline:
         out = []
         for start in range(0, frames, vae_batch):
             stop = min(start + vae_batch, frames)
-            pixels = (self.model.vae.decode(flat[start:stop].to(self.device, self.dtype)).sample.float() / 2 + 0.5)
-            pixels = pixels.clamp(0, 1)
+            pixels = self.model.vae.decode(flat[start:stop].to(self.device, self.dtype)).sample.float()
+            pixels = (pixels / 2 + 0.5).clamp(0, 1)
             if detail_condition is not None:
                 alpha = torch.from_numpy(np.ascontiguousarray(np.clip(matte[start:stop], 0, 1), np.float32))[:, None]
                 pixels = restore_detail(self.model.detail, pixels, detail_condition, alpha)
