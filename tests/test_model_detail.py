@@ -12,6 +12,7 @@ from actanywhere.engine.model import weights
 from actanywhere.engine.model.detail import DetailNet, restore_detail, strips
 from actanywhere.engine.model.pipeline import ActAnywherePipeline
 from actanywhere.engine.model.weights import build_from_configs, load_pretrained, verify_checksums
+from test_model_weights import _inputs  # the same small shot: frames, a square matte, a condition image
 
 
 def trained_looking(net: DetailNet, seed: int = 0) -> DetailNet:
@@ -28,13 +29,6 @@ def tiny_with_detail():
     model = build_from_configs(weights.CONFIGS_DIR / "tiny")
     trained_looking(model.detail)
     return model
-
-
-def _inputs(frames=4, size=16, seed=0):
-    rng = np.random.default_rng(seed)
-    matte = np.zeros((frames, size, size), np.float32)
-    matte[:, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
-    return rng.random((frames, size, size, 3), dtype=np.float32), matte, rng.random((20, 24, 3), dtype=np.float32)
 
 
 def test_an_untrained_detail_net_is_the_identity():
