@@ -10,6 +10,7 @@ from actanywhere.engine.model.architecture import ActAnywhereModel
 from actanywhere.engine.model.pipeline import ActAnywherePipeline, frame_windows
 from actanywhere.engine.model.profile import CONDITION_LATENT, FG_LATENT, MASK, NOISY
 from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
+from reproducible import assert_same_result, max_difference
 
 FRAMES, SIZE = 6, 16
 LATENT = 16  # the tiny VAE's latent channels
@@ -75,8 +76,8 @@ def test_same_seed_same_output_other_seed_differs(pipe):
     a = pipe(*inputs(), steps=2, guidance_scale=2.0, seed=7)
     b = pipe(*inputs(), steps=2, guidance_scale=2.0, seed=7)
     c = pipe(*inputs(), steps=2, guidance_scale=2.0, seed=8)
-    np.testing.assert_array_equal(a, b)
-    assert np.abs(a - c).max() > 1e-4
+    assert_same_result(a, b)  # same seed: equal up to float rounding (reproducible.py)
+    assert max_difference(a, c) > 1e-2
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++"])
@@ -162,8 +163,8 @@ def test_windows_split_long_shots(pipe):
     # One window covering every frame is the plain forward.
     whole = pipe(*inputs(), steps=2, guidance_scale=1.0, seed=0, window_frames=FRAMES)
     default = pipe(*inputs(), steps=2, guidance_scale=1.0, seed=0)
-    np.testing.assert_array_equal(whole, default)
-    assert np.abs(whole - windowed).max() > 0  # temporal attention sees other frames
+    assert_same_result(whole, default)
+    assert max_difference(whole, windowed) > 1e-2  # temporal attention sees other frames
 
 
 def test_window_is_capped_by_motion_max_seq_length(pipe):
@@ -178,14 +179,14 @@ def test_background_pixels_do_not_matter(pipe):
     other[matte == 0] = 0.9  # change only what the matte says is background
     a = pipe(foreground, matte, condition, steps=2, guidance_scale=2.0, seed=0)
     b = pipe(other, matte, condition, steps=2, guidance_scale=2.0, seed=0)
-    np.testing.assert_array_equal(a, b)
+    assert_same_result(a, b)  # a leak of the background would move pixels by about 0.1
 
 
 def test_condition_image_matters(pipe):
     foreground, matte, condition = inputs()
     a = pipe(foreground, matte, condition, steps=2, guidance_scale=2.0, seed=0)
     b = pipe(foreground, matte, 1 - condition, steps=2, guidance_scale=2.0, seed=0)
-    assert np.abs(a - b).max() > 1e-5
+    assert max_difference(a, b) > 1e-2
 
 
 def test_sizes_must_be_multiples_of_the_vae_scale_factor(pipe):

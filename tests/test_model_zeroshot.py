@@ -18,6 +18,7 @@ from actanywhere.engine.model.weights import (
     verify_checksums,
 )
 from actanywhere.engine.model.zeroshot import empty_prompt_embeds, init_zeroshot_sd15_inpaint
+from reproducible import assert_same_result
 
 CROSS, IMAGE_EMBED = 32, 16  # the IP-Adapter maps 16-d image embeddings to 4 tokens of 32
 FRAMES, SIZE = 4, 16
@@ -137,7 +138,7 @@ def test_profile_directory(public, profile_dir):
     expected = empty_prompt_embeds(root / "stable-diffusion-inpainting" / "text_encoder",
                                    root / "stable-diffusion-inpainting" / "tokenizer")
     assert model.text_embeds.shape == (1, 77, CROSS)
-    torch.testing.assert_close(model.text_embeds, expected, rtol=0, atol=0)
+    assert_same_result(model.text_embeds, expected)  # two runs of the text encoder (reproducible.py)
     verify_checksums(profile_dir)
     assert IP_ADAPTER_FILE in (profile_dir / CHECKSUM_FILE).read_text()
 
@@ -195,12 +196,13 @@ def test_unconditional_branch_is_the_zero_image_embedding(pipe):
     uncond = noise_for(pipe, conditioning, 1.0, embeds=torch.zeros_like(conditioning.image_embeds))
     guided = noise_for(pipe, conditioning, 4.0)
     torch.testing.assert_close(guided, uncond + 4.0 * (cond - uncond), rtol=1e-4, atol=1e-5)
-    assert (cond - uncond).abs().max() > 1e-5
+    assert (cond - uncond).abs().max() > 1e-2
     # The IP-Adapter is the image's only way in: at scale 0 the image no longer matters.
     set_ip_adapter_scale(pipe.model.unet, 0.0)
     try:
-        torch.testing.assert_close(noise_for(pipe, conditioning, 1.0), noise_for(
-            pipe, conditioning, 1.0, embeds=torch.zeros_like(conditioning.image_embeds)), rtol=0, atol=0)
+        # Two U-Net runs: equal up to float rounding, where the image's part above (cond - uncond) is about 0.9.
+        assert_same_result(noise_for(pipe, conditioning, 1.0), noise_for(
+            pipe, conditioning, 1.0, embeds=torch.zeros_like(conditioning.image_embeds)))
     finally:
         set_ip_adapter_scale(pipe.model.unet, pipe.profile.ip_adapter_scale)
 
@@ -211,7 +213,7 @@ def test_save_load_round_trip(pipe, tmp_path):
     before = noise_for(pipe, conditioning, 3.0)
     pipe.model.save_pretrained(tmp_path / "copy")
     # Saving detaches the IP-Adapter only for the duration: the same modules are back.
-    torch.testing.assert_close(noise_for(pipe, conditioning, 3.0), before, rtol=0, atol=0)
+    assert_same_result(noise_for(pipe, conditioning, 3.0), before)
     loaded = load_pretrained(tmp_path / "copy")
     for part, module in pipe.model.modules().items():
         other = loaded.modules()[part].state_dict()
@@ -220,8 +222,9 @@ def test_save_load_round_trip(pipe, tmp_path):
             assert torch.equal(tensor, other[name]), f"{part}.{name}"
     assert torch.equal(loaded.text_embeds, pipe.model.text_embeds)
     args = dict(steps=2, guidance_scale=3.0, seed=5)
-    np.testing.assert_array_equal(pipe(foreground, matte, condition, **args),
-                                  ActAnywherePipeline(loaded)(foreground, matte, condition, **args))
+    # Equal weights (above); outputs equal up to float rounding (reproducible.py).
+    assert_same_result(ActAnywherePipeline(loaded)(foreground, matte, condition, **args),
+                       pipe(foreground, matte, condition, **args))
 
 
 @pytest.mark.parametrize("removed", [TEXT_EMBEDS_FILE, IP_ADAPTER_FILE])

@@ -11,6 +11,7 @@ from actanywhere.engine.training import load_training_config
 from actanywhere.engine.training.config import MaskAugmentSettings
 from actanywhere.engine.training.data import choose_sample, resolve_clips
 from actanywhere.engine.training import mask_augment
+from reproducible import assert_same_result
 
 SIZE = 32
 FRAMES = 4
@@ -283,12 +284,14 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert (tmp_path / "resumed" / "out" / "checkpoints" / "step-00000002" / "trainer_state.json").is_file()
     resumed = run_training(str(interrupted))
     assert resumed.start_step == 2 and resumed.step == 4
-    assert [loss for _, loss in resumed.losses] == [loss for _, loss in whole_result.losses[2:]]
+    # Equal up to float rounding (reproducible.py): one step moves these weights by about 1e-3, the loss by 0.05.
+    resumed_losses, whole_losses = [loss for _, loss in resumed.losses], [loss for _, loss in whole_result.losses[2:]]
+    assert resumed_losses == pytest.approx(whole_losses, rel=1e-4)
 
     expected, actual = _unet_state(whole_result.model_dir), _unet_state(resumed.model_dir)
     assert expected.keys() == actual.keys()
     for name in expected:
-        assert np.array_equal(expected[name].numpy(), actual[name].numpy()), name
+        assert_same_result(actual[name], expected[name], atol=1e-5)
     with open(resumed.loss_csv) as stream:
         assert [int(row["step"]) for row in csv.DictReader(stream)] == [2, 4]
 
@@ -384,7 +387,8 @@ def test_latent_cache_stores_each_frame_once(tmp_path):
     first = cache.latents(pipeline, clip, clip.frame_numbers, frames)
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == FRAMES
     again = cache.latents(pipeline, clip, clip.frame_numbers, frames * 0)  # read back, not re-encoded
-    assert torch.equal(first, again) and torch.equal(first, encode_frames(pipeline, frames))
+    assert torch.equal(first, again)  # read back from the cache's files: the same bits
+    assert_same_result(encode_frames(pipeline, frames), first)  # a second VAE run: up to float rounding
     assert first.shape == (1, pipeline.model.latent_channels, FRAMES, SIZE // 4, SIZE // 4)
 
 
@@ -412,7 +416,7 @@ def test_latent_cache_is_keyed_by_the_scaling_factor(tmp_path):
     pipeline.model.profile = dataclasses.replace(pipeline.profile, vae_scaling_factor=old * 2)
     cache = LatentCache(settings.latent_cache, pipeline.model.vae, settings, old * 2)
     latents = cache.latents(pipeline, clip, clip.frame_numbers, frames)
-    assert torch.allclose(latents, encode_frames(pipeline, frames))
+    assert_same_result(latents, encode_frames(pipeline, frames))  # old-factor latents are 2x these
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == 2 * FRAMES
     with pytest.raises(ValueError):
         LatentCache(settings.latent_cache, pipeline.model.vae, settings, old).latents(pipeline, clip,

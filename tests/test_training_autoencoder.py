@@ -16,6 +16,7 @@ from actanywhere.engine.training import autoencoder  # noqa: E402
 from actanywhere.engine.training.autoencoder import (AutoencoderConfig, AutoencoderData, FramePool,  # noqa: E402
                                                      load_autoencoder_config, pretrain_autoencoder,
                                                      reconstruction_losses)
+from reproducible import assert_same_result, max_difference  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +70,12 @@ def test_same_seed_same_weights_other_seed_other_weights(manifest, tmp_path):
     runs = [pretrain_autoencoder(_config(manifest, tmp_path / name, steps=3, seed=seed))
             for name, seed in (("a", 0), ("b", 0), ("c", 1))]
     weights = [load_file(str(r.vae_dir / "diffusion_pytorch_model.safetensors")) for r in runs]
-    assert [l for l in runs[0].losses] == [l for l in runs[1].losses]
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
-    assert any(not torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    # Two training runs agree up to float rounding (reproducible.py); one step of this one moves weights
+    # by about 1e-3 and another seed by 0.1, far beyond the tolerances.
+    assert np.array(runs[1].losses) == pytest.approx(np.array(runs[0].losses), rel=1e-4)
+    for k in weights[0]:
+        assert_same_result(weights[1][k], weights[0][k], atol=1e-5)
+    assert max(max_difference(weights[0][k], weights[2][k]) for k in weights[0]) > 1e-2
 
 
 def test_config_file_is_checked(manifest, tmp_path):
