@@ -208,8 +208,21 @@ class VersionedOutput:
                     raise MediaError("Cannot claim {} in {}: {}. Check that the folder is writable."
                                      .format(version_name(version), parent, error.strerror))
                 claims.append((path, is_folder))
+                if not is_folder and self._published(parent, version):
+                    # Another job claimed, published and un-claimed this version after our scan: its frames
+                    # are on disk (they are renamed into place before its marker goes), so it is taken.
+                    self._release(claims)
+                    return False
         self._claims = claims
         return True
+
+    def _published(self, parent: str, version: int) -> bool:
+        component = self._slot.pattern()
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            return False
+        return any(match and int(match.group(1)) == version for match in map(component.fullmatch, names))
 
     @staticmethod
     def _release(claims: List[Tuple[str, bool]]) -> None:
