@@ -10,6 +10,8 @@ import pytest
 from actanywhere.engine import protocol
 from engine_support import EngineProcess, make_shot, published_frames, spec_data
 
+pytestmark = pytest.mark.slow  # every test starts an engine process
+
 
 def wait_for_sample_event(client, job_id, timeout_s=60):
     """Until the job reports a denoising step (so it is mid-job, inside the model)."""

@@ -22,6 +22,7 @@ def test_keys_create_writes_a_pair_and_never_overwrites(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts an engine process
 def test_curve_admits_listed_clients_only(tmp_path):
     keys = tmp_path / "keys"
     allowed = keys / "allowed"

@@ -13,6 +13,7 @@ from actanywhere.engine.errors import EngineError
 from engine_support import EngineProcess, make_shot, published_frames, spec_data
 
 FINAL = ("done", "failed", "cancelled")
+pytestmark = pytest.mark.slow  # every test talks to the module's engine process
 
 
 @pytest.fixture(scope="module")

@@ -265,6 +265,7 @@ def _unet_state(model_dir):
     return load_file(str(model_dir / "unet" / "diffusion_pytorch_model.safetensors"))
 
 
+@pytest.mark.slow  # training loops
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     from actanywhere.engine.training import run_training
 
@@ -296,6 +297,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
         assert [int(row["step"]) for row in csv.DictReader(stream)] == [2, 4]
 
 
+@pytest.mark.slow  # a training loop
 def test_trained_profile_loads_through_load_profile(tmp_path):
     import torch
 

@@ -42,6 +42,7 @@ def _fixed_loss(vae, config):
     return parts["l1"]
 
 
+@pytest.mark.slow  # a training loop
 def test_a_few_steps_reduce_the_reconstruction_loss(manifest, tmp_path):
     from actanywhere.engine.model.weights import load_pretrained
 
@@ -64,6 +65,7 @@ def test_a_few_steps_reduce_the_reconstruction_loss(manifest, tmp_path):
     assert (result.vae_dir / "config.json").is_file()
 
 
+@pytest.mark.slow  # training loops
 def test_same_seed_same_weights_other_seed_other_weights(manifest, tmp_path):
     from safetensors.torch import load_file
 

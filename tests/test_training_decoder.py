@@ -40,6 +40,7 @@ def _changed(before, after):
     return {name for name in old if not torch.equal(old[name], new[name])}
 
 
+@pytest.mark.slow  # a training loop
 def test_only_the_decoder_and_the_detail_pass_change(manifest, shipped, tmp_path):
     from actanywhere.engine.model.weights import load_pretrained
 
@@ -58,6 +59,7 @@ def test_only_the_decoder_and_the_detail_pass_change(manifest, shipped, tmp_path
     assert after.detail.out.weight.abs().max() > 0  # trained away from the identity it starts as
 
 
+@pytest.mark.slow  # a training loop
 def test_detail_only_keeps_the_decoder(manifest, shipped, tmp_path):
     from actanywhere.engine.model.weights import load_pretrained
 
