@@ -1,19 +1,32 @@
-"""The CLI's progress bar: one tqdm bar fed by the shared ProgressEvent callback."""
+"""The CLI's progress display, fed by the shared ProgressEvent callback: tqdm bars on a terminal, and
+plain `describe` lines (one per stage, or every few seconds) when the output is a log or a pipe."""
 from __future__ import annotations
 
 import sys
+import time
+from typing import Callable, Optional, TextIO
 
-from tqdm import tqdm
+from .progress import ProgressEvent, ProgressLog
 
-from .progress import ProgressEvent
+
+def is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
 
 
 class ProgressBar:
-    """A context manager whose `update` is a ProgressCallback. One bar per stage, so a stage's
-    fraction and ETA read true; `write` prints a line without tearing the bar."""
+    """A context manager whose `update` is a ProgressCallback. On a terminal: one tqdm bar per stage, so a
+    stage's fraction and ETA read true. Elsewhere (a farm or CI log): the lines of ProgressLog, not a line
+    per update. `write` prints a line without tearing the bar."""
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, stream: Optional[TextIO] = None, interactive: Optional[bool] = None,
+                 interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
         self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = is_terminal(self.stream) if interactive is None else interactive
+        self._log = ProgressLog(self._print, interval_s, clock)
         self._bar = None
         self._stage = None
 
@@ -26,19 +39,27 @@ class ProgressBar:
     def update(self, event: ProgressEvent) -> None:
         if not self.enabled:
             return
+        if not self.interactive:
+            self._log(event)
+            return
+        from tqdm import tqdm
+
         if event.stage != self._stage or self._bar is None or self._bar.total != event.total:
             self._close()
             self._stage = event.stage
-            self._bar = tqdm(total=event.total, desc=event.stage, unit="it", file=sys.stderr, dynamic_ncols=True)
+            self._bar = tqdm(total=event.total, desc=event.stage, unit="it", file=self.stream, dynamic_ncols=True)
         self._bar.set_postfix_str(_position(event), refresh=False)
         self._bar.n = event.done
         self._bar.refresh()
 
     def write(self, message: str) -> None:
         if self._bar is not None:
-            self._bar.write(message, file=sys.stderr)
+            self._bar.write(message, file=self.stream)
         else:
-            print(message, file=sys.stderr)
+            self._print(message)
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
 
     def _close(self) -> None:
         if self._bar is not None:

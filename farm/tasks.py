@@ -28,7 +28,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ..engine.errors import ActAnywhereError
-from ..engine.progress import ProgressEvent
+from ..engine.progress import ProgressEvent, ProgressLog
 from ..engine.sequence import FrameSequence
 from ..engine.shotspec import ShotSpec
 from .job import FarmError, FarmJob, Task, write_json
@@ -41,13 +41,17 @@ _STAGE_SPANS = {"read": (0.0, 0.1), "encode": (0.1, 0.15), "sample": (0.15, 0.85
 
 
 class ProgressLines:
-    """ProgressEvents as `openjd_progress` lines, one per whole percent."""
+    """ProgressEvents as `openjd_progress` lines, one per whole percent, and as `openjd_status` lines
+    in the CLI's plain format (engine/progress.py `describe`): one per stage, or every `interval_s`."""
 
-    def __init__(self, write: Callable[[str], None], first: float = 0.0, span: float = 100.0):
+    def __init__(self, write: Callable[[str], None], first: float = 0.0, span: float = 100.0,
+                 interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
         self.write, self.first, self.span = write, first, span
         self.last = -1
+        self.status = ProgressLog(lambda line: write("openjd_status: " + line), interval_s, clock)
 
     def __call__(self, event: ProgressEvent) -> None:
+        self.status(event)
         low, high = _STAGE_SPANS.get(event.stage, (0.0, 1.0))
         percent = int(self.first + self.span * (low + (high - low) * event.fraction))
         if percent != self.last:
