@@ -45,6 +45,7 @@ setup(
             "safetensors==0.8.0",
             "OpenImageIO==3.2.2.0",
             "opentimelineio==0.18.1",
+            "opencv-python-headless==5.1.0.95",  # camera tracking and warping (engine/camera)
             "numpy",
             "tqdm",
             "Pillow",

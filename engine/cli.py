@@ -4,6 +4,7 @@
     actanywhere config check FILE           validate one config file
     actanywhere spec check SHOT.yaml        validate a shot spec and print it resolved
     actanywhere generate SHOT.yaml          run a shot (or give it through flags, see --help)
+    actanywhere track SHOT.yaml [--out F]   the plate's camera track as JSON and a .nk CornerPin2D (docs/camera.md)
     actanywhere demo                        run the bundled demo shot on the embedded model
     actanywhere model init actanywhere-sd15 --sd15 DIR --motion-adapter DIR --image-encoder DIR --out DIR
     actanywhere model init zeroshot-sd15-inpaint --inpaint DIR --motion-adapter DIR --ip-adapter FILE \
@@ -87,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", parents=[common], help="generate background plates for a shot")
     generate.add_argument("spec", nargs="?", help="shot spec (YAML or JSON)")
     _add_generation_flags(generate)
+
+    track = commands.add_parser("track", parents=[common], help="track the plate's camera (docs/camera.md)")
+    track.add_argument("spec", nargs="?", help="shot spec (YAML or JSON)")
+    track.add_argument("--track-out", dest="track_out", metavar="FILE",
+                       help="the track's JSON file (default SHOT_camera.json); a .nk CornerPin2D is written beside it")
+    track.add_argument("--no-cache", action="store_true", help="track again even when the cache has this plate")
+    _add_generation_flags(track)
 
     synth = commands.add_parser("synth", help="write synthetic clips with ground truth (docs/synthetic.md)")
     synth.add_argument("out_dir", help="output folder; each split goes into OUT_DIR/SPLIT")
@@ -336,6 +344,9 @@ def _run(arguments: argparse.Namespace) -> int:
     from .generate import generate_shot  # torch and OpenImageIO load here, not for config commands
     from .progress_bar import ProgressBar
 
+    if arguments.command == "track":
+        return _run_track_command(arguments, resolved.config)
+
     if arguments.command == "demo":
         from .demo import prepare_demo_shot, write_preview
 
@@ -352,6 +363,32 @@ def _run(arguments: argparse.Namespace) -> int:
                 print("%s seed %d %s: %s" % (result.version_name, result.seed, name.replace("_", " "), path))
         for pass_name, path in result.sequences.items():
             print("%s seed %d %s: %s  (%s)" % (result.version_name, result.seed, pass_name, path, result.otio_paths[pass_name]))
+    return 0
+
+
+def _run_track_command(arguments: argparse.Namespace, config: config_module.Config) -> int:
+    """The camera track of a shot, as data (JSON) and as a CornerPin2D a compositor pastes into Nuke."""
+    from ..plugin.camera_track_nodes import track_snippet  # plain text: the CLI is a front end, like the panel
+    from .generate import track_shot
+    from .progress_bar import ProgressBar
+
+    spec = spec_from_arguments(arguments, config)
+    with ProgressBar(enabled=not arguments.quiet) as bar:
+        track, plate = track_shot(spec, progress=bar.update, log=bar.write, use_cache=not arguments.no_cache)
+    path = arguments.track_out or "%s_camera.json" % spec.shot
+    track.save(path)
+    snippet = os.path.splitext(path)[0] + ".nk"
+    temporary = "%s.tmp-%d" % (snippet, os.getpid())
+    with open(temporary, "w", encoding="utf-8") as stream:
+        stream.write(track_snippet(track, plate.width, plate.height, "%s_camera" % spec.shot))
+    os.replace(temporary, snippet)
+    summary = track.summary()
+    print("%s: frames %s, reference frame %d, %s; largest offset %.1f px at %dx%d" % (
+        spec.shot, summary["frames"], summary["reference_frame"],
+        ", ".join("%s %d" % item for item in summary["flags"].items()), summary["largest_offset_px"],
+        track.size[0], track.size[1]))
+    print("track: %s" % path)
+    print("nuke:  %s  (a CornerPin2D for a %dx%d plate; paste it with Ctrl+V)" % (snippet, plate.width, plate.height))
     return 0
 
 

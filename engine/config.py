@@ -26,6 +26,7 @@ from . import schema
 from .errors import ConfigError
 from .schema import setting
 from .settings import (
+    CameraSettings,
     ColourSettings,
     EngineSettings,
     FarmSettings,
@@ -47,6 +48,7 @@ class Config:
     models: ModelSettings = field(default_factory=ModelSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     tiling: TilingSettings = field(default_factory=TilingSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
     colour: ColourSettings = field(default_factory=ColourSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -229,4 +231,4 @@ def _source_of(key_path: str, sources: Dict[str, str]) -> str:
 
 def section_defaults(config: Config) -> Dict[str, Dict[str, Any]]:
     """The sections a shot spec inherits from the config, as plain data."""
-    return {name: schema.to_data(getattr(config, name)) for name in ("sampler", "tiling", "colour", "output")}
+    return {name: schema.to_data(getattr(config, name)) for name in ("sampler", "tiling", "camera", "colour", "output")}

@@ -21,6 +21,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import __version__
+from .camera.condition_warp import SpatialCondition
+from .camera.shot_camera import ShotCamera
 from .comp import merge_subject
 from .config import Config
 from .errors import MediaError
@@ -83,19 +85,23 @@ def generate_shot(
         refiner = None
         if refine_size:
             refiner = PlateRefiner(pipeline, len(inputs.frames), refine_size[0], refine_size[1], plan, scratch)
-        foreground, matte = read_working_frames(spec, inputs, size, progress, refiner)
+        camera = ShotCamera(spec, list(inputs.frames), inputs.plate_info.width, inputs.plate_info.height,
+                            progress, log)
+        foreground, matte = read_working_frames(spec, inputs, size, progress, refiner, camera)
+        track = camera.finish()
         condition = read_condition(spec, inputs, log)
+        spatial = SpatialCondition(condition, len(inputs.frames), track)
         results = []
         for seed in spec.seeds:
             generated = pipeline(
                 foreground, matte, condition,
                 steps=steps, guidance_scale=guidance,
                 scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
-                window_frames=plan.window_frames, window_overlap=plan.window_overlap,
+                window_frames=plan.window_frames, window_overlap=plan.window_overlap, spatial=spatial,
             )
             if refiner is not None:
-                generated = refine(pipeline, refiner, generated, condition, spec, seed, progress)
-            attributes = provenance(spec, inputs, seed, pipeline, size, plan, refiner)
+                generated = refine(pipeline, refiner, generated, condition, spec, seed, progress, spatial)
+            attributes = provenance(spec, inputs, seed, pipeline, size, plan, refiner, track)
             results.append(write_version(spec, inputs, generated, seed, attributes, progress))
         if refiner is not None:
             refiner.close()
@@ -121,7 +127,7 @@ def refinement_size(plate: ImageInfo, size: Tuple[int, int], plan) -> Optional[T
 
 
 def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, spec: ShotSpec, seed: int,
-           progress: ProgressCallback):
+           progress: ProgressCallback, spatial=None):
     """The tiled refinement of one variant: the global result upscaled, re-noised, denoised in tiles.
     Returns the refined frames, decoded one at a time as the writer asks for them."""
     for index, frame in enumerate(generated):
@@ -130,8 +136,25 @@ def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, spec
         progress(ProgressEvent("encode", index + 1, len(generated), frame=index, message="global result"))
     steps, guidance = sampler_values(spec, pipeline.profile)
     refiner.run(generated, pipeline.encode_condition(condition), steps, guidance,
-                spec.sampler.scheduler, seed, progress, condition=condition)
+                spec.sampler.scheduler, seed, progress, condition=condition, spatial=spatial)
     return refiner.frames_out(progress)
+
+
+def track_shot(spec: ShotSpec, progress: ProgressCallback = ignore_progress, log: Callable[[str], None] = print,
+               use_cache: bool = True):
+    """The shot's camera track alone (`actanywhere track`): validated inputs, the plate read once.
+    Returns (track, the plate's ImageInfo)."""
+    inputs = check_inputs(spec)
+    camera = ShotCamera(spec, list(inputs.frames), inputs.plate_info.width, inputs.plate_info.height,
+                        progress, log, use_cache=use_cache)
+    if camera.needs_frames:
+        to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+        frames = list(inputs.frames)
+        plates = read_sequence(spec.plate_sequence, frames)
+        mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
+        for (frame, plate, _), (_, matte, _) in zip(plates, mattes):
+            camera.add(frame, to_model.apply(plate[..., :3]), matte)
+    return camera.finish(), inputs.plate_info
 
 
 # -- validation -------------------------------------------------------------------------------------
@@ -210,10 +233,11 @@ def working_size(plate: ImageInfo, pipeline) -> Tuple[int, int]:
 
 # -- reading ----------------------------------------------------------------------------------------
 def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int], progress: ProgressCallback,
-                        refiner=None):
+                        refiner=None, camera: Optional[ShotCamera] = None):
     """The model's inputs at working `size` (width, height): display-referred foreground frames
     (T, H, W, 3) and the matte (T, H, W), streamed from the full-resolution files. With a `refiner`,
-    each frame at refinement size also goes to it (encoded there, frame by frame)."""
+    each frame at refinement size also goes to it (encoded there, frame by frame); with a `camera` that
+    must be tracked, each frame goes to its tracker (one read of the plate for both)."""
     width, height = size
     to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
     frames = list(inputs.frames)
@@ -225,6 +249,8 @@ def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int
         model_plate = to_model.apply(plate[..., :3])
         foreground[index] = np.clip(resize_image(model_plate, width, height), 0.0, 1.0)
         matte[index] = np.clip(resize_image(matte_frame, width, height, "box"), 0.0, 1.0)
+        if camera is not None and camera.needs_frames:
+            camera.add(frame, model_plate, matte_frame)
         if refiner is not None:
             refiner.add_input(index, np.clip(resize_image(model_plate, refiner.width, refiner.height), 0.0, 1.0),
                               np.clip(resize_image(matte_frame, refiner.width, refiner.height, "box"), 0.0, 1.0))
@@ -302,7 +328,7 @@ def write_version(spec, inputs, generated, seed, attributes, progress) -> Genera
 
 
 def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tuple[int, int], plan=None,
-               refiner=None) -> Dict[str, str]:
+               refiner=None, track=None) -> Dict[str, str]:
     """What made these pixels, for the EXR header: enough to reproduce or audit a frame."""
     data = spec.to_data()
     steps, guidance = sampler_values(spec, pipeline.profile)  # the numbers used, not 0 for "the default"
@@ -316,7 +342,9 @@ def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tu
                       windows=refiner.grid.window_count, tiles=refiner.grid.tile_count)
     else:
         tiling["refine_size"] = None
-    return {
+    attributes = {} if track is None else {"actanywhere/camera_track": json.dumps(
+        dict(track.summary(), method=track.method, plate_hash=track.plate_hash), sort_keys=True)}
+    return dict(attributes, **{
         "actanywhere/tiling": json.dumps(tiling, sort_keys=True),
         "actanywhere/engine_version": __version__,
         "actanywhere/model_profile": spec.model,
@@ -332,7 +360,7 @@ def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tu
             spec.colour.model_colourspace, inputs.plate_colourspace, spec.colour.ocio_config
         ).description,
         "actanywhere/working_size": "%dx%d" % size,
-    }
+    })
 
 
 # -- the model --------------------------------------------------------------------------------------

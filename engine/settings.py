@@ -73,6 +73,20 @@ def _check_tile_size(size: int) -> Optional[str]:
     return None if size == 0 or size >= 64 else "%d is too small: 0 (the profile's default) or at least 64" % size
 
 
+CAMERA_TRACK_MODES = ("auto", "static")
+
+
+@dataclass
+class CameraSettings:
+    """How the plate's camera reaches the model (docs/camera.md): tracked from the plate's background and
+    used to warp the condition image into every frame, or assumed locked off."""
+
+    track: str = setting("auto", choices=CAMERA_TRACK_MODES,
+                         help="auto: track the plate's background (cached); static: a locked-off camera")
+    matte_dilate: float = setting(0.03, minimum=0.0, maximum=0.25,
+                                  help="the matte grown by this fraction of the frame diagonal before tracking")
+
+
 @dataclass
 class TilingSettings:
     tile_size: int = setting(

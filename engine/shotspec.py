@@ -31,12 +31,12 @@ from .config import Config, read_yaml_mapping
 from .errors import ActAnywhereError, SequenceError, ShotSpecError
 from .schema import setting
 from .sequence import FrameRange, FrameSequence
-from .settings import ColourSettings, OutputSettings, SamplerSettings, TilingSettings
+from .settings import CameraSettings, ColourSettings, OutputSettings, SamplerSettings, TilingSettings
 
 SHOT_SPEC_VERSION = 1
 _SHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Sections a spec inherits from the config when it leaves them (or some of their keys) out.
-INHERITED_SECTIONS = ("sampler", "tiling", "colour", "output")
+INHERITED_SECTIONS = ("sampler", "tiling", "camera", "colour", "output")
 
 
 @dataclass
@@ -46,11 +46,16 @@ class ShotSpec:
     matte: str = setting(is_path=True, help="matte frame sequence or single-channel files")
     condition: str = setting(is_path=True, help="condition image: a background or a composited frame")
     matte_channel: str = setting("A", help="matte channel: A, a named channel, or the only channel of the file")
-    condition_frame: Optional[int] = setting(None, help="frame of the condition when it is a sequence")
+    condition_frame: Optional[int] = setting(
+        None, help="the plate frame the condition image matches (the camera is tracked relative to it; for a "
+                   "condition sequence, also the frame read); empty: the shot's first frame")
+    track: Optional[str] = setting(None, is_path=True,
+                                   help="a camera track file from `actanywhere track`; empty: camera.track decides")
     frames: Optional[str] = setting(None, help="frame range such as 1001-1048; empty: every plate frame on disk")
     model: Optional[str] = setting(None, help="model profile; empty: the config's default profile")
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     tiling: TilingSettings = field(default_factory=TilingSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
     colour: ColourSettings = field(default_factory=ColourSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     schema_version: int = setting(SHOT_SPEC_VERSION, choices=(SHOT_SPEC_VERSION,))

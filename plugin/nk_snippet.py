@@ -30,8 +30,22 @@ class RootSettings:
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
+class Animation(dict):
+    """An animated knob value, {frame: value}, written as Nuke's `{curve x1001 0.5 x1002 0.7 ...}`."""
+
+    def text(self) -> str:
+        keys = " ".join("x%d %s" % (frame, _number(value)) for frame, value in sorted(self.items()))
+        return "{curve %s}" % keys
+
+
+def _number(value: float) -> str:
+    return ("%.6f" % float(value)).rstrip("0").rstrip(".") or "0"
+
+
 def knob_text(value: Any) -> str:
     """One knob value as .nk text."""
+    if isinstance(value, Animation):
+        return value.text()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

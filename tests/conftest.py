@@ -1,9 +1,13 @@
 """Shared test set-up: no model hub, ever, and no studio config leaking in from the environment."""
 import os
+import tempfile
 
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Camera tracks are cached under $ACTANYWHERE_CACHE: keep the suite's out of the home directory (engines
+# and farm workers started by tests inherit it).
+os.environ["ACTANYWHERE_CACHE"] = tempfile.mkdtemp(prefix="actanywhere_test_cache_")
 
 # The fake Nuke's fixtures (`nuke`, `adapter`) for the plugin tests.
 pytest_plugins = ("fake_nuke",)

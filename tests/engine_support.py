@@ -13,6 +13,7 @@ import OpenImageIO as oiio
 from actanywhere.engine.client import EngineClient
 from actanywhere.engine.errors import EngineError
 from actanywhere.engine.media.exr_write import write_exr
+from shot_files import panning_plates
 
 WIDTH, HEIGHT = 64, 36
 START_TIMEOUT_S = 120.0
@@ -24,8 +25,9 @@ def make_shot(directory, frames=(1001, 1002, 1003, 1004)):
     rng = np.random.default_rng(0)
     os.makedirs(os.path.join(directory, "plate"), exist_ok=True)
     os.makedirs(os.path.join(directory, "roto"), exist_ok=True)
+    plates = panning_plates(rng, len(frames), WIDTH, HEIGHT)
     for index, frame in enumerate(frames):
-        plate = rng.uniform(0.0, 0.8, (HEIGHT, WIDTH, 3)).astype(np.float32)
+        plate = plates[index]
         write_exr(os.path.join(directory, "plate", "p.%04d.exr" % frame), plate, ("R", "G", "B"), colourspace="ACEScg")
         matte = np.zeros((HEIGHT, WIDTH), np.float32)
         matte[8:30, 10 + 6 * index:22 + 6 * index] = 1.0

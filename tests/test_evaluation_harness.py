@@ -34,13 +34,17 @@ def test_eval_runs_end_to_end(tmp_path):
     assert [event.done for event in events] == [1, 2, 3, 4] and events[-1].total == 4
     with open(out / "metrics.csv", newline="", encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
-    assert len(rows) == 2 * 2 * 4  # clips x seeds x methods
+    assert len(rows) == 2 * 2 * 6  # clips x seeds x methods
+    assert {row["method"] for row in rows} == {"model", "model_static", "model_raw", "tracked_paste", "paste",
+                                               "condition"}
+    for row in rows:  # the blur-proof metrics are scored for every method
+        assert row["sharpness"] != "" and row["camera_follow_px"] != ""
     assert "clip_cond" not in rows[0]  # a random encoder's numbers are never written
     for row in rows:
-        if row["method"] in ("model", "paste"):
+        if row["method"] in ("model", "model_static", "tracked_paste", "paste"):
             assert float(row["fg_max_error"]) == 0.0  # the comp keeps the subject exactly
     results = json.loads((out / "results.json").read_text())
-    assert results["meta"]["seeds"] == [0, 1] and len(results["checks"]) == 3
+    assert results["meta"]["seeds"] == [0, 1] and len(results["checks"]) == 7
     assert (out / "eval_band_mae.png").is_file() and (out / "sheets" / "eval_sheet_clip_000000.png").is_file()
     # the generated split is a cache: a second run reuses it
     lines.clear()

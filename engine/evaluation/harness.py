@@ -5,8 +5,14 @@ and each seed, the model generates the clip's plate from its foreground segmenta
 condition image (the background-only image by default, or the composited condition frame); the
 original subject is merged back over it (the comp). Baselines, built in the same run:
 
+- tracked paste: the condition image warped into every frame by the plate's camera track, the
+  subject over it (what a compositor does with a 2D track);
 - paste: the subject over the condition image, in every frame (what a compositor does by hand);
 - condition: the condition image alone, in every frame.
+
+The model runs as generate runs it: the plate (the clip's frames) tracked relative to the condition
+frame, the condition warped into each frame (camera/); `model_static` is the same model with the
+condition stretched over every frame alike, the ablation of the camera track.
 
 Every method is scored against the ground truth (groundtruth_metrics.py), and, with real weights,
 with CLIP_cond / CLIP_temp (clip_metrics.py) and FVD (fvd.py). The report (report.md, metrics.csv,
@@ -33,7 +39,9 @@ import numpy as np
 from ..errors import ConfigError
 from ..progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from . import report as report_module
+from ..camera.condition_warp import SpatialCondition
 from .groundtruth_metrics import composite_subject, ground_truth_metrics, regions
+from .plate_metrics import plate_metrics
 
 CONDITIONS = ("background", "composite")
 DEFAULT_SEEDS = (0, 1, 2)
@@ -55,6 +63,18 @@ class EvalClip:
     condition_composite: np.ndarray  # (H, W, 3)
     grey: float = 0.5
     info: Optional[dict] = None
+    background: Optional[np.ndarray] = None  # (T, H, W, 3) the clean scene: no subject, shadow or effect
+    condition_index: int = 0  # the frame the condition images show
+
+    def true_camera_path(self) -> Optional[np.ndarray]:
+        """(T, 2) where the condition frame's centre lies in each frame, from the synthetic camera."""
+        from ..synth.clips import ground_truth_track
+
+        if not self.info or "camera_path" not in self.info:
+            return None
+        height, width = self.frames.shape[1:3]
+        return ground_truth_track(self.info["camera_path"], width, height, self.condition_index
+                                  ).reference_centre_path(width, height)
 
     def condition(self, kind: str) -> np.ndarray:
         return self.condition_background if kind == "background" else self.condition_composite
@@ -82,7 +102,7 @@ def prepare_split(out_dir: str, clips: int, size=DEFAULT_SIZE, frames: int = DEF
         header = read_ground_truth(path)
         if (list(header.get("size", [])) == [int(size[0]), int(size[1])] and header.get("frames") == frames
                 and header.get("dataset_seed") == dataset_seed and len(header["clips"]) >= clips
-                and header.get("file_format") == "png"):
+                and header.get("file_format") == "png" and "camera_path" in header["clips"][0]):
             return path
     started = time.monotonic()
     generate_dataset(data_dir, "test", count=clips, size=size, frames=frames, seed=dataset_seed)
@@ -126,11 +146,35 @@ def read_clips(path: str, count: Optional[int] = None) -> List[EvalClip]:
             foreground=sequence("foreground", _read_colour), interaction=sequence("interaction", _read_mask),
             condition_background=_read_colour(entry["condition_background"]),
             condition_composite=_read_colour(entry["condition_composite"]),
-            grey=float(header.get("foreground_grey", 0.5)), info=entry))
+            grey=float(header.get("foreground_grey", 0.5)), info=entry,
+            background=sequence("clean", _read_colour) if "clean" in entry else None,
+            condition_index=int(entry.get("condition_frame", first)) - first))
     return clips
 
 
 # -- methods ------------------------------------------------------------------------------------------------------
+def plate_track(clip: EvalClip, notes: List[str]):
+    """The clip's camera, tracked from its plate (the frames) as generate tracks a shot; a static track,
+    with a note, when the tracker refuses the clip."""
+    from ..camera.track import CameraTrack
+    from ..camera.tracker import track_frames
+    from ..errors import MediaError
+
+    frames = clip.frames.shape[0]
+    try:
+        return track_frames([(index, clip.frames[index], clip.matte[index]) for index in range(frames)],
+                            clip.condition_index, source="clip %s" % clip.id)
+    except MediaError as error:
+        notes.append("clip %s: camera not tracked, taken as static (%s)" % (clip.id, error))
+        return CameraTrack.static(list(range(frames)), clip.condition_index)
+
+
+def tracked_paste_baseline(clip: EvalClip, spatial) -> np.ndarray:
+    """The subject over the condition image warped into each frame by the plate's track."""
+    height, width = clip.frames.shape[1:3]
+    return composite_subject(spatial.all_frames(width, height), clip.foreground, clip.matte, clip.grey)
+
+
 def paste_baseline(clip: EvalClip, condition: np.ndarray) -> np.ndarray:
     """The subject over the (static) condition image in every frame."""
     plate = np.broadcast_to(np.asarray(condition, np.float32), clip.frames.shape)
@@ -214,22 +258,35 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
         image = clip.condition(condition)
         _check_condition_size(clip, image)
         masks = regions(clip.matte, clip.interaction)
-        baselines = {"paste": paste_baseline(clip, image), "condition": condition_baseline(clip, image)}
+        true_path = clip.true_camera_path()
+        spatial = SpatialCondition(image, clip.frames.shape[0], plate_track(clip, notes))
+
+        def score(video):
+            values = ground_truth_metrics(video, clip.frames, clip.matte, clip.interaction, clip.foreground,
+                                          masks=masks)
+            values.update(plate_metrics(video, clip.frames, clip.background, masks, clip.matte, true_path,
+                                        clip.condition_index))
+            return values
+
+        baselines = {"tracked_paste": tracked_paste_baseline(clip, spatial), "paste": paste_baseline(clip, image),
+                     "condition": condition_baseline(clip, image)}
         baseline_scores = {}
         for method, video in baselines.items():
-            scores = ground_truth_metrics(video, clip.frames, clip.matte, clip.interaction, clip.foreground,
-                                          masks=masks)
+            scores = score(video)
             if encoder is not None:
                 scores.update(clip_scores(video, image, encoder))
             baseline_scores[method] = scores
         for seed_index, seed in enumerate(seeds):
             tick = time.monotonic()
-            raw = pipeline(clip.foreground, clip.matte, image, steps=steps, guidance_scale=guidance, seed=seed)
+            raw = pipeline(clip.foreground, clip.matte, image, steps=steps, guidance_scale=guidance, seed=seed,
+                           spatial=spatial)
             model_seconds += time.monotonic() - tick
-            outputs = {"model": composite_subject(raw, clip.foreground, clip.matte, clip.grey), "model_raw": raw}
+            static = pipeline(clip.foreground, clip.matte, image, steps=steps, guidance_scale=guidance, seed=seed)
+            outputs = {"model": composite_subject(raw, clip.foreground, clip.matte, clip.grey),
+                       "model_static": composite_subject(static, clip.foreground, clip.matte, clip.grey),
+                       "model_raw": raw}
             for method, video in outputs.items():
-                scores = ground_truth_metrics(video, clip.frames, clip.matte, clip.interaction, clip.foreground,
-                                          masks=masks)
+                scores = score(video)
                 if encoder is not None and method == "model":
                     scores.update(clip_scores(video, image, encoder))
                 rows.append(dict({"method": method, "seed": seed, "clip": clip.id}, **scores))
@@ -251,7 +308,7 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
             notes.append("FVD not computed: the I3D %r is not real I3D weights (test only)"
                          % getattr(extractor, "name", extractor))
         else:
-            for method in ("model", "paste", "condition"):
+            for method in ("model", "tracked_paste", "paste", "condition"):
                 for seed in seeds:
                     fake = extractor(np.stack(videos[method][seed]))
                     rows.append({"method": method, "seed": seed, "clip": report_module.SET_ROW,

@@ -25,7 +25,7 @@ SET_ROW = "*"
 class Metric:
     key: str
     label: str
-    better: str  # "higher" or "lower"
+    better: str  # "higher", "lower", or "one" (closest to 1.0 is right)
     digits: int = 3
     needs_real: bool = False  # CLIP and FVD: printed only with real weights
 
@@ -39,23 +39,32 @@ METRICS = (
     Metric("flicker_error", "flicker error vs GT", "lower", 4),
     Metric("temporal_mae", "temporal MAE vs GT", "lower", 4),
     Metric("fg_max_error", "foreground max error", "lower", 4),
+    Metric("shadow_recovery", "shadow recovery", "higher", 3),
+    Metric("sharpness", "sharpness vs GT", "one", 3),
+    Metric("camera_follow_px", "camera-follow error (px)", "lower", 2),
     Metric("clip_cond", "CLIP_cond", "higher", 4, True),
     Metric("clip_temp", "CLIP_temp", "higher", 4, True),
     Metric("fvd", "FVD", "lower", 1, True),
 )
 METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 
-METHODS = ("model", "model_raw", "paste", "condition")
+METHODS = ("model", "model_static", "model_raw", "tracked_paste", "paste", "condition")
 METHOD_LABELS = {
     "model": "ActAnywhere (comp)",
+    "model_static": "ActAnywhere, camera not tracked (comp)",
     "model_raw": "ActAnywhere (raw output)",
+    "tracked_paste": "tracked paste baseline",
     "paste": "paste baseline",
     "condition": "condition image alone",
 }
-SHORT_LABELS = {"model": "model", "model_raw": "raw", "paste": "paste", "condition": "cond."}
-COLOURS = {"model": (0.20, 0.45, 0.80), "model_raw": (0.55, 0.70, 0.90), "paste": (0.85, 0.45, 0.20),
-           "condition": (0.55, 0.55, 0.55)}
-PLOTTED = ("band_mae", "flicker_error", "temporal_mae", "psnr_rest", "psnr_outside", "ssim_outside")
+SHORT_LABELS = {"model": "model", "model_static": "static", "model_raw": "raw", "tracked_paste": "tpaste",
+                "paste": "paste", "condition": "cond."}
+COLOURS = {"model": (0.20, 0.45, 0.80), "model_static": (0.35, 0.35, 0.75), "model_raw": (0.55, 0.70, 0.90),
+           "tracked_paste": (0.90, 0.65, 0.20), "paste": (0.85, 0.45, 0.20), "condition": (0.55, 0.55, 0.55)}
+PLOTTED = ("band_mae", "shadow_recovery", "sharpness", "camera_follow_px", "flicker_error", "temporal_mae",
+           "psnr_rest", "psnr_outside", "ssim_outside")
+SHARPNESS_FLOOR = 0.8  # the issue's bar: a plate this much softer than the truth is visibly blurred
+CAMERA_TOLERANCE_PX = 1.0
 
 
 # -- aggregation -----------------------------------------------------------------------------------------------
@@ -124,6 +133,35 @@ def goal_checks(summary, model: str = "model", baseline: str = "paste", psnr_tol
     else:
         checks.append((claim, bool(a[0] >= b[0] - psnr_tolerance_db),
                        "%s %.2f dB vs %s %.2f dB (difference %+.2f dB)" % (model, a[0], baseline, b[0], a[0] - b[0])))
+    return checks + plate_checks(summary, model)
+
+
+def plate_checks(summary, model: str = "model", baseline: str = "tracked_paste") -> List[Tuple[str, Optional[bool], str]]:
+    """The checks a blurred or static plate cannot pass: against the tracked paste (what a compositor does
+    with a 2D track), shadow-band error and shadow recovery beaten by more than the spread, the camera
+    followed as well (within CAMERA_TOLERANCE_PX), and a plate at least SHARPNESS_FLOOR as sharp as the truth."""
+    checks = []
+    mine, theirs = summary.get(model, {}), summary.get(baseline, {})
+    for key, sign in (("band_mae", 1.0), ("shadow_recovery", -1.0)):
+        label = METRIC_BY_KEY[key].label
+        claim = "model beats %s on %s by more than the spread over seeds" % (baseline, label)
+        if key not in mine or key not in theirs:
+            checks.append((claim, None, "not measured"))
+            continue
+        margin, spread = sign * (theirs[key][0] - mine[key][0]), mine[key][1] + theirs[key][1]
+        checks.append((claim, bool(margin > spread), "%s %.4f vs %s %.4f: margin %.4f, spread %.4f"
+                       % (model, mine[key][0], baseline, theirs[key][0], margin, spread)))
+    claim = "model's camera-follow error within %.0f px of %s's" % (CAMERA_TOLERANCE_PX, baseline)
+    if "camera_follow_px" not in mine or "camera_follow_px" not in theirs:
+        checks.append((claim, None, "not measured"))
+    else:
+        a, b = mine["camera_follow_px"][0], theirs["camera_follow_px"][0]
+        checks.append((claim, bool(a <= b + CAMERA_TOLERANCE_PX), "%s %.2f px vs %s %.2f px" % (model, a, baseline, b)))
+    claim = "model's sharpness at least %.1f of the ground truth's" % SHARPNESS_FLOOR
+    if "sharpness" not in mine:
+        checks.append((claim, None, "not measured"))
+    else:
+        checks.append((claim, bool(mine["sharpness"][0] >= SHARPNESS_FLOOR), "%s %.3f" % (model, mine["sharpness"][0])))
     return checks
 
 
@@ -134,7 +172,10 @@ def losses(summary, model: str = "model", baseline: str = "paste") -> List[str]:
         a, b = summary.get(model, {}).get(metric.key), summary.get(baseline, {}).get(metric.key)
         if a is None or b is None or a[0] == b[0]:
             continue
-        worse = a[0] < b[0] if metric.better == "higher" else a[0] > b[0]
+        if metric.better == "one":
+            worse = abs(a[0] - 1.0) > abs(b[0] - 1.0)
+        else:
+            worse = a[0] < b[0] if metric.better == "higher" else a[0] > b[0]
         if worse:
             found.append("%s: %s %s vs %s %s" % (metric.label, model, format_value(a[0], a[1], metric.digits),
                                                 baseline, format_value(b[0], b[1], metric.digits)))
@@ -179,8 +220,9 @@ def markdown_table(summary, metrics: Optional[Sequence[str]] = None) -> str:
     keys = [m.key for m in METRICS if any(m.key in values for values in summary.values())]
     if metrics is not None:
         keys = [key for key in metrics if key in keys]
-    header = "| method | " + " | ".join("%s %s" % (METRIC_BY_KEY[k].label, "↑" if METRIC_BY_KEY[k].better == "higher"
-                                                    else "↓") for k in keys) + " |"
+    arrows = {"higher": "↑", "lower": "↓", "one": "→1"}
+    header = "| method | " + " | ".join("%s %s" % (METRIC_BY_KEY[k].label, arrows[METRIC_BY_KEY[k].better])
+                                       for k in keys) + " |"
     lines = [header, "|---|" + "---|" * len(keys)]
     for method, values in summary.items():
         cells = []
@@ -253,7 +295,7 @@ def write_plots(out_dir: str, summary, prefix: str = "eval_", metrics: Sequence[
                   for method in summary if key in summary[method]]
         if not values:
             continue
-        title = "%s (%s is better)" % (metric.label, metric.better)
+        title = "%s (%s is better)" % (metric.label, "1.0" if metric.better == "one" else metric.better)
         paths.append(bar_plot(os.path.join(out_dir, "%s%s.png" % (prefix, key)), title, values))
     return paths
 
@@ -267,7 +309,7 @@ def clip_sheet(gt: np.ndarray, outputs: Dict[str, np.ndarray], band: np.ndarray,
     for method in METHODS:
         if method in outputs:
             rows.append((SHORT_LABELS.get(method, method), [outputs[method][i] for i in picks]))
-    for method in ("model", "paste"):
+    for method in ("model", "tracked_paste"):
         if method in outputs:
             error = np.clip(np.abs(outputs[method] - gt).mean(axis=-1) * error_gain, 0.0, 1.0)
             rows.append(("|%s-GT| x%g" % (SHORT_LABELS[method], error_gain), [error[i] for i in picks]))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from actanywhere.engine.camera.condition_warp import SpatialCondition, stretch_image
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
 from actanywhere.engine.model.detail import restore_detail
@@ -58,7 +59,8 @@ class Conditioning:
     uncond_embeds: torch.Tensor  # (1, 1, D) what a dropped condition was in training
     # `ip_adapter` profiles: the empty prompt's text embedding (1, 77, C), the cross-attention context.
     text_embeds: Optional[torch.Tensor] = None
-    # Profiles with a spatial condition: the condition image's latent at the frames' size, (1, C, 1, h, w).
+    # Profiles with a spatial condition: the condition image's latent at the frames' size, (1, C, 1, h, w)
+    # when every frame sees it alike, or (1, C, T, h, w) when it is warped into each frame by the camera.
     condition_latents: Optional[torch.Tensor] = None
 
     def crop(self, frames: slice = slice(None), rows: slice = slice(None), cols: slice = slice(None)) -> "Conditioning":
@@ -69,8 +71,15 @@ class Conditioning:
             self.image_embeds,
             self.uncond_embeds,
             self.text_embeds,
-            None if self.condition_latents is None else self.condition_latents[:, :, :, rows, cols],
+            None if self.condition_latents is None else crop_spatial(self.condition_latents, frames, rows, cols),
         )
+
+
+def crop_spatial(latents: torch.Tensor, frames: slice, rows: slice, cols: slice) -> torch.Tensor:
+    """A window / tile of a spatial condition's latent: one frame for every frame, or its own per frame."""
+    if latents.shape[2] == 1:
+        return latents[:, :, :, rows, cols]
+    return latents[:, :, frames, rows, cols]
 
 
 class ActAnywherePipeline:
@@ -161,17 +170,24 @@ class ActAnywherePipeline:
     def condition_pixels(condition: np.ndarray, height: int, width: int) -> torch.Tensor:
         """(h, w, 3) in [0, 1] -> (1, 3, height, width) in [0, 1]: the condition image stretched over the
         frames, as a spatial condition sees it (a frame of the shot, or a plate of the same framing)."""
-        image = torch.from_numpy(np.ascontiguousarray(condition[..., :3], dtype=np.float32)).permute(2, 0, 1)[None]
-        if tuple(image.shape[-2:]) != (height, width):
-            image = F.interpolate(image, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
-        return image.clamp(0, 1)
+        return torch.from_numpy(stretch_image(condition, width, height)).permute(2, 0, 1)[None]
 
     @torch.inference_mode()
-    def encode_condition_latents(self, condition: np.ndarray, height: int, width: int) -> torch.Tensor:
-        """The condition image's scaled VAE latent at (height, width) pixels, (1, C, 1, h, w) float32."""
-        pixels = (self.condition_pixels(condition, height, width) * 2 - 1).to(self.device, self.dtype)
-        latent = self.model.vae.encode(pixels).latent_dist.mode().float() * self.profile.vae_scaling_factor
-        return latent[:, :, None]
+    def encode_condition_latents(self, condition: np.ndarray, height: int, width: int,
+                                 spatial: Optional[SpatialCondition] = None, vae_batch: int = 8) -> torch.Tensor:
+        """The condition image's scaled VAE latent at (height, width) pixels: (1, C, 1, h, w) float32 for
+        every frame alike, or with a tracked `spatial` condition (1, C, T, h, w), each frame's own view."""
+        scaling = self.profile.vae_scaling_factor
+        if spatial is None or spatial.is_static:
+            pixels = (self.condition_pixels(condition, height, width) * 2 - 1).to(self.device, self.dtype)
+            return (self.model.vae.encode(pixels).latent_dist.mode().float() * scaling)[:, :, None]
+        latents = []
+        for start in range(0, spatial.frames, vae_batch):
+            views = np.stack([spatial.frame(index, width, height)
+                              for index in range(start, min(start + vae_batch, spatial.frames))])
+            pixels = (torch.from_numpy(views).permute(0, 3, 1, 2) * 2 - 1).to(self.device, self.dtype)
+            latents.append(self.model.vae.encode(pixels).latent_dist.mode().float() * scaling)
+        return torch.cat(latents).permute(1, 0, 2, 3)[None]  # (T, C, h, w) -> (1, C, T, h, w)
 
     def downsample_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) pixel mask -> (N, 1, H/s, W/s) by the profile's method."""
@@ -185,9 +201,11 @@ class ActAnywherePipeline:
 
     @torch.inference_mode()
     def encode_conditioning(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray,
-                            progress: ProgressCallback = ignore_progress, vae_batch: int = 8) -> Conditioning:
+                            progress: ProgressCallback = ignore_progress, vae_batch: int = 8,
+                            spatial: Optional[SpatialCondition] = None) -> Conditioning:
         """Foreground segmentation latents, latent-size mask and condition embedding (and, for profiles
-        with a spatial condition, the condition image's latent), for the whole shot."""
+        with a spatial condition, the condition image's latent: warped into each frame by the camera
+        when `spatial` carries a track), for the whole shot."""
         foreground, matte, condition = self.check_inputs(foreground, matte, condition)
         frames = foreground.shape[0]
         grey = self.profile.background_grey
@@ -210,7 +228,8 @@ class ActAnywherePipeline:
         embeds, uncond = self.encode_condition(condition)
         condition_latents = None
         if self.profile.spatial_condition:
-            condition_latents = self.encode_condition_latents(condition, *foreground.shape[1:3])
+            condition_latents = self.encode_condition_latents(condition, *foreground.shape[1:3], spatial=spatial,
+                                                              vae_batch=vae_batch)
         return Conditioning(fg_latents, mask, embeds.float(), uncond.float(), self.model.text_embeds,
                             condition_latents)
 
@@ -225,7 +244,11 @@ class ActAnywherePipeline:
             if conditioning.condition_latents is None:
                 raise ModelError(f"profile '{self.profile.name}' needs the condition image's latent "
                                  f"(encode_conditioning makes it)")
-            spatial = conditioning.condition_latents.expand(-1, -1, latents.shape[2], -1, -1)
+            spatial = conditioning.condition_latents
+            if spatial.shape[2] == 1:
+                spatial = spatial.expand(-1, -1, latents.shape[2], -1, -1)
+            elif spatial.shape[2] != latents.shape[2]:
+                raise ModelError(f"the spatial condition has {spatial.shape[2]} frames, the latents {latents.shape[2]}")
             parts[CONDITION_LATENT] = torch.zeros_like(spatial) if unconditional else spatial
         return torch.cat([parts[name] for name in self.profile.channel_order], dim=1)
 
@@ -273,15 +296,17 @@ class ActAnywherePipeline:
     @torch.inference_mode()
     def decode_latents(self, latents: torch.Tensor, progress: ProgressCallback = ignore_progress,
                        vae_batch: int = 8, condition: Optional[np.ndarray] = None,
-                       matte: Optional[np.ndarray] = None) -> np.ndarray:
+                       matte: Optional[np.ndarray] = None, spatial: Optional[SpatialCondition] = None) -> np.ndarray:
         """(1, C, T, h, w) latents -> (T, H, W, 3) float32 in [0, 1]. Profiles with a detail pass also need
-        the condition image (h, w, 3) and the matte (T, H, W), subject = 1, at the frames' size."""
+        the condition image (h, w, 3) and the matte (T, H, W), subject = 1, at the frames' size; with a
+        tracked `spatial` condition the detail pass sees each frame's own view of it."""
         frames = latents.shape[2]
         flat = latents[0].permute(1, 0, 2, 3) / self.profile.vae_scaling_factor
         detail_condition = None
         if self.model.detail is not None:
             height, width = flat.shape[-2] * self.vae_scale_factor, flat.shape[-1] * self.vae_scale_factor
             detail_condition = self.detail_condition(condition, height, width)
+            tracked = spatial is not None and not spatial.is_static
             if matte is None or tuple(np.shape(matte)) != (frames, height, width):
                 raise ModelError(f"profile '{self.profile.name}' restores the condition's detail after decoding: "
                                  f"pass the matte, ({frames}, {height}, {width}), got "
@@ -294,7 +319,11 @@ class ActAnywherePipeline:
             pixels = (pixels / 2 + 0.5).clamp(0, 1)
             if detail_condition is not None:
                 alpha = torch.from_numpy(np.ascontiguousarray(np.clip(matte[start:stop], 0, 1), np.float32))[:, None]
-                pixels = restore_detail(self.model.detail, pixels, detail_condition, alpha)
+                view = detail_condition
+                if tracked:
+                    views = np.stack([spatial.frame(index, width, height) for index in range(start, stop)])
+                    view = torch.from_numpy(views).permute(0, 3, 1, 2)
+                pixels = restore_detail(self.model.detail, pixels, view, alpha)
             out.append(pixels.permute(0, 2, 3, 1).cpu())
             progress(ProgressEvent("decode", stop, frames, frame=stop - 1, eta_s=clock.eta(stop, frames)))
         return torch.cat(out).numpy().astype(np.float32, copy=False)
@@ -319,7 +348,8 @@ class ActAnywherePipeline:
                  steps: Optional[int] = None, guidance_scale: Optional[float] = None,
                  scheduler: Optional[str] = None, seed: int = 0,
                  progress: Optional[ProgressCallback] = None, window_frames: Optional[int] = None,
-                 vae_batch: int = 8, window_overlap: int = 0, output: str = "pixels"):
+                 vae_batch: int = 8, window_overlap: int = 0, output: str = "pixels",
+                 spatial: Optional[SpatialCondition] = None):
         """Generate the shot at the size of its frames, in one tile.
 
         foreground: (T, H, W, 3) float32 in [0, 1], display-referred; the background need not be grey.
@@ -328,6 +358,8 @@ class ActAnywherePipeline:
         modules were trained on), at most the U-Net's motion_max_seq_length. Windows of one length
         cover the shot (the last one shifted to its end), sharing at least `window_overlap` frames;
         their predictions are blended every step (model/tiled_sampler.py).
+        spatial: the condition as each frame sees it (camera/condition_warp.py): warped by the plate's
+        camera track; None: stretched over every frame alike.
         Returns (T, H, W, 3) float32 in [0, 1], or with output="latents" the sampled latents
         (1, C, T, h, w) before decoding. Plates larger than the model: model/refine.py."""
         from actanywhere.engine.model.blending import BlendGrid
@@ -347,7 +379,7 @@ class ActAnywherePipeline:
 
         # Checked here too: the detail pass after decoding reads the (T, H, W) matte in [0, 1].
         foreground, matte, condition = self.check_inputs(foreground, matte, condition)
-        conditioning = self.encode_conditioning(foreground, matte, condition, progress, vae_batch)
+        conditioning = self.encode_conditioning(foreground, matte, condition, progress, vae_batch, spatial)
         sampler = make_scheduler(scheduler_name, profile.noise_schedule)
         sampler.set_timesteps(steps, device=self.device)
         _, _, frames, height, width = conditioning.fg_latents.shape
@@ -360,4 +392,5 @@ class ActAnywherePipeline:
             return latents.read()
         if output != "pixels":
             raise ModelError(f"output must be 'pixels' or 'latents', got {output!r}")
-        return self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte)
+        return self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte,
+                                   spatial=spatial)

@@ -20,6 +20,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 
+from actanywhere.engine.camera.condition_warp import SpatialCondition
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.blending import BlendGrid
 from actanywhere.engine.model.detail import restore_detail
@@ -87,12 +88,14 @@ class PlateRefiner:
         self.fg = ShotTensor(channels, *shape, directory=scratch_dir, name="fg")
         self.mask = ShotTensor(1, *shape, directory=scratch_dir, name="mask")
         self.latents = ShotTensor(channels, *shape, directory=scratch_dir, name="latents")
-        # Profiles with a detail pass: the matte at refinement size (padded), and the condition image,
-        # set by run().
+        # Profiles with a detail pass: the matte at refinement size (padded), and the condition image (or
+        # its per-frame views when the camera is tracked), set by run().
         self.detail_matte = None
         if pipeline.model.detail is not None:
             self.detail_matte = ShotTensor(1, frames, *self.padded, directory=scratch_dir, name="matte")
         self.detail_condition: Optional[torch.Tensor] = None
+        self.spatial: Optional[SpatialCondition] = None
+        self.spatial_latents: Optional[ShotTensor] = None
 
     # -- frames in ----------------------------------------------------------------------------------
     def pad(self, image: np.ndarray) -> np.ndarray:
@@ -121,16 +124,29 @@ class PlateRefiner:
         rgb = torch.from_numpy(np.ascontiguousarray(self.pad(np.clip(pixels, 0, 1)))).permute(2, 0, 1)[None].float()
         self.latents.write_frame(index, self._encode(rgb))
 
-    def condition_at_size(self, condition: np.ndarray) -> torch.Tensor:
-        """The condition image stretched to refinement size and padded: (1, 3, H', W') in [0, 1]."""
-        pixels = self.pipeline.condition_pixels(np.clip(condition, 0, 1), self.height, self.width)
-        return torch.from_numpy(self.pad(pixels[0].permute(1, 2, 0).numpy())).permute(2, 0, 1)[None]
+    def condition_at_size(self, condition: np.ndarray, index: Optional[int] = None) -> torch.Tensor:
+        """The condition image at refinement size and padded: (1, 3, H', W') in [0, 1]; stretched, or frame
+        `index`'s view of it when run() was given a tracked spatial condition."""
+        if index is not None and self.spatial is not None and not self.spatial.is_static:
+            view = self.spatial.frame(index, self.width, self.height)
+        else:
+            view = self.pipeline.condition_pixels(np.clip(condition, 0, 1), self.height, self.width)[0]
+            view = view.permute(1, 2, 0).numpy()
+        return torch.from_numpy(self.pad(view)).permute(2, 0, 1)[None]
 
-    def condition_latents(self, condition: np.ndarray) -> Optional[torch.Tensor]:
-        """A spatial condition's latent at refinement size (1, C, 1, h, w), or None for profiles without."""
+    def condition_latents(self, condition: np.ndarray):
+        """A spatial condition's latent at refinement size: (1, C, 1, h, w) for every frame alike, a
+        ShotTensor of each frame's view with a tracked camera, or None for profiles without."""
         if not self.pipeline.profile.spatial_condition:
             return None
-        return self._encode(self.condition_at_size(condition))[None, :, None]  # (C, h, w) -> (1, C, 1, h, w)
+        if self.spatial is None or self.spatial.is_static:
+            return self._encode(self.condition_at_size(condition))[None, :, None]  # (C, h, w) -> (1, C, 1, h, w)
+        if self.spatial_latents is None:
+            self.spatial_latents = ShotTensor(self.latents.channels, self.frames, self.latent_height,
+                                              self.latent_width, directory=self.scratch_dir, name="condition")
+            for index in range(self.frames):
+                self.spatial_latents.write_frame(index, self._encode(self.condition_at_size(condition, index)))
+        return self.spatial_latents
 
     # -- per-tile conditioning ----------------------------------------------------------------------
     def tile_crop_box(self, rows: slice, cols: slice, global_height: int, global_width: int) -> Tuple[int, int, int, int]:
@@ -159,16 +175,17 @@ class PlateRefiner:
     @torch.inference_mode()
     def run(self, global_frames: np.ndarray, condition_embeds: Tuple[torch.Tensor, torch.Tensor], steps: int,
             guidance_scale: float, scheduler: str, seed: int, progress: ProgressCallback = ignore_progress,
-            condition: Optional[np.ndarray] = None) -> None:
+            condition: Optional[np.ndarray] = None, spatial: Optional[SpatialCondition] = None) -> None:
         """Re-noise the init latents to the refinement strength and denoise them (in place).
 
         global_frames: (T, h, w, 3) the global pass's result, for the per-tile conditions.
         condition_embeds: the shot condition's (embeds, uncond), kept for the unconditional branch.
         condition: the condition image (h, w, 3), needed by profiles with a spatial condition or a
-        detail pass."""
+        detail pass; spatial: its per-frame views when the camera is tracked."""
         pipeline = self.pipeline
         if (pipeline.profile.spatial_condition or pipeline.model.detail is not None) and condition is None:
             raise ModelError(f"profile '{pipeline.profile.name}' refines with its condition image: pass condition")
+        self.spatial = spatial
         if pipeline.model.detail is not None:
             self.detail_condition = self.condition_at_size(condition)
         sampler = make_scheduler(scheduler, pipeline.profile.noise_schedule)
@@ -198,14 +215,17 @@ class PlateRefiner:
                 raise ModelError(f"profile '{self.pipeline.profile.name}' restores the condition's detail: "
                                  f"run() the refinement with its condition image before reading frames")
             matte = self.detail_matte.read_frame(index)[None]  # (1, 1, H', W')
-            pixels = restore_detail(self.pipeline.model.detail, pixels, self.detail_condition, matte)
+            view = self.detail_condition
+            if self.spatial is not None and not self.spatial.is_static:
+                view = self.condition_at_size(self.spatial.image, index)
+            pixels = restore_detail(self.pipeline.model.detail, pixels, view, matte)
         return pixels[0, :, :self.height, :self.width].permute(1, 2, 0).numpy()
 
     def frames_out(self, progress: ProgressCallback = ignore_progress) -> "RefinedFrames":
         return RefinedFrames(self, progress)
 
     def close(self) -> None:
-        for tensor in (self.fg, self.mask, self.latents, self.detail_matte):
+        for tensor in (self.fg, self.mask, self.latents, self.detail_matte, self.spatial_latents):
             if tensor is not None:
                 tensor.close()
 

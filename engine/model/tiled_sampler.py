@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -33,21 +33,27 @@ class ShotConditioning:
     uncond_embeds: torch.Tensor  # (1, 1, D)
     text_embeds: Optional[torch.Tensor] = None
     tile_embeds: Dict[Tuple[int, int], torch.Tensor] = field(default_factory=dict)
-    # Profiles with a spatial condition: the condition image's latent over the whole shot, (1, C, 1, h, w).
-    # One frame, so it stays in memory even when the shot's state is on disk.
-    condition_latents: Optional[torch.Tensor] = None
+    # Profiles with a spatial condition: the condition image's latent over the whole shot. One frame for
+    # every frame (1, C, 1, h, w), which stays in memory even when the shot's state is on disk, or each
+    # frame's own view of it (warped by the camera track): a ShotTensor like the foreground's latents.
+    condition_latents: Optional[Union[torch.Tensor, ShotTensor]] = None
 
     @classmethod
     def from_conditioning(cls, conditioning: Conditioning, directory: Optional[str] = None) -> "ShotConditioning":
+        spatial = conditioning.condition_latents
+        if spatial is not None and spatial.shape[2] > 1:
+            spatial = ShotTensor.from_tensor(spatial, directory, "condition")
         return cls(ShotTensor.from_tensor(conditioning.fg_latents, directory, "fg"),
                    ShotTensor.from_tensor(conditioning.mask, directory, "mask"),
                    conditioning.image_embeds, conditioning.uncond_embeds, conditioning.text_embeds,
-                   condition_latents=conditioning.condition_latents)
+                   condition_latents=spatial)
 
     def region(self, region: Region, device) -> Conditioning:
         embeds = self.tile_embeds.get((region.window, region.tile), self.image_embeds)
         spatial = None
-        if self.condition_latents is not None:
+        if isinstance(self.condition_latents, ShotTensor):
+            spatial = self.condition_latents.read(region.frames, region.rows, region.cols).to(device)
+        elif self.condition_latents is not None:
             spatial = self.condition_latents[:, :, :, region.rows, region.cols].to(device)
         return Conditioning(
             self.fg_latents.read(region.frames, region.rows, region.cols).to(device),

@@ -159,6 +159,9 @@ def render_clip(seed: int, size: Tuple[int, int] = (64, 64), frames: int = 16, d
         "light": {"shadow_shear": [round(light.shear_x, 4), round(light.shear_y, 4)],
                   "shadow_strength": round(light.strength, 4), "tint": [round(float(v), 4) for v in light.tint]},
         "camera": dict(camera_info, pan_px=round(float(_pan(camera, width, height)), 3)),
+        # Per frame [world x, world y, zoom] at the frame's centre: the exact camera (ground_truth_track).
+        "camera_path": [[round(float(x), 4), round(float(y), 4), round(float(z), 6)]
+                        for x, y, z in zip(camera.centre_x, camera.centre_y, camera.zoom)],
         "condition_index": condition_index,
         "contacts": _contacts_in_frame(contacts, camera, width, height),
         "lowest_point": _lowest_points(alpha),
@@ -167,6 +170,27 @@ def render_clip(seed: int, size: Tuple[int, int] = (64, 64), frames: int = 16, d
         frames=_finish(composite), mattes=_finish(alpha), foreground=_finish(foreground), scene=_finish(scene_d),
         background=_finish(background_d), interaction=_finish(interaction), condition_index=condition_index,
         info=info)
+
+
+def ground_truth_track(camera_path: Sequence[Sequence[float]], width: int, height: int, reference_index: int,
+                       first_frame: int = 0):
+    """The exact camera track of a clip (engine/camera/track.py's CameraTrack) from its info's
+    `camera_path`: frame pixel (x + 0.5) = (world - centre) * zoom + size / 2, so frame t maps onto the
+    reference frame r by a scale and a shift, here in normalised coordinates."""
+    from ..camera.track import REFERENCE, TRACKED, CameraTrack
+
+    path = np.asarray(camera_path, np.float64)
+    reference_x, reference_y, reference_zoom = path[reference_index]
+    homographies, flags = [], []
+    for index, (centre_x, centre_y, zoom) in enumerate(path):
+        scale = reference_zoom / zoom
+        shift_x = 0.5 - 0.5 * scale + (centre_x - reference_x) * reference_zoom / width
+        shift_y = 0.5 - 0.5 * scale + (centre_y - reference_y) * reference_zoom / height
+        homographies.append([[scale, 0.0, shift_x], [0.0, scale, shift_y], [0.0, 0.0, 1.0]])
+        flags.append(REFERENCE if index == reference_index else TRACKED)
+    frames = [first_frame + index for index in range(len(path))]
+    return CameraTrack(frames, first_frame + reference_index, homographies, flags, size=(width, height),
+                       method="synthetic ground truth")
 
 
 def _finish(pixels: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ FIRST_FRAME = 1001
 LINEAR_COLOURSPACE = "ACEScg"
 DISPLAY_COLOURSPACE = "sRGB Encoded Rec.709 (sRGB)"
 # Ground-truth keys and the file names they stand for.
-SEQUENCES = ("frames", "matte", "foreground", "scene", "interaction")
+SEQUENCES = ("frames", "matte", "foreground", "scene", "clean", "interaction")
 _FILE_NAMES = {"frames": "frame"}
 STILLS = ("condition_background", "condition_composite")
 DEMO_SHOT = "synth010"
@@ -114,6 +114,7 @@ def write_clip(clip: RenderedClip, split_dir: str, clip_id: str, first_frame: in
         writer.mask(frame_path("matte", index), clip.mattes[index], "A")
         writer.colour(frame_path("foreground", index), clip.foreground[index])
         writer.colour(frame_path("scene", index), clip.scene[index])
+        writer.colour(frame_path("clean", index), clip.background[index])  # no subject, shadow or effect
         writer.mask(frame_path("interaction", index), clip.interaction[index], "Y")
     writer.colour(os.path.join(split_dir, paths["condition_background"]), clip.condition_background)
     writer.colour(os.path.join(split_dir, paths["condition_composite"]), clip.condition_composite)
@@ -206,6 +207,7 @@ def _truth_entry(clip_id: str, index: int, paths: Dict[str, str], clip: Rendered
         "background": info["background"],
         "light": info["light"],
         "camera": info["camera"],
+        "camera_path": info["camera_path"],
         "contacts": [dict(contact, frame=first_frame + contact.pop("index")) for contact in
                      [dict(item) for item in info["contacts"]]],
         "lowest_point": info["lowest_point"],

@@ -1,0 +1,88 @@
+"""SpatialCondition: the condition image as each frame of the shot sees it.
+
+The condition image shows the new scene framed like the plate at its reference frame (the
+`condition_frame`). A camera that pans, tilts or zooms sees that scene from elsewhere in every other
+frame, so each frame gets the condition warped by the plate's camera track: frame pixels -> reference
+picture -> condition image pixels. Where the warp leaves the condition image (the camera has moved on to
+what the condition never showed), `validity` is 0 and the picture is filled by mirroring the edge (a
+plausible texture for the model to start from; the model must generate that part).
+
+Without a track (or with a static one) every frame sees the condition stretched over it, which is how
+the model saw it before tracking existed; the static case is encoded once for the whole shot.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .track import CameraTrack, to_pixels
+
+
+def stretch_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(h, w, 3) in [0, 1] -> (height, width, 3) float32 in [0, 1]: bicubic with antialiasing, the one
+    way the condition image is brought to a frame's size (the model was trained on this)."""
+    import torch
+    import torch.nn.functional as F
+
+    pixels = torch.from_numpy(np.ascontiguousarray(image[..., :3], dtype=np.float32)).permute(2, 0, 1)[None]
+    if tuple(pixels.shape[-2:]) != (height, width):
+        pixels = F.interpolate(pixels, size=(int(height), int(width)), mode="bicubic", antialias=True,
+                               align_corners=False)
+    return pixels.clamp(0, 1)[0].permute(1, 2, 0).contiguous().numpy()
+
+
+class SpatialCondition:
+    def __init__(self, image: np.ndarray, frames: int, track: Optional[CameraTrack] = None):
+        """image: (h, w, 3) in [0, 1]; frames: the shot's frame count; track: its camera, or None."""
+        self.image = np.ascontiguousarray(np.clip(np.asarray(image, np.float32)[..., :3], 0.0, 1.0))
+        self.frames = int(frames)
+        if track is not None and len(track.frames) != self.frames:
+            raise ValueError("camera track has %d frames, the shot %d" % (len(track.frames), self.frames))
+        self.track = None if track is None or track.is_static else track
+        self._stretched = {}  # (width, height) -> the image at that size
+
+    @property
+    def is_static(self) -> bool:
+        return self.track is None
+
+    def stretched(self, width: int, height: int) -> np.ndarray:
+        """The condition image at (width, height), antialiased: the reference frame's view."""
+        key = (int(width), int(height))
+        if key not in self._stretched:
+            self._stretched[key] = stretch_image(self.image, width, height)
+        return self._stretched[key]
+
+    def _matrix(self, index: int, width: int, height: int) -> np.ndarray:
+        # Frame pixels -> reference pixels at the same size: the stretched image is the reference's view.
+        return to_pixels(self.track.homographies[index], width, height)
+
+    def frame(self, index: int, width: int, height: int) -> np.ndarray:
+        """(height, width, 3) float32: the condition as frame `index` (0-based) sees it."""
+        base = self.stretched(width, height)
+        if self.track is None:
+            return base
+        import cv2
+
+        return cv2.warpPerspective(base, self._matrix(index, width, height), (int(width), int(height)),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REFLECT_101)
+
+    def validity(self, index: int, width: int, height: int) -> np.ndarray:
+        """(height, width) float32: 1 where frame `index` sees the condition image, 0 where the warp left it."""
+        if self.track is None:
+            return np.ones((int(height), int(width)), np.float32)
+        import cv2
+
+        ones = np.ones((int(height), int(width)), np.float32)
+        return cv2.warpPerspective(ones, self._matrix(index, width, height), (int(width), int(height)),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+    def all_frames(self, width: int, height: int) -> np.ndarray:
+        """(T, height, width, 3): every frame's view (for the working-size global pass)."""
+        return np.stack([self.frame(index, width, height) for index in range(self.frames)])
+
+    def coverage(self, width: int = 64, height: int = 64) -> np.ndarray:
+        """(T,): the fraction of each frame the condition image covers."""
+        return np.array([float(self.validity(index, width, height).mean()) for index in range(self.frames)])
