@@ -289,3 +289,44 @@ def test_refinement_sees_the_condition_image_at_plate_size(pipe):
     with pytest.raises(ModelError, match="pass condition"):
         refiner.run(np.zeros((2, 24, 40, 3), np.float32), pipe.encode_condition(condition), 2, 1.0, "ddim", 0)
     refiner.close()
+
+
+def panning_track(frames, step=0.05):
+    """A camera track that pans `step` of the frame width per frame to the right (normalised)."""
+    from actanywhere.engine.camera.track import REFERENCE, TRACKED, CameraTrack
+
+    homographies = [[[1, 0, step * index], [0, 1, 0], [0, 0, 1]] for index in range(frames)]
+    return CameraTrack(list(range(frames)), 0, homographies, [REFERENCE] + [TRACKED] * (frames - 1))
+
+
+def test_a_tracked_condition_gives_each_frame_its_own_view_in_the_global_pass_and_the_refinement(pipe, tmp_path):
+    from actanywhere.engine.camera.condition_warp import SpatialCondition
+
+    frames = 3
+    foreground, matte, condition = inputs(frames, 24, 40)
+    spatial = SpatialCondition(condition, frames, panning_track(frames))
+    conditioning = pipe.encode_conditioning(foreground, matte, condition, spatial=spatial)
+    assert conditioning.condition_latents.shape == (1, pipe.model.latent_channels, frames, 6, 10)
+    # Frame 0 is the reference: its view is the stretched condition, the latent of the static path.
+    static = pipe.encode_condition_latents(condition, 24, 40)
+    assert_same_result(conditioning.condition_latents[:, :, :1], static)
+    assert (conditioning.condition_latents[:, :, 2:] - static).abs().max() > 1e-2
+    tracked = pipe(foreground, matte, condition, steps=1, seed=0, spatial=spatial)
+    still = pipe(foreground, matte, condition, steps=1, seed=0)
+    assert np.abs(tracked[2] - still[2]).max() > 1e-3
+    # A window of two frames over three: each window crops its own frames of the per-frame latents.
+    windowed = pipe(foreground, matte, condition, steps=1, seed=0, spatial=spatial, window_frames=2, window_overlap=1)
+    assert windowed.shape == tracked.shape and np.isfinite(windowed).all()
+
+    plan = TilingPlan(window_frames=2, window_overlap=1, tile=8, tile_overlap=2, strength=0.5)
+    refiner = PlateRefiner(pipe, frames, 64, 32, plan, str(tmp_path))
+    plate_foreground, plate_matte, _ = inputs(frames, 32, 64, seed=1)
+    for index in range(frames):
+        refiner.add_input(index, plate_foreground[index], plate_matte[index])
+        refiner.add_init(index, np.full((32, 64, 3), 0.5, np.float32))
+    refiner.run(tracked, pipe.encode_condition(condition), 1, 1.0, "ddim", 0, condition=condition, spatial=spatial)
+    assert refiner.spatial_latents is not None and refiner.spatial_latents.on_disk  # per frame, on disk
+    out = refiner.frames_out()
+    assert all(out[index].shape == (32, 64, 3) for index in range(frames))
+    refiner.close()
+    assert list(tmp_path.iterdir()) == []
