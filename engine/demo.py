@@ -43,6 +43,7 @@ def prepare_demo_shot(out_dir: str, config: Config, steps=None) -> shotspec.Shot
         "matte_channel": inputs["matte_channel"],
         "condition": inputs["condition"],
         "frames": inputs["frames"],
+        "condition_frame": inputs.get("condition_frame"),
         "output": {"template": os.path.join(out_dir, "{shot}", "{version}", "{shot}_{pass}_{version}.####.exr")},
         "colour": {"plate_colourspace": inputs["plate_colourspace"]},
     }

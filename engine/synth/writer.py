@@ -284,6 +284,7 @@ def write_demo_shot(out_dir: str, size=(320, 180), frames: int = 16, first_frame
     write_png(paths["condition"], new_clip.background[condition_index])
     write_png(paths["condition_composite"], new_clip.frames[condition_index])
     paths["frames"] = "%d-%d" % (first_frame, first_frame + frames - 1)
+    paths["condition_frame"] = first_frame + condition_index  # the plate frame the condition image matches
     paths["matte_channel"] = "A"
     paths["plate_colourspace"] = plate_colourspace
     paths["shot"] = shot
