@@ -168,6 +168,7 @@ def generate_dataset(out_dir: str, split: str = "train", count: int = 100, size=
             "frames": paths["frames"], "matte": paths["matte"], "matte_channel": "A",
             "range": "%d-%d" % (first_frame, last_frame), "colourspace": writer.colour_manifest_space,
             "condition": paths["condition_background"],
+            "condition_frame": first_frame + clip.condition_index,
         })
         truth_entries.append(_truth_entry(clip_id, index, paths, clip, first_frame))
         progress(ProgressEvent("synth", done + 1, count, eta_s=clock.eta(done + 1, count),

@@ -51,6 +51,8 @@ class ClipEntry:
     condition: Optional[str] = setting(None, is_path=True,
                                        help="a condition image of this clip, e.g. its background without the "
                                             "subject (same colour space as the frames)")
+    condition_frame: Optional[int] = setting(None, help="the frame the condition image matches (its camera "
+                                                          "framing); empty: unknown, the image is not tracked")
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Clip:
     colourspace: str
     source: str  # "manifest.yaml: clips[3]", for errors
     condition: Optional[str] = None  # a still condition image, see ClipEntry.condition
+    condition_frame: Optional[int] = None  # the frame it matches, see ClipEntry.condition_frame
 
 
 def _is_video(path: str) -> bool:
@@ -147,7 +150,8 @@ def resolve_clips(manifest_path: str, min_frames: int) -> List[Clip]:
         if len(numbers) < min_frames:
             raise ConfigError("%s: has %d frames; a training clip needs %d (data.frames x data.frame_stride)"
                               % (label, len(numbers), min_frames))
-        clips.append(Clip(frames, matte, entry.matte_channel, numbers, entry.colourspace, label, entry.condition))
+        clips.append(Clip(frames, matte, entry.matte_channel, numbers, entry.colourspace, label, entry.condition,
+                          entry.condition_frame))
     return clips
 
 

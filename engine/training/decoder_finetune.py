@@ -38,6 +38,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from actanywhere.engine import schema
+from actanywhere.engine.camera.condition_warp import SpatialCondition
 from actanywhere.engine.config import expand_environment, read_yaml_mapping
 from actanywhere.engine.errors import ConfigError
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
@@ -63,6 +64,9 @@ class DecoderData:
     condition_image_rate: float = setting(0.5, check=check_rate,
                                           help="rate of clips sampled with their manifest `condition` image "
                                                "(else a random frame of the clip)")
+    track_camera: bool = setting(True, help="sample each clip as generate does: its camera tracked relative to "
+                                            "the condition's frame and the condition warped into every frame "
+                                            "(docs/camera.md); false: the condition stretched over every frame")
     model_colourspace: str = setting("sRGB Encoded Rec.709 (sRGB)", help="the model's display-referred space")
     ocio_config: Optional[str] = setting(None, help="OCIO config; null: $OCIO, else OpenImageIO's built-in")
 
@@ -133,7 +137,7 @@ class TrainingSamples:
     real: "torch.Tensor"  # (N, C, h, w) the encoder's latents of the real frames
     frames: np.ndarray  # (N, H, W, 3) uint8, the real frames
     mattes: np.ndarray  # (N, H, W) uint8, their mattes (subject = 255)
-    conditions: np.ndarray  # (clips, H, W, 3) uint8, the condition image each clip was sampled with
+    conditions: np.ndarray  # (N, H, W, 3) uint8, each frame's view of the condition its clip was sampled with
     frames_per_clip: int
 
 
@@ -161,21 +165,41 @@ def sample_training_latents(pipeline, config: DecoderConfig,
         matte = np.stack([reader.matte(clip, n) for n in numbers])
         if clip.condition and rng.random() < data.condition_image_rate:
             condition = reader.image(clip, clip.condition)
+            condition_frame = clip.condition_frame
         else:
-            condition = reader.rgb(clip, clip.frame_numbers[int(rng.integers(len(clip.frame_numbers)))])
+            condition_frame = clip.frame_numbers[int(rng.integers(len(clip.frame_numbers)))]
+            condition = reader.rgb(clip, condition_frame)
+        spatial = SpatialCondition(condition, len(numbers), clip_track(clip, numbers, frames, matte, condition_frame)
+                                   if data.track_camera else None)
         with torch.inference_mode():
             latents = pipeline(frames, matte, condition, steps=profile.default_steps,
                                guidance_scale=profile.default_guidance_scale, seed=int(rng.integers(2**31)),
-                               output="latents")
+                               output="latents", spatial=spatial)
             sampled.append(latents[0].permute(1, 0, 2, 3).float().cpu())
             real.append(encode_frames(pipeline, frames)[0].permute(1, 0, 2, 3).float().cpu())
         pixels.append(to_uint8(frames))
         mattes.append(to_uint8(matte))
-        conditions.append(to_uint8(condition))
+        conditions.append(to_uint8(spatial.all_frames(data.width, data.height)))
         progress(ProgressEvent("sample", index + 1, len(clips), eta_s=clock.eta(index + 1, len(clips)),
                                message="clip %d" % index))
     return TrainingSamples(torch.cat(sampled), torch.cat(real), np.concatenate(pixels), np.concatenate(mattes),
-                           np.stack(conditions), data.frames)
+                           np.concatenate(conditions), data.frames)
+
+
+def clip_track(clip, numbers, frames: np.ndarray, matte: np.ndarray, condition_frame: Optional[int]):
+    """A training clip's camera relative to its condition's frame, tracked as generate tracks a plate; None
+    (the condition stretched over every frame) when that frame is unknown or outside the frames, or when
+    the clip cannot be tracked (a clip the tracker refuses is still a sample, as before tracking existed)."""
+    from actanywhere.engine.camera.tracker import track_frames
+    from actanywhere.engine.errors import MediaError
+
+    if condition_frame is None or condition_frame not in numbers:
+        return None
+    try:
+        return track_frames(zip(numbers, frames, matte), condition_frame, source=clip.source)
+    except MediaError as error:
+        logger.info("%s: sampled without a camera track (%s)", clip.source, error)
+        return None
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -313,7 +337,7 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
         def detail_loss(step: int):
             picks = rng.integers(len(samples.frames), size=config.detail.batch_size)
             matte = to_tensor(samples.mattes[picks], low=0.0)
-            output = detail(decoded[picks], conditions[picks // samples.frames_per_clip], matte) * 2 - 1
+            output = detail(decoded[picks], conditions[picks], matte) * 2 - 1
             target = to_tensor(samples.frames[picks])
             # Scored as the comp delivers it: the subject's pixels are the real ones, so only the plate
             # around the subject counts (pixel_losses takes [-1, 1], the decoder's loss and units).
