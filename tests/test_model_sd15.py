@@ -50,14 +50,15 @@ def test_channel_slices():
     assert channel_slices(INPAINT_ORDER)["fg_latent"] == slice(5, 9)
 
 
-@pytest.mark.parametrize("order", [PAPER_ORDER, INPAINT_ORDER])
+@pytest.mark.parametrize("order", [PAPER_ORDER, INPAINT_ORDER, PAPER_ORDER + ("condition_latent",)])
 def test_widened_model_equals_the_original_whatever_the_new_channels_hold(public_layout, tmp_path, order):
     root, unet2d, adapter = public_layout
     profile = ModelProfile("actanywhere-sd15-test", channel_order=order)
     init_actanywhere_sd15(root / "sd15", root / "adapter", root / "clip", tmp_path / "out", profile=profile)
     widened = load_pretrained(tmp_path / "out").unet
     original = UNetMotionModel.from_unet2d(unet2d, adapter).eval()
-    assert widened.config.in_channels == 9 and widened.conv_in.in_channels == 9
+    channels = 13 if "condition_latent" in order else 9  # the camera-warped condition adds a latent's 4
+    assert widened.config.in_channels == channels and widened.conv_in.in_channels == channels
     torch.testing.assert_close(widened.conv_in.bias, original.conv_in.bias)
 
     generator = torch.Generator().manual_seed(0)
@@ -67,7 +68,7 @@ def test_widened_model_equals_the_original_whatever_the_new_channels_hold(public
     with torch.no_grad():
         expected = original(latents, 500, encoder_hidden_states=context).sample
         for fill in (torch.zeros, lambda *s: torch.randn(*s, generator=generator) * 10):
-            sample = fill(1, 9, 4, 8, 8)
+            sample = fill(1, channels, 4, 8, 8)
             sample[:, noisy] = latents
             got = widened(sample, 500, encoder_hidden_states=context).sample
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

@@ -17,8 +17,8 @@ from typing import Optional
 import torch
 
 from actanywhere.engine.errors import ModelError
-from actanywhere.engine.model.architecture import LATENT_CHANNELS, UNET_IN_CHANNELS, ActAnywhereModel
-from actanywhere.engine.model.profile import NOISY, ModelProfile, part_channels
+from actanywhere.engine.model.architecture import LATENT_CHANNELS, ActAnywhereModel
+from actanywhere.engine.model.profile import NOISY, ModelProfile, input_channels, part_channels
 from actanywhere.engine.model.weights import CONFIGS_DIR, save_pretrained
 
 SD15_CONFIGS = CONFIGS_DIR / "sd15"
@@ -34,8 +34,10 @@ def channel_slices(channel_order):
     return slices
 
 
-def widen_conv_in(unet, channel_order, in_channels: int = UNET_IN_CHANNELS):
-    """Give a 4-channel U-Net a 9-channel conv_in that ignores the new channels until trained."""
+def widen_conv_in(unet, channel_order, in_channels: Optional[int] = None):
+    """Give a 4-channel U-Net a conv_in for every part of `channel_order` (9 channels for the paper's, 13
+    with the camera-warped spatial condition `condition_latent`) that ignores the new channels until trained."""
+    in_channels = int(in_channels or input_channels(channel_order, LATENT_CHANNELS))
     old = unet.conv_in
     if old.in_channels != LATENT_CHANNELS:
         raise ModelError(f"conv_in takes {old.in_channels} channels; only a {LATENT_CHANNELS}-channel U-Net is widened")
