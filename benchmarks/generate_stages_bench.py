@@ -11,7 +11,9 @@ the frames take turns (read and track, with the refinement's plate-size encode o
 track; decode and write frame by frame); `encode` sums the global pass's encode and the refinement's
 encode of the upscaled global result. Events are reported after each unit of work, so a stage's time is
 right to within one unit (the refinement's decode of each frame lands under write, which asks for it). The reference measured in the same run is one
-plain read of the whole plate and matte (OpenImageIO), so the ratios hold on a noisy machine. The track
+plain read of the whole plate and matte (OpenImageIO), so the ratios hold on a noisy machine. Last, the
+generated background is tracked like a plate and its camera-follow error against the synthetic camera is
+printed beside a static plate's (engine/evaluation/plate_metrics.py). The track
 cache is pointed at a fresh folder, so tracking is measured, not looked up. Prints, never asserts.
 """
 from __future__ import annotations
@@ -71,7 +73,7 @@ def main(argv=None):
     load_pipeline(spec.model, config, log=lambda line: None)
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    generate_shot(spec, config, progress=progress, log=lambda line: None)
+    results = generate_shot(spec, config, progress=progress, log=lambda line: None)
     finished = time.perf_counter()
     total_s = finished - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -89,6 +91,33 @@ def main(argv=None):
         print("%-12s %9.2f %9.1f" % (stage, seconds, seconds / reference_s))
     print("%-12s %9.2f %9.1f" % ("total", total_s, total_s / reference_s))
     print("peak resident memory: %.0f MB" % peak_mb)
+    follow, static = camera_follow(spec, inputs, results[0], frames)
+    print("camera-follow error of the generated plate: %.2f px (a static plate: %.2f px; %dx%d pixels)"
+          % (follow, static, args.width, args.height))
+
+
+def camera_follow(spec, inputs, result, frames):
+    """The generated background tracked like a plate, against the synthetic camera (engine/evaluation)."""
+    import numpy as np
+    import yaml
+
+    from actanywhere.engine.evaluation.plate_metrics import camera_follow_error
+    from actanywhere.engine.media.colour import ColourTransform
+    from actanywhere.engine.media.image_read import read_image, read_matte
+    from actanywhere.engine.sequence import FrameSequence
+    from actanywhere.engine.synth.clips import ground_truth_track
+
+    with open(inputs["info"], encoding="utf-8") as stream:
+        info = yaml.safe_load(stream)
+    to_display = ColourTransform(spec.colour.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+    background = FrameSequence.parse(result.sequences["bg"])
+    video = np.stack([np.clip(to_display.apply(read_image(background.path(f))[0][..., :3]), 0, 1) for f in frames])
+    matte = np.stack([read_matte(spec.matte_sequence.path(f)) for f in frames])
+    reference = int(inputs["condition_frame"]) - frames[0]
+    height, width = matte.shape[1:]
+    path = ground_truth_track(info["plate"]["camera_path"], width, height, reference).reference_centre_path(width, height)
+    static = float(np.linalg.norm(path - path[reference], axis=1).mean())
+    return camera_follow_error(video, matte, path, reference), static
 
 
 def _threads():
