@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..engine.settings import FARM_BACKENDS, SCHEDULERS
+from ..engine.settings import CAMERA_TRACK_MODES, FARM_BACKENDS, SCHEDULERS
 
 NODE_CLASS_LABEL = "ActAnywhere"
 INPUTS = ("plate", "matte", "condition")  # the Group's inputs, in order
@@ -54,7 +54,12 @@ KNOBS = [
              tooltip="Condition image: a background-only picture or a frame with the subject in the new scene. "
                      "A sequence path uses condition_frame."),
     KnobSpec("int", "condition_frame", "condition frame", 1001,
-             tooltip="Frame of the condition input (or of a condition sequence) to use."),
+             tooltip="The plate frame the condition image matches (its framing): the camera is tracked relative "
+                     "to it. Also the frame of the condition input (or of a condition sequence) to use. For a "
+                     "file condition, a frame outside the shot's range means the shot's first frame."),
+    KnobSpec("enum", "camera_track", "camera", "auto", values=CAMERA_TRACK_MODES,
+             tooltip="auto: track the plate's camera and move the new background with it (docs/camera.md). "
+                     "static: a locked-off shot (no tracking; the condition is stretched over every frame)."),
     KnobSpec("divider", "frames_divider", "Frames", tooltip="Which frames to generate"),
     KnobSpec("enum", "frame_range_mode", "frame range", "input", values=FRAME_RANGE_MODES,
              tooltip="input: the plate input's range. root: the script's range. custom: frame_range. "
@@ -125,6 +130,7 @@ class NodeSettings:
     condition_source: str = "file"
     condition_file: str = ""
     condition_frame: int = 1001
+    camera_track: str = "auto"
     frame_range_mode: str = "input"
     frame_range: str = "1001-1100"
     handles: int = 0

@@ -53,6 +53,7 @@ def spec_data(settings: NodeSettings, exported: ExportResult, template: str, oci
         "frames": str(exported.frames),
         "sampler": {"scheduler": settings.scheduler, "seed": settings.seed, "variants": settings.variants},
         "tiling": {"tile_size": settings.tile_size, "refine_strength": settings.refine_strength},
+        "camera": {"track": settings.camera_track},
         "colour": colour,
         "output": {"template": template},
     }  # type: Dict[str, Any]
@@ -62,6 +63,8 @@ def spec_data(settings: NodeSettings, exported: ExportResult, template: str, oci
             data["sampler"][key] = getattr(settings, key)
     if exported.condition_frame is not None:
         data["condition_frame"] = exported.condition_frame
+    elif settings.condition_frame in exported.frames:  # a file condition: the plate frame it matches
+        data["condition_frame"] = settings.condition_frame
     if settings.model and settings.model != DEFAULT_CHOICE:
         data["model"] = settings.model
     return data

@@ -201,3 +201,19 @@ def test_sampler_knobs_left_at_zero_leave_the_choice_to_the_config():
     assert "steps" not in untouched and "guidance" not in untouched and untouched["seed"] == 0
     chosen = spec_data(dataclasses.replace(NodeSettings(), steps=30, guidance=2.5), exported, "out.####.exr")
     assert (chosen["sampler"]["steps"], chosen["sampler"]["guidance"]) == (30, 2.5)
+
+
+def test_the_camera_knobs_reach_the_spec():
+    import dataclasses
+
+    from actanywhere.engine.sequence import FrameRange
+    from actanywhere.plugin.export import ExportResult
+    from actanywhere.plugin.node_knobs import NodeSettings
+    from actanywhere.plugin.shot_from_node import spec_data
+
+    exported = ExportResult("p.%04d.exr", "m.%04d.exr", "A", "c.exr", None, FrameRange.parse("1001-1010"), "ACEScg", {})
+    data = spec_data(dataclasses.replace(NodeSettings(), condition_frame=1004, camera_track="static"), exported, "o.####.exr")
+    assert data["condition_frame"] == 1004 and data["camera"] == {"track": "static"}
+    # The knob's default (1001) on a shot that starts elsewhere: the shot's first frame, not an error.
+    outside = dataclasses.replace(exported, frames=FrameRange.parse("1-10"))
+    assert "condition_frame" not in spec_data(NodeSettings(), outside, "o.####.exr")
