@@ -1,5 +1,7 @@
 """Shared test set-up: no model hub, ever, and no studio config leaking in from the environment."""
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -8,6 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 # Camera tracks are cached under $ACTANYWHERE_CACHE: keep the suite's out of the home directory (engines
 # and farm workers started by tests inherit it).
 os.environ["ACTANYWHERE_CACHE"] = tempfile.mkdtemp(prefix="actanywhere_test_cache_")
+atexit.register(shutil.rmtree, os.environ["ACTANYWHERE_CACHE"], True)
 
 # The fake Nuke's fixtures (`nuke`, `adapter`) for the plugin tests.
 pytest_plugins = ("fake_nuke",)

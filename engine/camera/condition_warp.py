@@ -32,6 +32,11 @@ def stretch_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return pixels.clamp(0, 1)[0].permute(1, 2, 0).contiguous().numpy()
 
 
+def is_tracked(spatial: Optional["SpatialCondition"]) -> bool:
+    """Whether `spatial` gives each frame its own view (a moving camera), rather than one stretched image."""
+    return spatial is not None and not spatial.is_static
+
+
 class SpatialCondition:
     def __init__(self, image: np.ndarray, frames: int, track: Optional[CameraTrack] = None):
         """image: (h, w, 3) in [0, 1]; frames: the shot's frame count; track: its camera, or None."""

@@ -46,10 +46,6 @@ def to_normalised(homography: np.ndarray, width: int, height: int) -> np.ndarray
     return scale @ homography @ np.linalg.inv(scale)
 
 
-def _unit(homography: np.ndarray) -> np.ndarray:
-    return homography / homography[2, 2]
-
-
 @dataclass
 class CameraTrack:
     """frames: the plate frame numbers; homographies (T, 3, 3): frame -> reference, normalised;
@@ -101,7 +97,7 @@ class CameraTrack:
         """The same motion relative to another of its frames."""
         to_old = self.homographies[self.index(reference_frame)]
         inverse = np.linalg.inv(to_old)
-        homographies = np.stack([_unit(inverse @ homography) for homography in self.homographies])
+        homographies = np.stack([inverse @ homography for homography in self.homographies])  # rescaled on init
         flags = [REFERENCE if frame == reference_frame else (TRACKED if flag == REFERENCE else flag)
                  for frame, flag in zip(self.frames, self.flags)]
         return CameraTrack(self.frames, reference_frame, homographies, flags, self.inliers, self.size,

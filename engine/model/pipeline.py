@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from actanywhere.engine.camera.condition_warp import SpatialCondition, stretch_image
+from actanywhere.engine.camera.condition_warp import SpatialCondition, is_tracked, stretch_image
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
 from actanywhere.engine.model.detail import restore_detail
@@ -178,7 +178,7 @@ class ActAnywherePipeline:
         """The condition image's scaled VAE latent at (height, width) pixels: (1, C, 1, h, w) float32 for
         every frame alike, or with a tracked `spatial` condition (1, C, T, h, w), each frame's own view."""
         scaling = self.profile.vae_scaling_factor
-        if spatial is None or spatial.is_static:
+        if not is_tracked(spatial):
             pixels = (self.condition_pixels(condition, height, width) * 2 - 1).to(self.device, self.dtype)
             return (self.model.vae.encode(pixels).latent_dist.mode().float() * scaling)[:, :, None]
         latents = []
@@ -306,7 +306,6 @@ class ActAnywherePipeline:
         if self.model.detail is not None:
             height, width = flat.shape[-2] * self.vae_scale_factor, flat.shape[-1] * self.vae_scale_factor
             detail_condition = self.detail_condition(condition, height, width)
-            tracked = spatial is not None and not spatial.is_static
             if matte is None or tuple(np.shape(matte)) != (frames, height, width):
                 raise ModelError(f"profile '{self.profile.name}' restores the condition's detail after decoding: "
                                  f"pass the matte, ({frames}, {height}, {width}), got "
@@ -320,7 +319,7 @@ class ActAnywherePipeline:
             if detail_condition is not None:
                 alpha = torch.from_numpy(np.ascontiguousarray(np.clip(matte[start:stop], 0, 1), np.float32))[:, None]
                 view = detail_condition
-                if tracked:
+                if is_tracked(spatial):
                     views = np.stack([spatial.frame(index, width, height) for index in range(start, stop)])
                     view = torch.from_numpy(views).permute(0, 3, 1, 2)
                 pixels = restore_detail(self.model.detail, pixels, view, alpha)

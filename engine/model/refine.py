@@ -20,7 +20,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from actanywhere.engine.camera.condition_warp import SpatialCondition
+from actanywhere.engine.camera.condition_warp import SpatialCondition, is_tracked
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.blending import BlendGrid
 from actanywhere.engine.model.detail import restore_detail
@@ -127,7 +127,7 @@ class PlateRefiner:
     def condition_at_size(self, condition: np.ndarray, index: Optional[int] = None) -> torch.Tensor:
         """The condition image at refinement size and padded: (1, 3, H', W') in [0, 1]; stretched, or frame
         `index`'s view of it when run() was given a tracked spatial condition."""
-        if index is not None and self.spatial is not None and not self.spatial.is_static:
+        if index is not None and is_tracked(self.spatial):
             view = self.spatial.frame(index, self.width, self.height)
         else:
             view = self.pipeline.condition_pixels(np.clip(condition, 0, 1), self.height, self.width)[0]
@@ -139,7 +139,7 @@ class PlateRefiner:
         ShotTensor of each frame's view with a tracked camera, or None for profiles without."""
         if not self.pipeline.profile.spatial_condition:
             return None
-        if self.spatial is None or self.spatial.is_static:
+        if not is_tracked(self.spatial):
             return self._encode(self.condition_at_size(condition))[None, :, None]  # (C, h, w) -> (1, C, 1, h, w)
         if self.spatial_latents is None:
             self.spatial_latents = ShotTensor(self.latents.channels, self.frames, self.latent_height,
@@ -216,7 +216,7 @@ class PlateRefiner:
                                  f"run() the refinement with its condition image before reading frames")
             matte = self.detail_matte.read_frame(index)[None]  # (1, 1, H', W')
             view = self.detail_condition
-            if self.spatial is not None and not self.spatial.is_static:
+            if is_tracked(self.spatial):
                 view = self.condition_at_size(self.spatial.image, index)
             pixels = restore_detail(self.pipeline.model.detail, pixels, view, matte)
         return pixels[0, :, :self.height, :self.width].permute(1, 2, 0).numpy()
