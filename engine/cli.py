@@ -14,6 +14,7 @@
     actanywhere train-vae VAE.yaml          pretrain a small profile's VAE (docs/training.md)
     actanywhere train TRAINING.yaml         train or fine-tune a profile (docs/training.md)
     actanywhere train-decoder DECODER.yaml  fit a small profile's VAE decoder (and detail pass) to its samples
+    actanywhere train-interaction INTERACTION.yaml   train a profile's shadow and contact pass
     actanywhere eval OUT_DIR                score the model against baselines on ground truth (docs/evaluation.md)
     actanywhere eval seams [--width W ...]  the seam score of tiled inference (docs/tiling.md)
     actanywhere serve [--bind ADDR] [--device DEV] [--sandbox DIR]   run the engine (docs/protocol.md)
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="dataset seed")
     synth.add_argument("--photos", metavar="DIR", help="a folder of photos to use as backgrounds too")
     synth.add_argument("--format", default="png", choices=("png", "exr"), dest="file_format", help="frame files")
+    synth.add_argument("--new-scene", action="store_true",
+                       help="the ground truth in another world under the plate's light, the plate beside it "
+                            "(a new-background request with its answer; docs/synthetic.md)")
     synth.add_argument("--demo", action="store_true", help="write the demo shot (320x180 EXR plate and matte) instead")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -126,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tune a trained profile's VAE decoder and train its detail pass on its own samples (docs/training.md)")
     train_decoder.add_argument("decoder_config", help="decoder fine-tuning config YAML")
     train_decoder.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train_interaction = commands.add_parser(
+        "train-interaction",
+        help="train a profile's interaction pass: the subject's shadow and contact (docs/training.md)")
+    train_interaction.add_argument("interaction_config", help="interaction training config YAML")
+    train_interaction.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train = commands.add_parser("train", help="train or fine-tune a model profile (docs/training.md)")
     train.add_argument("training_config", help="training config YAML (its own file, not a studio config layer)")
@@ -286,7 +296,7 @@ def _run(arguments: argparse.Namespace) -> int:
         with ProgressBar(enabled=not arguments.quiet) as bar:
             return run_synth(arguments.out_dir, arguments.split, arguments.count, arguments.size, arguments.frames,
                              arguments.seed, arguments.photos, arguments.file_format, arguments.demo,
-                             progress=bar.update, log=bar.write)
+                             progress=bar.update, log=bar.write, new_scene=arguments.new_scene)
     if arguments.command == "eval":
         from .evaluation import harness as eval_harness
         from .progress_bar import ProgressBar
@@ -309,6 +319,14 @@ def _run(arguments: argparse.Namespace) -> int:
 
         with ProgressBar(enabled=not arguments.quiet) as bar:
             result = run_decoder_finetune(arguments.decoder_config, progress=bar.update, log=bar.write)
+        print("profile: %s" % result.profile_dir)
+        return 0
+    if arguments.command == "train-interaction":
+        from .progress_bar import ProgressBar
+        from .training.interaction_train import run_interaction_training
+
+        with ProgressBar(enabled=not arguments.quiet) as bar:
+            result = run_interaction_training(arguments.interaction_config, progress=bar.update, log=bar.write)
         print("profile: %s" % result.profile_dir)
         return 0
     if arguments.command == "train":

@@ -72,6 +72,7 @@ def generate_shot(
     inputs = check_inputs(spec)
     if pipeline is None:
         pipeline = load_pipeline(spec.model, config, log)
+    from .model.interaction import GainedFrames
     from .model.refine import PlateRefiner, TilingPlan
 
     width, height = size = working_size(inputs.plate_info, pipeline)
@@ -91,6 +92,7 @@ def generate_shot(
         track = camera.finish()
         condition = read_condition(spec, inputs, log)
         spatial = SpatialCondition(condition, len(inputs.frames), track)
+        hint = plate_shadow_hint(spec, pipeline, foreground, matte, track)
         results = []
         for seed in spec.seeds:
             generated = pipeline(
@@ -98,14 +100,31 @@ def generate_shot(
                 steps=steps, guidance_scale=guidance,
                 scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
                 window_frames=plan.window_frames, window_overlap=plan.window_overlap, spatial=spatial,
+                interaction=refiner is None, shadow_hint=hint,
             )
             if refiner is not None:
                 generated = refine(pipeline, refiner, generated, condition, spec, seed, progress, spatial)
+                # The shadow and contact go onto the refined plate: drawn before the refinement, they
+                # would be re-noised and drawn again.
+                gains = pipeline.interaction_gains(foreground, matte, condition, spatial, hint)
+                if gains is not None:
+                    generated = GainedFrames(generated, gains)
             attributes = provenance(spec, inputs, seed, pipeline, size, plan, refiner, track)
             results.append(write_version(spec, inputs, generated, seed, attributes, progress))
         if refiner is not None:
             refiner.close()
     return results
+
+
+def plate_shadow_hint(spec: ShotSpec, pipeline, plate: np.ndarray, matte: np.ndarray, track) -> Optional[np.ndarray]:
+    """The plate's shadow hint at working size for a profile with an interaction pass (camera/shadow_hint.py);
+    None without one, or with `camera.shadow_hint: false`. `plate` is the plate itself at working size
+    (read_working_frames keeps the whole frame: the pipeline greys the background)."""
+    if pipeline.model.interaction is None or not spec.camera.shadow_hint:
+        return None
+    from .camera.shadow_hint import shadow_hint
+
+    return shadow_hint(plate, matte, track)
 
 
 def sampler_values(spec: ShotSpec, profile) -> Tuple[int, float]:

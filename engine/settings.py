@@ -85,6 +85,9 @@ class CameraSettings:
                          help="auto: track the plate's background (cached); static: a locked-off camera")
     matte_dilate: float = setting(0.03, minimum=0.0, maximum=0.25,
                                   help="the matte grown by this fraction of the frame diagonal before tracking")
+    shadow_hint: bool = setting(True, help="profiles with an interaction pass read the subject's real shadow off "
+                                           "the plate (camera/shadow_hint.py); false: the pass draws it from the "
+                                           "subject and the scene alone (a plate whose shadows do not belong)")
 
 
 @dataclass

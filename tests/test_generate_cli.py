@@ -195,7 +195,7 @@ class RecordingPipeline:
     def __init__(self):
         self.profile = SimpleNamespace(native_height=64, native_width=64, default_tile_size=256,
                                        default_steps=7, default_guidance_scale=2.5)
-        self.model = SimpleNamespace(max_frames_per_call=16, checksum="stub")
+        self.model = SimpleNamespace(max_frames_per_call=16, checksum="stub", interaction=None)
         self.calls = []
 
     def __call__(self, foreground, matte, condition, steps, guidance_scale, **_):

@@ -32,7 +32,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from ..errors import ConfigError
 from ..progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from . import report as report_module
 from ..camera.condition_warp import SpatialCondition
+from ..camera.shadow_hint import shadow_hint
 from .groundtruth_metrics import composite_subject, ground_truth_metrics, regions
 from .plate_metrics import plate_metrics
 
@@ -65,16 +66,30 @@ class EvalClip:
     info: Optional[dict] = None
     background: Optional[np.ndarray] = None  # (T, H, W, 3) the clean scene: no subject, shadow or effect
     condition_index: int = 0  # the frame the condition images show
+    # New-scene splits: the plate, the subject in its own world under the same light (T, H, W, 3). None:
+    # the plate is `frames` (the new scene is the plate's own).
+    plate: Optional[np.ndarray] = None
 
-    def true_camera_path(self) -> Optional[np.ndarray]:
-        """(T, 2) where the condition frame's centre lies in each frame, from the synthetic camera."""
+    @property
+    def plate_frames(self) -> np.ndarray:
+        """What the compositor has: the plate the camera is tracked on and the shadow hint read from."""
+        return self.frames if self.plate is None else self.plate
+
+    def true_track(self):
+        """The synthetic camera's exact track relative to the condition frame (a CameraTrack), or None
+        when the manifest has no camera path."""
         from ..synth.clips import ground_truth_track
 
         if not self.info or "camera_path" not in self.info:
             return None
         height, width = self.frames.shape[1:3]
-        return ground_truth_track(self.info["camera_path"], width, height, self.condition_index
-                                  ).reference_centre_path(width, height)
+        return ground_truth_track(self.info["camera_path"], width, height, self.condition_index)
+
+    def true_camera_path(self) -> Optional[np.ndarray]:
+        """(T, 2) where the condition frame's centre lies in each frame, from the synthetic camera."""
+        track = self.true_track()
+        height, width = self.frames.shape[1:3]
+        return None if track is None else track.reference_centre_path(width, height)
 
     def condition(self, kind: str) -> np.ndarray:
         return self.condition_background if kind == "background" else self.condition_composite
@@ -127,6 +142,11 @@ def _read_mask(path: str) -> np.ndarray:
 def read_clips(path: str, count: Optional[int] = None) -> List[EvalClip]:
     """The first `count` clips of a ground_truth.yaml (PNG splits; EXR splits would need a colour
     conversion to the model's display-referred space, so they are refused)."""
+    return list(iter_clips(path, count))
+
+
+def iter_clips(path: str, count: Optional[int] = None) -> Iterator[EvalClip]:
+    """read_clips, one clip at a time (a training split need not fit in memory as float32)."""
     from ..synth import read_ground_truth
 
     header = read_ground_truth(path)
@@ -136,20 +156,19 @@ def read_clips(path: str, count: Optional[int] = None) -> List[EvalClip]:
     first = int(header["first_frame"])
     numbers = range(first, first + int(header["frames"]))
     entries = header["clips"][:count] if count else header["clips"]
-    clips = []
     for entry in entries:
         def sequence(key, reader):
             return np.stack([reader(entry[key].replace("####", "%04d" % n)) for n in numbers])
 
-        clips.append(EvalClip(
+        yield EvalClip(
             id=entry["id"], frames=sequence("frames", _read_colour), matte=sequence("matte", _read_mask),
             foreground=sequence("foreground", _read_colour), interaction=sequence("interaction", _read_mask),
             condition_background=_read_colour(entry["condition_background"]),
             condition_composite=_read_colour(entry["condition_composite"]),
             grey=float(header.get("foreground_grey", 0.5)), info=entry,
             background=sequence("clean", _read_colour) if "clean" in entry else None,
-            condition_index=int(entry.get("condition_frame", first)) - first))
-    return clips
+            condition_index=int(entry.get("condition_frame", first)) - first,
+            plate=sequence("plate", _read_colour) if "plate" in entry else None)
 
 
 # -- methods ------------------------------------------------------------------------------------------------------
@@ -161,8 +180,9 @@ def plate_track(clip: EvalClip, notes: List[str]):
     from ..errors import MediaError
 
     frames = clip.frames.shape[0]
+    plate = clip.plate_frames
     try:
-        return track_frames([(index, clip.frames[index], clip.matte[index]) for index in range(frames)],
+        return track_frames([(index, plate[index], clip.matte[index]) for index in range(frames)],
                             clip.condition_index, source="clip %s" % clip.id)
     except MediaError as error:
         notes.append("clip %s: camera not tracked, taken as static (%s)" % (clip.id, error))
@@ -216,6 +236,7 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
     CLIPVisionModelWithProjection, or an encoder object (clip_metrics.py); i3d: a TorchScript I3D file,
     or an extractor object (fvd.py). Numbers from encoders that are not real weights are never
     reported. pipeline: an ActAnywherePipeline to use instead of loading `profile`."""
+    from ..model.interaction import apply_gains
     from .clip_metrics import clip_scores, load_clip_encoder
     from .fvd import frechet_distance_of_features, load_i3d
 
@@ -239,6 +260,13 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
     if pipeline is None:
         pipeline = load_pipeline(profile, profile_path, device)
     untrained = not pipeline.model.trained  # also true of a pipeline the caller passed in
+    if pipeline.model.interaction is not None:
+        if any(clip.plate is not None for clip in data):
+            notes.append("shadow hint: read off each clip's plate (a new-scene split: the plate shows the subject "
+                         "in its own world, the ground truth in another under the same light)")
+        else:
+            notes.append("shadow hint not used: this split's plate is its ground truth, and reading its shadow "
+                         "would score a copy; `actanywhere synth --new-scene` writes a split that measures it")
     model_profile = pipeline.profile
     steps = int(steps if steps is not None else model_profile.default_steps)
     guidance = float(guidance_scale if guidance_scale is not None else model_profile.default_guidance_scale)
@@ -259,7 +287,13 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
         _check_condition_size(clip, image)
         masks = regions(clip.matte, clip.interaction)
         true_path = clip.true_camera_path()
-        spatial = SpatialCondition(image, clip.frames.shape[0], plate_track(clip, notes))
+        track = plate_track(clip, notes)
+        spatial = SpatialCondition(image, clip.frames.shape[0], track)
+        # The plate's shadow hint only where the plate is not the answer: on a plain split the plate's
+        # shadow is the ground truth's own, and reading it would score a copy, not a model.
+        hint = None
+        if clip.plate is not None and pipeline.model.interaction is not None:
+            hint = shadow_hint(clip.plate, clip.matte, track)
 
         def score(video):
             values = ground_truth_metrics(video, clip.frames, clip.matte, clip.interaction, clip.foreground,
@@ -278,13 +312,17 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
             baseline_scores[method] = scores
         for seed_index, seed in enumerate(seeds):
             tick = time.monotonic()
-            raw = pipeline(clip.foreground, clip.matte, image, steps=steps, guidance_scale=guidance, seed=seed,
-                           spatial=spatial)
+            plain = pipeline(clip.foreground, clip.matte, image, steps=steps, guidance_scale=guidance, seed=seed,
+                             spatial=spatial, interaction=False)
+            gains = pipeline.interaction_gains(clip.foreground, clip.matte, image, spatial, hint)
+            raw = plain if gains is None else apply_gains(plain, gains)
             model_seconds += time.monotonic() - tick
             static = pipeline(clip.foreground, clip.matte, image, steps=steps, guidance_scale=guidance, seed=seed)
             outputs = {"model": composite_subject(raw, clip.foreground, clip.matte, clip.grey),
                        "model_static": composite_subject(static, clip.foreground, clip.matte, clip.grey),
                        "model_raw": raw}
+            if gains is not None:  # the ablation of the interaction pass
+                outputs["model_no_interaction"] = composite_subject(plain, clip.foreground, clip.matte, clip.grey)
             for method, video in outputs.items():
                 scores = score(video)
                 if encoder is not None and method == "model":

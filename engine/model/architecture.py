@@ -4,7 +4,9 @@ encoder. The U-Net's input channels follow from the profile's channel order and 
 `ip_adapter` profiles (zero-shot SD inpainting) add an IP-Adapter inside the U-Net and the empty
 prompt's text embedding, the cross-attention context their U-Net was trained with.
 
-Profiles with `detail_pass` add a fourth part, the detail net after the VAE decoder (detail.py).
+Profiles with `detail_pass` add a fourth part, the detail net after the VAE decoder (detail.py), and
+profiles with `interaction_pass` a fifth, the net that draws the subject's shadow and contact
+(interaction.py).
 
 `ActAnywhereModel` holds the parts and the profile; it builds them from plain config dicts
 (diffusers / transformers config.json contents) and knows nothing of files (see weights.py).
@@ -21,6 +23,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.detail import DetailNet, build_detail_net
+from actanywhere.engine.model.interaction import InteractionNet, build_interaction_net
 from actanywhere.engine.model.profile import CLIP_TOKENS, ModelProfile, input_channels
 
 UNET_IN_CHANNELS = 9  # SD-based profiles: noisy latent (4) + foreground latent (4) + mask (1)
@@ -79,6 +82,8 @@ class ActAnywhereModel:
     text_embeds: Optional[torch.Tensor] = None
     # `detail_pass` profiles: the network that restores the condition's texture after decoding.
     detail: Optional[DetailNet] = None
+    # `interaction_pass` profiles: the network that draws the subject's shadow and contact on the plate.
+    interaction: Optional[InteractionNet] = None
 
     def __post_init__(self):
         self.check()
@@ -91,6 +96,9 @@ class ActAnywhereModel:
         if self.profile.detail_pass != (self.detail is not None):
             raise ModelError(f"profile '{name}': detail_pass is {str(self.profile.detail_pass).lower()} but the model "
                              f"{'has no' if self.detail is None else 'has a'} detail net")
+        if self.profile.interaction_pass != (self.interaction is not None):
+            raise ModelError(f"profile '{name}': interaction_pass is {str(self.profile.interaction_pass).lower()} "
+                             f"but the model {'has no' if self.interaction is None else 'has an'} interaction net")
         expected = input_channels(self.profile.channel_order, latent)
         if self.unet.config.in_channels != expected or self.unet.config.out_channels != latent:
             raise ModelError(
@@ -119,9 +127,11 @@ class ActAnywhereModel:
 
     @classmethod
     def from_configs(cls, profile: ModelProfile, unet_config: dict, vae_config: dict, image_encoder_config: dict,
-                     seed: Optional[int] = 0, detail_config: Optional[dict] = None) -> "ActAnywhereModel":
+                     seed: Optional[int] = 0, detail_config: Optional[dict] = None,
+                     interaction_config: Optional[dict] = None) -> "ActAnywhereModel":
         """Build untrained networks from configs. With a seed the weights are reproducible; the global
-        torch RNG is left as it was. `detail_config`: the detail net's, for `detail_pass` profiles."""
+        torch RNG is left as it was. `detail_config` / `interaction_config`: the small nets' configs, for
+        `detail_pass` / `interaction_pass` profiles."""
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
@@ -129,7 +139,8 @@ class ActAnywhereModel:
             vae = build_vae(vae_config)
             image_encoder = build_image_encoder(image_encoder_config)
             detail = build_detail_net(detail_config) if detail_config is not None else None
-        model = cls(profile, unet, vae, image_encoder, trained=False, detail=detail)
+            interaction = build_interaction_net(interaction_config) if interaction_config is not None else None
+        model = cls(profile, unet, vae, image_encoder, trained=False, detail=detail, interaction=interaction)
         model.eval()
         return model
 
@@ -162,6 +173,8 @@ class ActAnywhereModel:
         parts = {"unet": self.unet, "vae": self.vae, "image_encoder": self.image_encoder}
         if self.detail is not None:
             parts["detail"] = self.detail
+        if self.interaction is not None:
+            parts["interaction"] = self.interaction
         return parts
 
     # -- moving -----------------------------------------------------------------------------------

@@ -23,8 +23,6 @@ enough overlap that a strip's result equals the whole frame's.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Iterator, Tuple
 
 import torch
@@ -32,9 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.net_files import load_net, save_net
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 # Rows of a strip the refinement hands the network at once, and the rows of context on each side.
 # The receptive field is 23 pixels (11 each side), so 16 rows of context make a strip's result exact.
 STRIP_ROWS = 256
@@ -108,12 +105,7 @@ def restore_detail(net: DetailNet, decoded: torch.Tensor, condition: torch.Tenso
 
 # -- files -----------------------------------------------------------------------------------------
 def save_detail_net(net: DetailNet, folder) -> None:
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONFIG_FILE).write_text(json.dumps(net.config, indent=2) + "\n")
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    save_net(net, folder)
 
 
 def build_detail_net(config: dict, source: str = "detail config") -> DetailNet:
@@ -125,15 +117,4 @@ def build_detail_net(config: dict, source: str = "detail config") -> DetailNet:
 
 def load_detail_net(folder) -> DetailNet:
     """detail/config.json and detail/model.safetensors, as save_detail_net writes them."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    try:
-        net = build_detail_net(json.loads((folder / CONFIG_FILE).read_text()), str(folder / CONFIG_FILE))
-        net.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-    except ModelError:
-        raise
-    except Exception as exc:  # OSError, ValueError, RuntimeError (shapes), SafetensorError
-        raise ModelError(f"{folder}: cannot load the detail net ({type(exc).__name__}: {exc}); expected "
-                         f"{CONFIG_FILE} and {WEIGHTS_FILE} as written by save_pretrained") from exc
-    return net.eval().requires_grad_(False)
+    return load_net(folder, build_detail_net, "detail net")

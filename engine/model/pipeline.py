@@ -25,6 +25,7 @@ from actanywhere.engine.camera.condition_warp import SpatialCondition, is_tracke
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
 from actanywhere.engine.model.detail import restore_detail
+from actanywhere.engine.model.interaction import apply_gains, interaction_gains
 from actanywhere.engine.model.profile import CLIP_TOKENS, CONDITION_LATENT, FG_LATENT, MASK, NOISY
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 
@@ -348,7 +349,8 @@ class ActAnywherePipeline:
                  scheduler: Optional[str] = None, seed: int = 0,
                  progress: Optional[ProgressCallback] = None, window_frames: Optional[int] = None,
                  vae_batch: int = 8, window_overlap: int = 0, output: str = "pixels",
-                 spatial: Optional[SpatialCondition] = None):
+                 spatial: Optional[SpatialCondition] = None, interaction: bool = True,
+                 shadow_hint: Optional[np.ndarray] = None):
         """Generate the shot at the size of its frames, in one tile.
 
         foreground: (T, H, W, 3) float32 in [0, 1], display-referred; the background need not be grey.
@@ -359,6 +361,10 @@ class ActAnywherePipeline:
         their predictions are blended every step (model/tiled_sampler.py).
         spatial: the condition as each frame sees it (camera/condition_warp.py): warped by the plate's
         camera track; None: stretched over every frame alike.
+        interaction: profiles with an interaction pass draw the subject's shadow and contact onto the
+        decoded frames (model/interaction.py); False leaves that to the caller (generate does it after
+        the refinement at plate size, `interaction_gains`). shadow_hint: the plate's (T, H, W) shadow
+        hint for that pass (camera/shadow_hint.py), or None.
         Returns (T, H, W, 3) float32 in [0, 1], or with output="latents" the sampled latents
         (1, C, T, h, w) before decoding. Plates larger than the model: model/refine.py."""
         from actanywhere.engine.model.blending import BlendGrid
@@ -391,5 +397,21 @@ class ActAnywherePipeline:
             return latents.read()
         if output != "pixels":
             raise ModelError(f"output must be 'pixels' or 'latents', got {output!r}")
-        return self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte,
-                                   spatial=spatial)
+        frames = self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte,
+                                     spatial=spatial)
+        if interaction and self.model.interaction is not None:
+            gains = self.interaction_gains(foreground, matte, condition, spatial, shadow_hint)
+            frames = apply_gains(frames, gains)
+        return frames
+
+    def interaction_gains(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray,
+                          spatial: Optional[SpatialCondition] = None,
+                          shadow_hint: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """The interaction pass's gain of every frame (T, h, w, 3) at its work size, from the model's
+        inputs at working size; None for profiles without the pass. `spatial`, `shadow_hint` as in
+        __call__."""
+        if self.model.interaction is None:
+            return None
+        if spatial is None:
+            spatial = SpatialCondition(condition, len(matte))
+        return interaction_gains(self.model.interaction, foreground, matte, spatial, shadow_hint)

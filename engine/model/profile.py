@@ -105,6 +105,9 @@ class ModelProfile:
     # Not in the paper: a small network after the VAE decoder puts the condition image's fine texture
     # back into the decoded frames (model/detail.py). The profile folder then holds detail/.
     detail_pass: bool = False
+    # Not in the paper: a small network draws the subject's cast shadow and contact effects onto the
+    # plate as a gain (model/interaction.py). The profile folder then holds interaction/.
+    interaction_pass: bool = False
     description: str = ""
 
     def __post_init__(self):
@@ -144,8 +147,9 @@ class ModelProfile:
             fail("default_tile_size", f"must be at least 16 pixels, got {self.default_tile_size}")
         if not 0.0 <= self.condition_dropout < 1.0:
             fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
-        if not isinstance(self.detail_pass, bool):
-            fail("detail_pass", f"must be true or false, got {self.detail_pass!r}")
+        for flag in ("detail_pass", "interaction_pass"):
+            if not isinstance(getattr(self, flag), bool):
+                fail(flag, f"must be true or false, got {getattr(self, flag)!r}")
 
     # -- convenience --------------------------------------------------------------------------
     @property

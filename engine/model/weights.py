@@ -9,8 +9,9 @@
     and, for profiles with conditioning "ip_adapter" (zero-shot SD inpainting):
       ip_adapter.safetensors      the IP-Adapter in h94/IP-Adapter's flat layout; unet/ holds the plain U-Net
       text_embeds.safetensors     "text_embeds": the empty prompt's text-encoder output (1, 77, 768)
-    and, for profiles with `detail_pass` (model/detail.py):
+    and, for profiles with `detail_pass` (model/detail.py) / `interaction_pass` (model/interaction.py):
       detail/config.json, detail/model.safetensors                         DetailNet
+      interaction/config.json, interaction/model.safetensors               InteractionNet
 
 Each sub-folder is what its library's `from_pretrained` reads, so a profile can be inspected with
 plain diffusers / transformers. Weights may also be sharded (`*.safetensors.index.json` + shards).
@@ -22,7 +23,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -48,9 +49,10 @@ TEXT_EMBEDS_FILE = "text_embeds.safetensors"
 TEXT_EMBEDS_KEY = "text_embeds"
 # Files beside the PARTS, by the profile's conditioning mode.
 CONDITIONING_FILES = {CLIP_TOKENS: (), IP_ADAPTER: (IP_ADAPTER_FILE, TEXT_EMBEDS_FILE)}
-# The detail net's folder, for profiles with `detail_pass`: (config file, weights file).
-DETAIL_PART = "detail"
-DETAIL_FILES = ("config.json", "model.safetensors")
+# The profile's optional small networks (model/net_files.py): folder -> the actanywhere.json flag that
+# declares it. Each folder holds NET_FILES.
+SMALL_NETS = {"detail": "detail_pass", "interaction": "interaction_pass"}
+NET_FILES = ("config.json", "model.safetensors")
 # Profiles that may run untrained, built from their configs, when no weights are found.
 UNTRAINED_ALLOWED = ("tiny",)
 UNTRAINED_SEED = 0
@@ -60,12 +62,13 @@ class UntrainedModelWarning(UserWarning):
     """The model was built from its configs with random weights: its output is noise-like."""
 
 
-def expected_files(conditioning: str = CLIP_TOKENS, detail_pass: bool = False) -> List[str]:
+def expected_files(conditioning: str = CLIP_TOKENS, small_nets: Sequence[str] = ()) -> List[str]:
+    """A profile directory's files; `small_nets`: the SMALL_NETS folders its profile declares."""
     files = [PROFILE_FILE]
     for part, (config, weights) in PARTS.items():
         files += [f"{part}/{config}", f"{part}/{weights}"]
-    if detail_pass:
-        files += [f"{DETAIL_PART}/{name}" for name in DETAIL_FILES]
+    for folder in small_nets:
+        files += [f"{folder}/{name}" for name in NET_FILES]
     return files + list(CONDITIONING_FILES.get(conditioning, ()))
 
 
@@ -82,8 +85,13 @@ def _conditioning_of(directory: Path) -> str:
     return str(_declared(directory, "conditioning", CLIP_TOKENS))
 
 
-def _detail_pass_of(directory: Path) -> bool:
-    return _declared(directory, "detail_pass", False) is True
+def declared_small_nets(data: dict) -> List[str]:
+    """The SMALL_NETS folders an actanywhere.json mapping declares."""
+    return [folder for folder, flag in SMALL_NETS.items() if data.get(flag, False) is True]
+
+
+def _small_nets_of(directory: Path) -> List[str]:
+    return [folder for folder, flag in SMALL_NETS.items() if _declared(directory, flag, False) is True]
 
 
 def _weight_files(part_dir: Path, weights_name: str) -> List[Path]:
@@ -111,8 +119,8 @@ def missing_files(directory) -> List[str]:
         if not files or not all(f.is_file() for f in files):
             missing.append(f"{part}/{weights}")
     extra = list(CONDITIONING_FILES.get(_conditioning_of(directory), ()))
-    if _detail_pass_of(directory):
-        extra += [f"{DETAIL_PART}/{name}" for name in DETAIL_FILES]
+    for folder in _small_nets_of(directory):
+        extra += [f"{folder}/{name}" for name in NET_FILES]
     return missing + [name for name in extra if not (directory / name).is_file()]
 
 
@@ -122,7 +130,7 @@ def _missing_error(directory: Path, missing: List[str]) -> ModelError:
         f"; profiles conditioned through an IP-Adapter also hold {', '.join(CONDITIONING_FILES[IP_ADAPTER])}")
     return ModelError(
         f"{directory}: not a complete ActAnywhere profile directory; missing {', '.join(missing)}. "
-        f"Expected files: {', '.join(expected_files(conditioning, _detail_pass_of(directory)))} "
+        f"Expected files: {', '.join(expected_files(conditioning, _small_nets_of(directory)))} "
         f"(weights may be sharded with a .index.json)"
         f"{note}"
     )
@@ -144,7 +152,7 @@ def file_checksums(directory) -> Dict[str, str]:
     for part, (_, weights) in PARTS.items():
         for path in _weight_files(directory / part, weights):
             sums[path.relative_to(directory).as_posix()] = _sha256_file(path)
-    for name in list(CONDITIONING_FILES[IP_ADAPTER]) + [f"{DETAIL_PART}/{DETAIL_FILES[1]}"]:
+    for name in list(CONDITIONING_FILES[IP_ADAPTER]) + [f"{folder}/{NET_FILES[1]}" for folder in SMALL_NETS]:
         if (directory / name).is_file():
             sums[name] = _sha256_file(directory / name)
     return sums
@@ -202,6 +210,7 @@ def save_pretrained(model: ActAnywhereModel, directory) -> Path:
     from safetensors.torch import save_file
 
     from actanywhere.engine.model.detail import save_detail_net
+    from actanywhere.engine.model.interaction import save_interaction_net
     from actanywhere.engine.model.ip_adapter import flatten, ip_adapter_detached, ip_adapter_state_dict
 
     directory = Path(directory)
@@ -216,7 +225,9 @@ def save_pretrained(model: ActAnywhereModel, directory) -> Path:
     model.vae.save_pretrained(directory / "vae", safe_serialization=True)
     model.image_encoder.save_pretrained(directory / "image_encoder", safe_serialization=True)
     if model.detail is not None:
-        save_detail_net(model.detail, directory / DETAIL_PART)
+        save_detail_net(model.detail, directory / "detail")
+    if model.interaction is not None:
+        save_interaction_net(model.interaction, directory / "interaction")
     model.profile.save(directory)
     (directory / CHECKSUM_FILE).write_text(_manifest_text(file_checksums(directory)))
     model.checksum = checksum(directory)
@@ -233,6 +244,7 @@ def load_pretrained(directory, device="cpu", dtype=None) -> ActAnywhereModel:
     from transformers import CLIPVisionModelWithProjection
 
     from actanywhere.engine.model.detail import load_detail_net
+    from actanywhere.engine.model.interaction import load_interaction_net
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -260,9 +272,10 @@ def load_pretrained(directory, device="cpu", dtype=None) -> ActAnywhereModel:
     text_embeds = None
     if profile.conditioning == IP_ADAPTER:
         text_embeds = _load_ip_adapter_files(directory, unet, profile)
-    detail = load_detail_net(directory / DETAIL_PART) if profile.detail_pass else None
+    detail = load_detail_net(directory / "detail") if profile.detail_pass else None
+    interaction = load_interaction_net(directory / "interaction") if profile.interaction_pass else None
     model = ActAnywhereModel(profile, unet, vae, image_encoder, checksum=checksum(directory), trained=True,
-                             text_embeds=text_embeds, detail=detail)
+                             text_embeds=text_embeds, detail=detail, interaction=interaction)
     model.eval()
     return model.to(device=device, dtype=dtype)
 
@@ -291,11 +304,10 @@ def builtin_configs(name: str) -> Optional[Path]:
 
 def build_from_configs(folder, seed: int = UNTRAINED_SEED) -> ActAnywhereModel:
     """An untrained model from a configs folder: unet.json, vae.json, image_encoder.json, actanywhere.json
-    (and detail.json for profiles with `detail_pass`)."""
+    (and detail.json / interaction.json for profiles with `detail_pass` / `interaction_pass`)."""
     folder = Path(folder)
     names = ["unet.json", "vae.json", "image_encoder.json", PROFILE_FILE]
-    if _detail_pass_of(folder):
-        names.append("detail.json")
+    names += [f"{net}.json" for net in _small_nets_of(folder)]
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise ModelError(f"{folder}: missing {', '.join(missing)}; a configs folder holds {', '.join(names)}")
@@ -310,6 +322,7 @@ def build_from_configs(folder, seed: int = UNTRAINED_SEED) -> ActAnywhereModel:
     model = ActAnywhereModel.from_configs(
         profile, read("unet.json"), read("vae.json"), read("image_encoder.json"), seed=seed,
         detail_config=read("detail.json") if profile.detail_pass else None,
+        interaction_config=read("interaction.json") if profile.interaction_pass else None,
     )
     model.checksum = state_dict_checksum(model)
     return model
@@ -354,5 +367,5 @@ def _builtin_expected_files(name: str) -> List[str]:
         except (OSError, ValueError):
             continue
         if data.get("name") == name:
-            return expected_files(data.get("conditioning", CLIP_TOKENS), data.get("detail_pass", False) is True)
+            return expected_files(data.get("conditioning", CLIP_TOKENS), declared_small_nets(data))
     return expected_files()

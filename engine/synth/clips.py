@@ -23,6 +23,9 @@ from .scene import (Camera, Contact, find_contacts, follow_camera, linear_to_srg
 SPLIT_SEED_STRIDE = 100_000_000
 SPLIT_SEED_BASE = {"train": 0, "val": SPLIT_SEED_STRIDE, "test": 2 * SPLIT_SEED_STRIDE, "demo": 3 * SPLIT_SEED_STRIDE}
 SPLITS = tuple(SPLIT_SEED_BASE)
+# A new-scene clip's world: its clip seed plus this, in the upper half of its split's seed range (never a
+# clip seed of a split of fewer than 50 million clips).
+NEW_SCENE_OFFSET = SPLIT_SEED_STRIDE // 2
 FOREGROUND_GREY = 0.5  # display-referred grey behind the subject in the foreground segmentation
 
 
@@ -33,6 +36,11 @@ def clip_seed(split: str, index: int) -> int:
     if not 0 <= index < SPLIT_SEED_STRIDE:
         raise ValueError("clip index %d out of range [0, %d)" % (index, SPLIT_SEED_STRIDE))
     return SPLIT_SEED_BASE[split] + int(index)
+
+
+def new_scene_seed(seed: int) -> int:
+    """The scene a new-scene split renders clip `seed`'s ground truth in (its plate is in its own)."""
+    return int(seed) + NEW_SCENE_OFFSET
 
 
 def split_of_seed(seed: int) -> str:
@@ -75,12 +83,14 @@ class RenderedClip:
 
 
 def render_clip(seed: int, size: Tuple[int, int] = (64, 64), frames: int = 16, dataset_seed: int = 0,
-                photos: Sequence[str] = (), photo_fraction: float = 0.5, scene_seed: Optional[int] = None
-                ) -> RenderedClip:
+                photos: Sequence[str] = (), photo_fraction: float = 0.5, scene_seed: Optional[int] = None,
+                light_seed: Optional[int] = None) -> RenderedClip:
     """Renders clip `seed` at `size` (width, height) for `frames` frames. `photos`: image files that
     replace the procedural background in about `photo_fraction` of the clips. `scene_seed` (default
     `seed`) picks the world: the same `seed` with another `scene_seed` moves the same subject and camera
-    through a different scene."""
+    through a different scene. `light_seed` (default `scene_seed`): the scene whose light is used; a
+    new-scene ground truth keeps the plate's light (`light_seed=seed`), which its subject is lit by, so
+    the subject's shading and shadow agree with the plate's."""
     width, height = int(size[0]), int(size[1])
     if width < 16 or height < 16 or frames < 1:
         raise ValueError("a clip needs at least 16x16 pixels and one frame, got %dx%d x %d" % (width, height, frames))
@@ -98,7 +108,9 @@ def render_clip(seed: int, size: Tuple[int, int] = (64, 64), frames: int = 16, d
     x, y, pixel = camera.world_grid(width, height)
 
     # Scene: a canvas covering every frame's view, the light, the contact effect.
-    light = random_light(scene_rng)
+    light = random_light(scene_rng)  # drawn in every case, so the rest of the scene does not depend on light_seed
+    if light_seed is not None and light_seed != scene_seed:
+        light = random_light(np.random.default_rng([int(dataset_seed), int(light_seed), 1]))
     effect_strength = float(scene_rng.uniform(0.35, 0.6))
     origin_x, origin_y = float(np.floor(x.min())) - 2.0, float(np.floor(y.min())) - 2.0
     canvas_w = int(np.ceil(x.max() - origin_x)) + 3
@@ -151,6 +163,7 @@ def render_clip(seed: int, size: Tuple[int, int] = (64, 64), frames: int = 16, d
     info = {
         "clip_seed": int(seed),
         "scene_seed": int(scene_seed),
+        "light_seed": int(scene_seed if light_seed is None else light_seed),
         "dataset_seed": int(dataset_seed),
         "subject": subject.kind,
         "contact_effect": effect,

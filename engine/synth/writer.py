@@ -14,6 +14,12 @@ Layout of `generate_dataset(out_dir, "train", ...)`:
                               interaction.1001.png ...    where the shadow and contact effects lie (one channel)
                               condition_background.png    the background only, at the condition frame
                               condition_composite.png     the clip's frame at the condition frame
+                              plate.1001.png ...          new-scene splits only: the plate, the same motion
+                                                          and light in the clip's own scene
+
+A new-scene split (`new_scene=True`) is a "new background" request with its answer: every file above shows
+the clip in another world (synth.clips.new_scene_seed) under the plate's light, and `plate` is what the
+compositor has, the subject in the original world with its real shadow. A plain split's plate is its frames.
 
 PNG (the default) is 8-bit sRGB, display-referred: what the model consumes, so the trainer reads it with
 no colour conversion. EXR (`file_format="exr"`) stores colour as half-float scene-linear ACEScg, as a
@@ -33,7 +39,7 @@ from ..errors import ConfigError
 from .. import preview
 from ..preview import write_png
 from ..progress import EtaClock, ProgressEvent, ignore_progress
-from .clips import SPLITS, RenderedClip, clip_seed, render_clip
+from .clips import SPLITS, RenderedClip, clip_seed, new_scene_seed, render_clip
 
 FILE_FORMATS = ("png", "exr")
 FIRST_FRAME = 1001
@@ -43,6 +49,7 @@ DISPLAY_COLOURSPACE = "sRGB Encoded Rec.709 (sRGB)"
 SEQUENCES = ("frames", "matte", "foreground", "scene", "clean", "interaction")
 _FILE_NAMES = {"frames": "frame"}
 STILLS = ("condition_background", "condition_composite")
+PLATE = "plate"  # new-scene splits: the plate in the clip's own world
 DEMO_SHOT = "synth010"
 
 
@@ -121,6 +128,17 @@ def write_clip(clip: RenderedClip, split_dir: str, clip_id: str, first_frame: in
     return paths
 
 
+def write_plate(plate_clip: RenderedClip, split_dir: str, clip_id: str, first_frame: int = FIRST_FRAME,
+                writer: Optional[_ColourWriter] = None) -> str:
+    """A new-scene clip's plate (the subject in its own world) beside its files; returns its path pattern."""
+    writer = writer or _ColourWriter("png")
+    pattern = "%s/%s.####.%s" % (clip_id, PLATE, writer.file_format)
+    for index in range(plate_clip.frames.shape[0]):
+        writer.colour(os.path.join(split_dir, pattern.replace("####", "%04d" % (first_frame + index))),
+                      plate_clip.frames[index])
+    return pattern
+
+
 # -- datasets -------------------------------------------------------------------------------------------
 def parse_size(text) -> Tuple[int, int]:
     """"96x64" (width x height) or a (width, height) pair."""
@@ -140,11 +158,12 @@ def parse_size(text) -> Tuple[int, int]:
 def generate_dataset(out_dir: str, split: str = "train", count: int = 100, size=(64, 64), frames: int = 16,
                      seed: int = 0, progress: Callable[[ProgressEvent], None] = ignore_progress,
                      photos: Optional[str] = None, file_format: str = "png", first_frame: int = FIRST_FRAME,
-                     start: int = 0) -> str:
+                     start: int = 0, new_scene: bool = False) -> str:
     """Renders clips `start` .. `start + count - 1` of `split` into out_dir/split and writes its
     clips.yaml (the trainer's manifest) and ground_truth.yaml; returns the clips.yaml path. The same
     arguments always give the same bytes. `photos`: a folder of images used as backgrounds for about
-    half the clips. `seed` is the dataset seed, mixed into every clip's own seed."""
+    half the clips. `seed` is the dataset seed, mixed into every clip's own seed. `new_scene`: the
+    ground truth in another world, with the plate in the clip's own (module docstring)."""
     if split not in SPLITS or split == "demo":
         raise ConfigError("split %r: use train, val or test" % (split,))
     if count < 1:
@@ -162,8 +181,14 @@ def generate_dataset(out_dir: str, split: str = "train", count: int = 100, size=
     for done, index in enumerate(range(start, start + count)):
         clip_id = "clip_%06d" % index
         seed_of_clip = clip_seed(split, index)
-        clip = render_clip(seed_of_clip, (width, height), frames, dataset_seed=seed, photos=photo_files)
+        plate_clip = render_clip(seed_of_clip, (width, height), frames, dataset_seed=seed, photos=photo_files)
+        clip = plate_clip
+        if new_scene:
+            clip = render_clip(seed_of_clip, (width, height), frames, dataset_seed=seed, photos=photo_files,
+                               scene_seed=new_scene_seed(seed_of_clip), light_seed=seed_of_clip)
         paths = write_clip(clip, split_dir, clip_id, first_frame, writer)
+        if new_scene:
+            paths["plate"] = write_plate(plate_clip, split_dir, clip_id, first_frame, writer)
         manifest_entries.append({
             "frames": paths["frames"], "matte": paths["matte"], "matte_channel": "A",
             "range": "%d-%d" % (first_frame, last_frame), "colourspace": writer.colour_manifest_space,
@@ -171,12 +196,14 @@ def generate_dataset(out_dir: str, split: str = "train", count: int = 100, size=
             "condition_frame": first_frame + clip.condition_index,
         })
         truth_entries.append(_truth_entry(clip_id, index, paths, clip, first_frame))
+        if new_scene:
+            truth_entries[-1]["plate_scene_seed"] = plate_clip.info["scene_seed"]
         progress(ProgressEvent("synth", done + 1, count, eta_s=clock.eta(done + 1, count),
                                message="%s %s" % (split, clip_id)))
     _write_yaml(os.path.join(split_dir, "ground_truth.yaml"), {
         "split": split, "dataset_seed": int(seed), "size": [width, height], "frames": frames,
         "first_frame": first_frame, "file_format": file_format, "colourspace": writer.colour_manifest_space,
-        "foreground_grey": 0.5, "clips": truth_entries,
+        "foreground_grey": 0.5, "new_scene": bool(new_scene), "clips": truth_entries,
     })
     manifest = os.path.join(split_dir, "clips.yaml")
     _write_yaml(manifest, {"clips": manifest_entries})
@@ -224,8 +251,9 @@ def read_ground_truth(path: str) -> dict:
         data = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     base = os.path.dirname(os.path.abspath(path))
     for entry in data["clips"]:
-        for name in SEQUENCES + STILLS:
-            entry[name] = os.path.join(base, entry[name])
+        for name in SEQUENCES + STILLS + (PLATE,):
+            if name in entry:
+                entry[name] = os.path.join(base, entry[name])
     return data
 
 
@@ -325,9 +353,10 @@ def contact_sheet(clip: RenderedClip, columns: int = 6, scale: int = 2) -> np.nd
 # -- the command line --------------------------------------------------------------------------------------
 def run_synth(out_dir: str, split: str = "train", count: int = 100, size: str = "64x64", frames: int = 16,
               seed: int = 0, photos: Optional[str] = None, file_format: str = "png", demo: bool = False,
-              progress: Optional[Callable[[ProgressEvent], None]] = None, log: Callable[[str], None] = print) -> int:
+              progress: Optional[Callable[[ProgressEvent], None]] = None, log: Callable[[str], None] = print,
+              new_scene: bool = False) -> int:
     """`actanywhere synth OUT_DIR --split train --count N [--size WxH] [--frames N] [--seed S]
-    [--photos DIR] [--format png|exr] [--demo]`: writes the split (or, with `demo`, the demo shot at
+    [--photos DIR] [--format png|exr] [--new-scene] [--demo]`: writes the split (or, with `demo`, the demo shot at
     `size`, 320x180 unless given) and logs where. Returns the exit status (0)."""
     started = time.monotonic()
     if demo:
@@ -338,7 +367,7 @@ def run_synth(out_dir: str, split: str = "train", count: int = 100, size: str = 
             os.path.dirname(paths["truth_scene"])))
         return 0
     manifest = generate_dataset(out_dir, split, count, size, frames, seed, progress or ignore_progress,
-                                photos=photos, file_format=file_format)
+                                photos=photos, file_format=file_format, new_scene=new_scene)
     log("%d %s clips in %.1f s: %s (ground truth: %s)" % (
         count, split, time.monotonic() - started, manifest, os.path.join(os.path.dirname(manifest), "ground_truth.yaml")))
     return 0
