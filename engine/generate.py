@@ -88,11 +88,21 @@ def generate_shot(
             refiner = PlateRefiner(pipeline, len(inputs.frames), refine_size[0], refine_size[1], plan, scratch)
         camera = ShotCamera(spec, list(inputs.frames), inputs.plate_info.width, inputs.plate_info.height,
                             progress, log)
-        foreground, matte = read_working_frames(spec, inputs, size, progress, refiner, camera)
+        # The interaction pass reads the plate at its own work size (128 rows), from the full-size frames.
+        pass_frames = None
+        if pipeline.model.interaction is not None:
+            pass_frames = PassFrames(len(inputs.frames), *interaction_work_size(inputs.plate_info))
+        foreground, matte = read_working_frames(spec, inputs, size, progress, refiner, camera, pass_frames)
         track = camera.finish()
         condition = read_condition(spec, inputs, log)
         spatial = SpatialCondition(condition, len(inputs.frames), track)
-        hint = plate_shadow_hint(spec, pipeline, foreground, matte, track)
+        gains = None
+        if pass_frames is not None:
+            hint = plate_shadow_hint(spec, pass_frames, track)
+            progress(ProgressEvent("interaction", 0, len(inputs.frames), message="shadow hint read off the plate"
+                                   if hint is not None else "no shadow hint (camera.shadow_hint: false)"))
+            # It does not depend on the seed: once for every variant.
+            gains = pipeline.interaction_gains(pass_frames.plate, pass_frames.matte, condition, spatial, hint, progress)
         results = []
         for seed in spec.seeds:
             generated = pipeline(
@@ -100,15 +110,14 @@ def generate_shot(
                 steps=steps, guidance_scale=guidance,
                 scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
                 window_frames=plan.window_frames, window_overlap=plan.window_overlap, spatial=spatial,
-                interaction=refiner is None, shadow_hint=hint,
+                interaction=False,
             )
             if refiner is not None:
                 generated = refine(pipeline, refiner, generated, condition, spec, seed, progress, spatial)
-                # The shadow and contact go onto the refined plate: drawn before the refinement, they
+            if gains is not None:
+                # The shadow and contact go onto the final plate: drawn before the refinement, they
                 # would be re-noised and drawn again.
-                gains = pipeline.interaction_gains(foreground, matte, condition, spatial, hint)
-                if gains is not None:
-                    generated = GainedFrames(generated, gains)
+                generated = GainedFrames(generated, gains)
             attributes = provenance(spec, inputs, seed, pipeline, size, plan, refiner, track)
             results.append(write_version(spec, inputs, generated, seed, attributes, progress))
         if refiner is not None:
@@ -116,15 +125,34 @@ def generate_shot(
     return results
 
 
-def plate_shadow_hint(spec: ShotSpec, pipeline, plate: np.ndarray, matte: np.ndarray, track) -> Optional[np.ndarray]:
-    """The plate's shadow hint at working size for a profile with an interaction pass (camera/shadow_hint.py);
-    None without one, or with `camera.shadow_hint: false`. `plate` is the plate itself at working size
-    (read_working_frames keeps the whole frame: the pipeline greys the background)."""
-    if pipeline.model.interaction is None or not spec.camera.shadow_hint:
+@dataclass
+class PassFrames:
+    """The plate and its matte at the interaction pass's work size (model/interaction.py), display-referred."""
+
+    frames: int
+    width: int
+    height: int
+
+    def __post_init__(self):
+        self.plate = np.empty((self.frames, self.height, self.width, 3), np.float32)
+        self.matte = np.empty((self.frames, self.height, self.width), np.float32)
+
+
+def interaction_work_size(plate: ImageInfo) -> Tuple[int, int]:
+    """The interaction pass's work size for a plate: its picture aspect (pixel aspect applied), 128 rows."""
+    from .model.interaction import work_size
+
+    return work_size(int(round(plate.width * plate.pixel_aspect)), plate.height)
+
+
+def plate_shadow_hint(spec: ShotSpec, frames: PassFrames, track) -> Optional[np.ndarray]:
+    """The plate's shadow hint at the pass's work size (camera/shadow_hint.py); None with
+    `camera.shadow_hint: false`."""
+    if not spec.camera.shadow_hint:
         return None
     from .camera.shadow_hint import shadow_hint
 
-    return shadow_hint(plate, matte, track)
+    return shadow_hint(frames.plate, frames.matte, track)
 
 
 def sampler_values(spec: ShotSpec, profile) -> Tuple[int, float]:
@@ -252,11 +280,12 @@ def working_size(plate: ImageInfo, pipeline) -> Tuple[int, int]:
 
 # -- reading ----------------------------------------------------------------------------------------
 def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int], progress: ProgressCallback,
-                        refiner=None, camera: Optional[ShotCamera] = None):
+                        refiner=None, camera: Optional[ShotCamera] = None, pass_frames: Optional[PassFrames] = None):
     """The model's inputs at working `size` (width, height): display-referred foreground frames
     (T, H, W, 3) and the matte (T, H, W), streamed from the full-resolution files. With a `refiner`,
     each frame at refinement size also goes to it (encoded there, frame by frame); with a `camera` that
-    must be tracked, each frame goes to its tracker (one read of the plate for both)."""
+    must be tracked, each frame goes to its tracker (one read of the plate for both); with `pass_frames`,
+    each frame is kept at the interaction pass's size too."""
     width, height = size
     to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
     frames = list(inputs.frames)
@@ -270,6 +299,9 @@ def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int
         matte[index] = np.clip(resize_image(matte_frame, width, height, "box"), 0.0, 1.0)
         if camera is not None and camera.needs_frames:
             camera.add(frame, model_plate, matte_frame)
+        if pass_frames is not None:
+            pass_frames.plate[index] = np.clip(resize_image(model_plate, pass_frames.width, pass_frames.height), 0, 1)
+            pass_frames.matte[index] = np.clip(resize_image(matte_frame, pass_frames.width, pass_frames.height, "box"), 0, 1)
         if refiner is not None:
             refiner.add_input(index, np.clip(resize_image(model_plate, refiner.width, refiner.height), 0.0, 1.0),
                               np.clip(resize_image(matte_frame, refiner.width, refiner.height, "box"), 0.0, 1.0))

@@ -36,8 +36,8 @@ from .job import FarmError, FarmJob, Task, write_json
 ENGINE_VARIABLE = "ACTANYWHERE_FARM_ENGINE"
 MARKER_FOLDER = ".actanywhere_tasks"
 # Rough share of a generate task's time per stage, for one progress figure.
-_STAGE_SPANS = {"read": (0.0, 0.1), "track": (0.0, 0.1), "encode": (0.1, 0.15), "sample": (0.15, 0.85), "decode": (0.85, 0.9),
-                "write": (0.9, 1.0)}
+_STAGE_SPANS = {"read": (0.0, 0.1), "track": (0.0, 0.1), "encode": (0.1, 0.15), "sample": (0.15, 0.6),
+                "refine": (0.6, 0.85), "decode": (0.85, 0.88), "interaction": (0.88, 0.9), "write": (0.9, 1.0)}
 
 
 class ProgressLines:

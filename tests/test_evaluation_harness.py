@@ -34,9 +34,13 @@ def test_eval_runs_end_to_end(tmp_path):
     assert [event.done for event in events] == [1, 2, 3, 4] and events[-1].total == 4
     with open(out / "metrics.csv", newline="", encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
-    assert len(rows) == 2 * 2 * 6  # clips x seeds x methods
-    assert {row["method"] for row in rows} == {"model", "model_static", "model_raw", "tracked_paste", "paste",
-                                               "condition"}
+    methods = {"model", "model_static", "model_raw", "tracked_paste", "paste", "condition"}
+    interaction = trained and json.loads((WEIGHTS_DIR / "tiny" / "actanywhere.json").read_text()).get("interaction_pass")
+    if interaction:  # the ablation of the interaction pass; a plain split's plate is its truth: no hint
+        methods.add("model_no_interaction")
+        assert "shadow hint not used" in text
+    assert len(rows) == 2 * 2 * len(methods)  # clips x seeds x methods
+    assert {row["method"] for row in rows} == methods
     for row in rows:  # the blur-proof metrics are scored for every method
         assert row["sharpness"] != "" and row["camera_follow_px"] != ""
     assert "clip_cond" not in rows[0]  # a random encoder's numbers are never written
@@ -50,6 +54,36 @@ def test_eval_runs_end_to_end(tmp_path):
     lines.clear()
     run_eval(str(out), clips=1, seeds=(0,), steps=1, size=(32, 32), frames=6, log=lines.append)
     assert not any(line.startswith("generated") for line in lines)
+
+
+def test_eval_reads_the_plates_shadow_on_a_new_scene_split_and_ablates_the_interaction_pass(tmp_path):
+    import math
+
+    import numpy as np
+    import torch
+
+    from actanywhere.engine.evaluation.harness import run_eval
+    from actanywhere.engine.model.interaction import InteractionNet
+    from actanywhere.engine.model.pipeline import ActAnywherePipeline
+    from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
+    from actanywhere.engine.synth import generate_dataset
+
+    generate_dataset(str(tmp_path / "data"), "test", count=1, size=(32, 32), frames=6, seed=0, new_scene=True)
+    model = build_from_configs(CONFIGS_DIR / "tiny")
+    torch.manual_seed(0)
+    model.interaction = InteractionNet(width=4).eval()
+    torch.nn.init.normal_(model.interaction.out.weight, std=0.05)
+    torch.nn.init.constant_(model.interaction.out.bias, math.log(0.8))
+    model.profile.interaction_pass = True
+    path = run_eval(str(tmp_path / "eval"), split_dir=str(tmp_path / "data" / "test"), clips=1, seeds=(0,),
+                    steps=1, pipeline=ActAnywherePipeline(model), sheets=0, log=lambda line: None)
+    assert "shadow hint: read off each clip's plate" in open(path, encoding="utf-8").read()
+    with open(tmp_path / "eval" / "metrics.csv", newline="", encoding="utf-8") as stream:
+        rows = {row["method"]: row for row in csv.DictReader(stream)}
+    assert "model_no_interaction" in rows
+    # the pass (a gain of about 0.8) moved the plate away from its ablation
+    assert abs(float(rows["model"]["psnr_rest"]) - float(rows["model_no_interaction"]["psnr_rest"])) > 0.5
+    assert np.isfinite(float(rows["tracked_paste"]["camera_follow_px"]))  # tracked on the plate
 
 
 def test_eval_refuses_bad_arguments(tmp_path):

@@ -12,7 +12,11 @@ original subject is merged back over it (the comp). Baselines, built in the same
 
 The model runs as generate runs it: the plate (the clip's frames) tracked relative to the condition
 frame, the condition warped into each frame (camera/); `model_static` is the same model with the
-condition stretched over every frame alike, the ablation of the camera track.
+condition stretched over every frame alike, the ablation of the camera track; `model_no_interaction`
+(profiles with an interaction pass) the same plate before that pass drew the subject's shadow and
+contact. On a new-scene split (`actanywhere synth --new-scene`) the plate is the clip's own world and the
+camera is tracked, and the shadow hint read, on it; on a plain split the plate is the ground truth, so
+its shadow is not read (that would score a copy).
 
 Every method is scored against the ground truth (groundtruth_metrics.py), and, with real weights,
 with CLIP_cond / CLIP_temp (clip_metrics.py) and FVD (fvd.py). The report (report.md, metrics.csv,
@@ -260,6 +264,10 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
     if pipeline is None:
         pipeline = load_pipeline(profile, profile_path, device)
     untrained = not pipeline.model.trained  # also true of a pipeline the caller passed in
+    model_profile = pipeline.profile
+    steps = int(steps if steps is not None else model_profile.default_steps)
+    guidance = float(guidance_scale if guidance_scale is not None else model_profile.default_guidance_scale)
+    notes: List[str] = []
     if pipeline.model.interaction is not None:
         if any(clip.plate is not None for clip in data):
             notes.append("shadow hint: read off each clip's plate (a new-scene split: the plate shows the subject "
@@ -267,10 +275,6 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
         else:
             notes.append("shadow hint not used: this split's plate is its ground truth, and reading its shadow "
                          "would score a copy; `actanywhere synth --new-scene` writes a split that measures it")
-    model_profile = pipeline.profile
-    steps = int(steps if steps is not None else model_profile.default_steps)
-    guidance = float(guidance_scale if guidance_scale is not None else model_profile.default_guidance_scale)
-    notes: List[str] = []
     if encoder is not None and not getattr(encoder, "is_real", False):
         notes.append("CLIP metrics not computed: the encoder %r is not real CLIP weights (test only)"
                      % getattr(encoder, "name", encoder))

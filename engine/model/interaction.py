@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.net_files import load_net, save_net
+from actanywhere.engine.progress import ProgressCallback, ProgressEvent, ignore_progress
 
 WORK_HEIGHT = 128  # rows the network works at: its training clips' height
 MULTIPLE = 16  # four halvings
@@ -122,7 +123,8 @@ def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def interaction_gains(net: InteractionNet, foreground: np.ndarray, matte: np.ndarray, spatial,
-                      hint: Optional[np.ndarray] = None, batch: int = 8) -> np.ndarray:
+                      hint: Optional[np.ndarray] = None, batch: int = 8,
+                      progress: ProgressCallback = ignore_progress) -> np.ndarray:
     """The gain of every frame at work size, (T, h, w, 3) float32. foreground (T, H, W, 3) and matte
     (T, H, W) in [0, 1] at any one size (the model's working size); `spatial` the SpatialCondition the
     plate was generated with (its views are taken at work size, from the condition image itself);
@@ -152,6 +154,7 @@ def interaction_gains(net: InteractionNet, foreground: np.ndarray, matte: np.nda
         inputs = net_inputs(alpha, rgb, views.permute(0, 3, 1, 2), valid[:, None], past, shadow)
         log_gain = net(inputs.to(parameter.device, parameter.dtype)).float().cpu()
         gains[start:stop] = torch.exp(log_gain).permute(0, 2, 3, 1).numpy()
+        progress(ProgressEvent("interaction", stop, frames, frame=stop - 1))
         past = torch.cat([past if past is not None else alpha[:1].expand(PAST_MATTES, -1, -1, -1), alpha])[-PAST_MATTES:]
     return gains
 

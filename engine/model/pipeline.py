@@ -400,13 +400,14 @@ class ActAnywherePipeline:
         frames = self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte,
                                      spatial=spatial)
         if interaction and self.model.interaction is not None:
-            gains = self.interaction_gains(foreground, matte, condition, spatial, shadow_hint)
+            gains = self.interaction_gains(foreground, matte, condition, spatial, shadow_hint, progress)
             frames = apply_gains(frames, gains)
         return frames
 
     def interaction_gains(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray,
                           spatial: Optional[SpatialCondition] = None,
-                          shadow_hint: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+                          shadow_hint: Optional[np.ndarray] = None,
+                          progress: ProgressCallback = ignore_progress) -> Optional[np.ndarray]:
         """The interaction pass's gain of every frame (T, h, w, 3) at its work size, from the model's
         inputs at working size; None for profiles without the pass. `spatial`, `shadow_hint` as in
         __call__."""
@@ -414,4 +415,4 @@ class ActAnywherePipeline:
             return None
         if spatial is None:
             spatial = SpatialCondition(condition, len(matte))
-        return interaction_gains(self.model.interaction, foreground, matte, spatial, shadow_hint)
+        return interaction_gains(self.model.interaction, foreground, matte, spatial, shadow_hint, progress=progress)

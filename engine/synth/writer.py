@@ -275,7 +275,8 @@ def write_demo_shot(out_dir: str, size=(320, 180), frames: int = 16, first_frame
     seed_a = clip_seed("demo", 0)
     seed_b = clip_seed("demo", 1) if new_scene_seed is None else new_scene_seed
     plate_clip = render_clip(seed_a, (width, height), frames, dataset_seed=seed)
-    new_clip = render_clip(seed_a, (width, height), frames, dataset_seed=seed, scene_seed=seed_b)
+    # The new world under the plate's light: the subject was lit by it, so its shadow there agrees.
+    new_clip = render_clip(seed_a, (width, height), frames, dataset_seed=seed, scene_seed=seed_b, light_seed=seed_a)
     paths = {
         "plate": os.path.join(out_dir, "plate", "%s_plate.####.exr" % shot),
         "matte": os.path.join(out_dir, "roto", "%s_matte.####.exr" % shot),

@@ -294,7 +294,7 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
     samples = sample_training_latents(pipeline, config, progress)
     result.sample_seconds = time.monotonic() - started
     say("sampled %d frames of %d clips with %d step(s), guidance %g in %.0f s" % (
-        len(samples.sampled), len(samples.conditions), model.profile.default_steps,
+        len(samples.sampled), len(samples.sampled) // samples.frames_per_clip, model.profile.default_steps,
         model.profile.default_guidance_scale, result.sample_seconds))
 
     vae = model.vae
