@@ -95,7 +95,7 @@ def generate_shot(
         foreground, matte = read_working_frames(spec, inputs, size, progress, refiner, camera, pass_frames)
         track = camera.finish()
         condition = read_condition(spec, inputs, log)
-        spatial = SpatialCondition(condition, len(inputs.frames), track)
+        spatial = SpatialCondition(condition, len(inputs.frames), track, subject=condition_subject(camera, inputs, matte))
         gains = None
         if pass_frames is not None:
             hint = plate_shadow_hint(spec, pass_frames, track)
@@ -136,6 +136,13 @@ class PassFrames:
     def __post_init__(self):
         self.plate = np.empty((self.frames, self.height, self.width, 3), np.float32)
         self.matte = np.empty((self.frames, self.height, self.width), np.float32)
+
+
+def condition_subject(camera: ShotCamera, inputs: ShotInputs, matte: np.ndarray) -> Optional[np.ndarray]:
+    """The matte at the frame the condition image matches, when that frame is in the shot: a composited
+    condition shows the subject there, which the plate must not keep (condition_warp.py `keep`)."""
+    frames = list(inputs.frames)
+    return matte[frames.index(camera.reference)] if camera.reference in frames else None
 
 
 def interaction_work_size(plate: ImageInfo) -> Tuple[int, int]:

@@ -193,6 +193,27 @@ def test_the_exact_camera_warps_the_condition_onto_every_frame():
     assert spatial.coverage()[reference] == 1.0 and spatial.coverage().min() < 1.0
 
 
+def test_the_plate_keeps_the_condition_where_it_covers_the_frame_and_not_where_its_subject_stood():
+    width, height = 160, 96
+    image = texture(width, height)
+    subject = np.zeros((height, width), np.float32)
+    subject[30:70, 60:90] = 1.0
+    shift = to_normalised(similarity(tx=20.0, width=width, height=height), width, height)  # the camera moved 20 px
+    track = CameraTrack([1, 2], 1, [np.eye(3), shift], [REFERENCE, TRACKED])
+    spatial = SpatialCondition(image, 2, track, subject=subject)
+    keep = spatial.keep(0, width, height)
+    assert keep[10, 10] > 0.99 and keep[50, 75] == 0.0  # kept away from the subject; not on it
+    moved = spatial.keep(1, width, height)
+    validity = spatial.validity(1, width, height)
+    assert (validity < 0.5).sum() > 0 and moved[validity < 0.5].max() == 0.0  # the uncovered strip: generated
+    assert moved[validity > 0.999].max() > 0.99
+    generated = np.zeros((height, width, 3), np.float32)
+    kept = spatial.kept(1, generated)
+    np.testing.assert_allclose(kept[moved > 0.999], spatial.frame(1, width, height)[moved > 0.999], atol=1e-3)
+    assert np.all(kept[moved == 0.0] == 0.0)
+    assert np.all(SpatialCondition(image, 2).keep(0, width, height) > 0.999)  # locked off, background only
+
+
 def test_normalised_tracks_serve_every_resolution():
     pixels = similarity(angle_deg=2.0, scale=1.05, tx=6.0, ty=-3.0, width=160, height=90)
     normalised = to_normalised(pixels, 160, 90)

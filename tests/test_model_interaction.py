@@ -166,3 +166,19 @@ def test_training_adds_the_pass_to_the_profile_and_logs_its_loss(tmp_path, train
     rows = (result.output_dir / "interaction_loss.csv").read_text().splitlines()
     assert rows[0].startswith("step,loss") and len(rows) == 4
     assert all(math.isfinite(float(row.split(",")[1])) for row in rows[1:])
+
+
+def test_a_keep_condition_profile_keeps_the_condition_where_it_covers_the_frame():
+    from actanywhere.engine.camera.condition_warp import stretch_image
+
+    model = build_from_configs(CONFIGS_DIR / "tiny")
+    model.profile.keep_condition = True
+    pipe = ActAnywherePipeline(model)
+    foreground, matte, condition = shot(frames=3, height=16, width=16)
+    kept = pipe(foreground, matte, condition, seed=0, steps=1)
+    model.profile.keep_condition = False
+    generated = pipe(foreground, matte, condition, seed=0, steps=1)
+    stretched = stretch_image(condition, 16, 16)
+    # A locked-off camera and a background-only condition: every pixel is the condition's own.
+    assert_same_result(kept, np.broadcast_to(stretched, kept.shape))
+    assert np.abs(generated - stretched).mean() > 0.05  # the untrained model draws something else

@@ -9,6 +9,11 @@ plausible texture for the model to start from; the model must generate that part
 
 Without a track (or with a static one) every frame sees the condition stretched over it, which is how
 the model saw it before tracking existed; the static case is encoded once for the whole shot.
+
+`keep` says where a plate may keep the condition image's own pixels (profiles with `keep_condition`):
+where the warp covers the frame, less a margin at the warp's edge and less where the subject stood in
+the condition's frame (a composited condition shows it there; a background-only one loses only that
+patch to the model).
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from typing import Optional
 import numpy as np
 
 from .track import CameraTrack, to_pixels
+
+KEEP_MARGIN = 0.02  # of the frame's height: kept off the warp's edge and grown around the condition's subject
 
 
 def stretch_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -38,9 +45,13 @@ def is_tracked(spatial: Optional["SpatialCondition"]) -> bool:
 
 
 class SpatialCondition:
-    def __init__(self, image: np.ndarray, frames: int, track: Optional[CameraTrack] = None):
-        """image: (h, w, 3) in [0, 1]; frames: the shot's frame count; track: its camera, or None."""
+    def __init__(self, image: np.ndarray, frames: int, track: Optional[CameraTrack] = None,
+                 subject: Optional[np.ndarray] = None):
+        """image: (h, w, 3) in [0, 1]; frames: the shot's frame count; track: its camera, or None;
+        subject: (h', w') the matte at the condition's frame (any size), where the condition image may
+        show the subject; None: it shows the background only."""
         self.image = np.ascontiguousarray(np.clip(np.asarray(image, np.float32)[..., :3], 0.0, 1.0))
+        self.subject = None if subject is None else np.ascontiguousarray(np.clip(np.asarray(subject, np.float32), 0, 1))
         self.frames = int(frames)
         if track is not None and len(track.frames) != self.frames:
             raise ValueError("camera track has %d frames, the shot %d" % (len(track.frames), self.frames))
@@ -86,6 +97,31 @@ class SpatialCondition:
         return cv2.warpPerspective(ones, self._matrix(index, width, height), (int(width), int(height)),
                                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+    def keep(self, index: int, width: int, height: int) -> np.ndarray:
+        """(height, width) float32 in [0, 1]: where frame `index` may keep the condition's own pixels (module
+        docstring), feathered over a couple of pixels."""
+        import cv2
+
+        margin = max(1, int(round(KEEP_MARGIN * height)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        valid = (self.validity(index, width, height) > 0.999).astype(np.float32)
+        keep = cv2.erode(valid, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=1.0)
+        if self.subject is not None:
+            subject = (stretch_image(self.subject[..., None].repeat(3, axis=2), width, height)[..., 0] > 0.01)
+            subject = cv2.dilate(subject.astype(np.float32), kernel)
+            if self.track is not None:
+                subject = cv2.warpPerspective(subject, self._matrix(index, width, height), (int(width), int(height)),
+                                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                              borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+            keep *= 1.0 - np.clip(subject, 0.0, 1.0)
+        return cv2.GaussianBlur(keep, (0, 0), max(1.0, margin / 2.0)) * valid
+
+    def kept(self, index: int, frame: np.ndarray) -> np.ndarray:
+        """`frame` (H, W, 3), a generated frame `index`, with the condition's own pixels where `keep` says."""
+        height, width = frame.shape[:2]
+        keep = self.keep(index, width, height)[..., None]
+        return (frame * (1.0 - keep) + self.frame(index, width, height) * keep).astype(np.float32)
 
     def all_frames(self, width: int, height: int) -> np.ndarray:
         """(T, height, width, 3): every frame's view (for the working-size global pass)."""

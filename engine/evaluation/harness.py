@@ -292,7 +292,7 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
         masks = regions(clip.matte, clip.interaction)
         true_path = clip.true_camera_path()
         track = plate_track(clip, notes)
-        spatial = SpatialCondition(image, clip.frames.shape[0], track)
+        spatial = SpatialCondition(image, clip.frames.shape[0], track, subject=clip.matte[clip.condition_index])
         # The plate's shadow hint only where the plate is not the answer: on a plain split the plate's
         # shadow is the ground truth's own, and reading it would score a copy, not a model.
         hint = None

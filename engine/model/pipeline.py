@@ -399,6 +399,9 @@ class ActAnywherePipeline:
             raise ModelError(f"output must be 'pixels' or 'latents', got {output!r}")
         frames = self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte,
                                      spatial=spatial)
+        if profile.keep_condition:
+            source = spatial if spatial is not None else SpatialCondition(condition, len(frames))
+            frames = np.stack([source.kept(index, frame) for index, frame in enumerate(frames)])
         if interaction and self.model.interaction is not None:
             gains = self.interaction_gains(foreground, matte, condition, spatial, shadow_hint, progress)
             frames = apply_gains(frames, gains)

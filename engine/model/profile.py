@@ -108,6 +108,10 @@ class ModelProfile:
     # Not in the paper: a small network draws the subject's cast shadow and contact effects onto the
     # plate as a gain (model/interaction.py). The profile folder then holds interaction/.
     interaction_pass: bool = False
+    # Not in the paper: the plate keeps the condition image's own pixels wherever the camera track maps it
+    # into the frame (camera/condition_warp.py `keep`); the model generates the rest. For a model whose
+    # one-step latent sample is softer than the condition it was shown (the tiny profile).
+    keep_condition: bool = False
     description: str = ""
 
     def __post_init__(self):
@@ -147,7 +151,7 @@ class ModelProfile:
             fail("default_tile_size", f"must be at least 16 pixels, got {self.default_tile_size}")
         if not 0.0 <= self.condition_dropout < 1.0:
             fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
-        for flag in ("detail_pass", "interaction_pass"):
+        for flag in ("detail_pass", "interaction_pass", "keep_condition"):
             if not isinstance(getattr(self, flag), bool):
                 fail(flag, f"must be true or false, got {getattr(self, flag)!r}")
 

@@ -95,6 +95,7 @@ class PlateRefiner:
             self.detail_matte = ShotTensor(1, frames, *self.padded, directory=scratch_dir, name="matte")
         self.detail_condition: Optional[torch.Tensor] = None
         self.spatial: Optional[SpatialCondition] = None
+        self.keep_source: Optional[SpatialCondition] = None  # keep_condition profiles: set by run()
         self.spatial_latents: Optional[ShotTensor] = None
 
     # -- frames in ----------------------------------------------------------------------------------
@@ -186,6 +187,8 @@ class PlateRefiner:
         if (pipeline.profile.spatial_condition or pipeline.model.detail is not None) and condition is None:
             raise ModelError(f"profile '{pipeline.profile.name}' refines with its condition image: pass condition")
         self.spatial = spatial
+        if pipeline.profile.keep_condition:
+            self.keep_source = spatial if spatial is not None else SpatialCondition(condition, self.frames)
         if pipeline.model.detail is not None:
             self.detail_condition = self.condition_at_size(condition)
         sampler = make_scheduler(scheduler, pipeline.profile.noise_schedule)
@@ -219,7 +222,10 @@ class PlateRefiner:
             if is_tracked(self.spatial):
                 view = self.condition_at_size(self.spatial.image, index)
             pixels = restore_detail(self.pipeline.model.detail, pixels, view, matte)
-        return pixels[0, :, :self.height, :self.width].permute(1, 2, 0).numpy()
+        frame = pixels[0, :, :self.height, :self.width].permute(1, 2, 0).numpy()
+        if self.pipeline.profile.keep_condition:
+            frame = self.keep_source.kept(index, frame)
+        return frame
 
     def frames_out(self, progress: ProgressCallback = ignore_progress) -> "RefinedFrames":
         return RefinedFrames(self, progress)
