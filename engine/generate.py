@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import __version__
-from .camera.condition_warp import SpatialCondition
+from .camera.condition_warp import SpatialCondition, condition_shows_subject
 from .camera.shot_camera import ShotCamera
 from .comp import merge_subject
 from .config import Config
@@ -95,7 +95,8 @@ def generate_shot(
         foreground, matte = read_working_frames(spec, inputs, size, progress, refiner, camera, pass_frames)
         track = camera.finish()
         condition = read_condition(spec, inputs, log)
-        spatial = SpatialCondition(condition, len(inputs.frames), track, subject=condition_subject(camera, inputs, matte))
+        subject = condition_subject(camera, inputs, foreground, matte, condition)
+        spatial = SpatialCondition(condition, len(inputs.frames), track, subject=subject)
         gains = None
         if pass_frames is not None:
             hint = plate_shadow_hint(spec, pass_frames, track)
@@ -138,11 +139,16 @@ class PassFrames:
         self.matte = np.empty((self.frames, self.height, self.width), np.float32)
 
 
-def condition_subject(camera: ShotCamera, inputs: ShotInputs, matte: np.ndarray) -> Optional[np.ndarray]:
-    """The matte at the frame the condition image matches, when that frame is in the shot: a composited
-    condition shows the subject there, which the plate must not keep (condition_warp.py `keep`)."""
+def condition_subject(camera: ShotCamera, inputs: ShotInputs, plate: np.ndarray, matte: np.ndarray,
+                      condition: np.ndarray) -> Optional[np.ndarray]:
+    """The matte at the frame the condition image matches when the condition shows the plate's subject
+    there (a composite; condition_warp.py `condition_shows_subject`): the plate must not keep those
+    pixels. None for a background-only condition, or when that frame is not in the shot."""
     frames = list(inputs.frames)
-    return matte[frames.index(camera.reference)] if camera.reference in frames else None
+    if camera.reference not in frames:
+        return None
+    index = frames.index(camera.reference)
+    return matte[index] if condition_shows_subject(condition, plate[index], matte[index]) else None
 
 
 def interaction_work_size(plate: ImageInfo) -> Tuple[int, int]:
@@ -402,6 +408,10 @@ def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tu
         tiling["refine_size"] = None
     attributes = {} if track is None else {"actanywhere/camera_track": json.dumps(
         dict(track.summary(), method=track.method, plate_hash=track.plate_hash), sort_keys=True)}
+    if getattr(pipeline.model, "interaction", None) is not None:
+        attributes["actanywhere/interaction"] = json.dumps({
+            "pass": True, "shadow_hint": bool(spec.camera.shadow_hint),
+            "keep_condition": bool(getattr(pipeline.profile, "keep_condition", False))}, sort_keys=True)
     return dict(attributes, **{
         "actanywhere/tiling": json.dumps(tiling, sort_keys=True),
         "actanywhere/engine_version": __version__,

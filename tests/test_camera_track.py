@@ -8,7 +8,7 @@ import nkparser
 import numpy as np
 import pytest
 
-from actanywhere.engine.camera.condition_warp import SpatialCondition, stretch_image
+from actanywhere.engine.camera.condition_warp import SpatialCondition, condition_shows_subject, stretch_image
 from actanywhere.engine.camera.track import FILLED, REFERENCE, STATIC, TRACKED, CameraTrack, to_normalised
 from actanywhere.engine.camera.tracker import track_frames
 from actanywhere.engine.errors import MediaError
@@ -212,6 +212,14 @@ def test_the_plate_keeps_the_condition_where_it_covers_the_frame_and_not_where_i
     np.testing.assert_allclose(kept[moved > 0.999], spatial.frame(1, width, height)[moved > 0.999], atol=1e-3)
     assert np.all(kept[moved == 0.0] == 0.0)
     assert np.all(SpatialCondition(image, 2).keep(0, width, height) > 0.999)  # locked off, background only
+
+
+def test_a_composited_condition_is_told_from_a_background_by_the_subjects_pixels():
+    clip = render_clip(clip_seed("val", 1003), size=(64, 64), frames=4)
+    at = clip.condition_index
+    assert condition_shows_subject(clip.condition_composite, clip.frames[at], clip.mattes[at])
+    assert not condition_shows_subject(clip.condition_background, clip.frames[at], clip.mattes[at])
+    assert not condition_shows_subject(clip.condition_composite, clip.frames[at], np.zeros((64, 64)))  # no subject
 
 
 def test_normalised_tracks_serve_every_resolution():

@@ -80,7 +80,7 @@ def test_eval_reads_the_plates_shadow_on_a_new_scene_split_and_ablates_the_inter
     assert "shadow hint: read off each clip's plate" in open(path, encoding="utf-8").read()
     with open(tmp_path / "eval" / "metrics.csv", newline="", encoding="utf-8") as stream:
         rows = {row["method"]: row for row in csv.DictReader(stream)}
-    assert "model_no_interaction" in rows
+    assert "model_no_interaction" in rows and "model_no_hint" in rows
     # the pass (a gain of about 0.8) moved the plate away from its ablation
     assert abs(float(rows["model"]["psnr_rest"]) - float(rows["model_no_interaction"]["psnr_rest"])) > 0.5
     assert np.isfinite(float(rows["tracked_paste"]["camera_follow_px"]))  # tracked on the plate

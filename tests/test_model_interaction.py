@@ -118,7 +118,8 @@ def test_a_profile_with_the_pass_saves_and_loads_and_names_its_missing_files(tmp
 
 def test_a_model_whose_profile_and_nets_disagree_is_refused():
     model = build_from_configs(CONFIGS_DIR / "tiny")
-    model.profile.interaction_pass = True
+    assert model.profile.interaction_pass and model.interaction is not None  # the configs build one
+    model.interaction = None
     with pytest.raises(ModelError, match="interaction_pass is true but the model has no interaction net"):
         model.check()
 

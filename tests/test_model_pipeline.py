@@ -143,13 +143,15 @@ def test_progress_events(pipe):
     events = []
     pipe(*inputs(frames=5), steps=2, guidance_scale=1.0, seed=0, progress=events.append, window_frames=2)
     stages = [e.stage for e in events]
-    assert stages[0] == "encode" and stages[-1] == "decode" and "sample" in stages
+    # The tiny configs have an interaction pass: it reports last, once per batch of frames.
+    assert stages[0] == "encode" and stages[-1] == "interaction" and "sample" in stages and "decode" in stages
+    decode = [e for e in events if e.stage == "decode"]
     sample = [e for e in events if e.stage == "sample"]
     assert [(e.step, e.steps, e.window, e.windows) for e in sample] == [
         (s, 2, w, 3) for s in (1, 2) for w in (1, 2, 3)]
     assert [e.done for e in sample] == list(range(1, 7)) and {e.total for e in sample} == {6}
     assert sample[-1].fraction == 1.0
-    assert events[-1].done == events[-1].total == 5  # decode counts frames
+    assert decode[-1].done == decode[-1].total == 5 and events[-1].done == events[-1].total == 5  # frames
 
 
 def test_windows_split_long_shots(pipe):
@@ -202,7 +204,7 @@ def test_channel_order_is_a_profile_field(pipe):
     order = (NOISY, MASK, CONDITION_LATENT, FG_LATENT)
     profile = type(model.profile)(**{**model.profile.__dict__, "channel_order": order})
     other = ActAnywherePipeline(ActAnywhereModel(profile, model.unet, model.vae, model.image_encoder,
-                                                 detail=model.detail))
+                                                 detail=model.detail, interaction=model.interaction))
     conditioning = pipe.encode_conditioning(*inputs())
     latents = torch.zeros(1, LATENT, FRAMES, SIZE // 4, SIZE // 4)
     ours = pipe.model_input(latents, conditioning)
@@ -217,7 +219,8 @@ def test_unet_channels_must_match_the_channel_order(pipe):
     model = pipe.model
     paper_only = type(model.profile)(**{**model.profile.__dict__, "channel_order": (NOISY, FG_LATENT, MASK)})
     with pytest.raises(ModelError, match=r"must take 33 channels and give 16; its config says in_channels 49"):
-        ActAnywhereModel(paper_only, model.unet, model.vae, model.image_encoder, detail=model.detail)
+        ActAnywhereModel(paper_only, model.unet, model.vae, model.image_encoder, detail=model.detail,
+                         interaction=model.interaction)
 
 
 def test_low_precision_path_returns_float32():

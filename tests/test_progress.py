@@ -103,4 +103,4 @@ def test_farm_progress_lines_carry_the_same_plain_lines_as_status():
     assert [line for line in lines if line.startswith("openjd_status:")] == [
         "openjd_status: read frame 1/3", "openjd_status: read frame 3/3", "openjd_status: sample step 1/2"]
     assert [line for line in lines if line.startswith("openjd_progress:")] == [
-        "openjd_progress: %d" % percent for percent in (3, 6, 10, 50)]  # sample runs from 15% to 85%
+        "openjd_progress: %d" % percent for percent in (3, 6, 10, 37)]  # sample runs from 15% to 60%

@@ -24,6 +24,22 @@ import numpy as np
 from .track import CameraTrack, to_pixels
 
 KEEP_MARGIN = 0.02  # of the frame's height: kept off the warp's edge and grown around the condition's subject
+# Mean absolute difference (display-referred) inside the subject below which a condition image is taken to
+# show the plate's own subject there: a composite made from the plate's frame holds its pixels.
+SUBJECT_MATCH = 0.06
+
+
+def condition_shows_subject(condition: np.ndarray, plate_frame: np.ndarray, matte: np.ndarray) -> bool:
+    """Whether `condition` (h, w, 3) shows the plate's subject where `matte` (H, W) puts it in
+    `plate_frame` (H, W, 3), the frame the condition matches: a composited condition does, a background
+    does not. Decides whether a plate may keep the condition's pixels there (SpatialCondition `subject`)."""
+    height, width = np.shape(matte)
+    inside = np.asarray(matte) > 0.9
+    if inside.sum() < 4:
+        return False
+    stretched = stretch_image(np.asarray(condition, np.float32), width, height)
+    difference = np.abs(stretched - np.asarray(plate_frame, np.float32)[..., :3]).mean(axis=-1)
+    return bool(difference[inside].mean() < SUBJECT_MATCH)
 
 
 def stretch_image(image: np.ndarray, width: int, height: int) -> np.ndarray:

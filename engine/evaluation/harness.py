@@ -14,7 +14,7 @@ The model runs as generate runs it: the plate (the clip's frames) tracked relati
 frame, the condition warped into each frame (camera/); `model_static` is the same model with the
 condition stretched over every frame alike, the ablation of the camera track; `model_no_interaction`
 (profiles with an interaction pass) the same plate before that pass drew the subject's shadow and
-contact. On a new-scene split (`actanywhere synth --new-scene`) the plate is the clip's own world and the
+contact, and `model_no_hint` (where the hint is read) the pass without the plate's shadow hint. On a new-scene split (`actanywhere synth --new-scene`) the plate is the clip's own world and the
 camera is tracked, and the shadow hint read, on it; on a plain split the plate is the ground truth, so
 its shadow is not read (that would score a copy).
 
@@ -43,7 +43,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from . import report as report_module
-from ..camera.condition_warp import SpatialCondition
+from ..camera.condition_warp import SpatialCondition, condition_shows_subject
 from ..camera.shadow_hint import shadow_hint
 from .groundtruth_metrics import composite_subject, ground_truth_metrics, regions
 from .plate_metrics import plate_metrics
@@ -73,6 +73,7 @@ class EvalClip:
     # New-scene splits: the plate, the subject in its own world under the same light (T, H, W, 3). None:
     # the plate is `frames` (the new scene is the plate's own).
     plate: Optional[np.ndarray] = None
+    scene: Optional[np.ndarray] = None  # (T, H, W, 3) the truth without the subject (read when asked for)
 
     @property
     def plate_frames(self) -> np.ndarray:
@@ -149,8 +150,9 @@ def read_clips(path: str, count: Optional[int] = None) -> List[EvalClip]:
     return list(iter_clips(path, count))
 
 
-def iter_clips(path: str, count: Optional[int] = None) -> Iterator[EvalClip]:
-    """read_clips, one clip at a time (a training split need not fit in memory as float32)."""
+def iter_clips(path: str, count: Optional[int] = None, with_scene: bool = False) -> Iterator[EvalClip]:
+    """read_clips, one clip at a time (a training split need not fit in memory as float32); `with_scene`
+    also reads each clip's `scene` (the truth without the subject)."""
     from ..synth import read_ground_truth
 
     header = read_ground_truth(path)
@@ -172,7 +174,8 @@ def iter_clips(path: str, count: Optional[int] = None) -> Iterator[EvalClip]:
             grey=float(header.get("foreground_grey", 0.5)), info=entry,
             background=sequence("clean", _read_colour) if "clean" in entry else None,
             condition_index=int(entry.get("condition_frame", first)) - first,
-            plate=sequence("plate", _read_colour) if "plate" in entry else None)
+            plate=sequence("plate", _read_colour) if "plate" in entry else None,
+            scene=sequence("scene", _read_colour) if with_scene else None)
 
 
 # -- methods ------------------------------------------------------------------------------------------------------
@@ -292,7 +295,9 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
         masks = regions(clip.matte, clip.interaction)
         true_path = clip.true_camera_path()
         track = plate_track(clip, notes)
-        spatial = SpatialCondition(image, clip.frames.shape[0], track, subject=clip.matte[clip.condition_index])
+        at = clip.condition_index
+        shows = condition_shows_subject(image, clip.frames[at], clip.matte[at])
+        spatial = SpatialCondition(image, clip.frames.shape[0], track, subject=clip.matte[at] if shows else None)
         # The plate's shadow hint only where the plate is not the answer: on a plain split the plate's
         # shadow is the ground truth's own, and reading it would score a copy, not a model.
         hint = None
@@ -327,6 +332,9 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
                        "model_raw": raw}
             if gains is not None:  # the ablation of the interaction pass
                 outputs["model_no_interaction"] = composite_subject(plain, clip.foreground, clip.matte, clip.grey)
+            if hint is not None:  # and of the plate's shadow hint: the pass from the subject and the scene alone
+                unhinted = apply_gains(plain, pipeline.interaction_gains(clip.foreground, clip.matte, image, spatial))
+                outputs["model_no_hint"] = composite_subject(unhinted, clip.foreground, clip.matte, clip.grey)
             for method, video in outputs.items():
                 scores = score(video)
                 if encoder is not None and method == "model":

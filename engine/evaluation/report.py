@@ -48,9 +48,10 @@ METRICS = (
 )
 METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
 
-METHODS = ("model", "model_no_interaction", "model_static", "model_raw", "tracked_paste", "paste", "condition")
+METHODS = ("model", "model_no_hint", "model_no_interaction", "model_static", "model_raw", "tracked_paste", "paste", "condition")
 METHOD_LABELS = {
     "model": "ActAnywhere (comp)",
+    "model_no_hint": "ActAnywhere, interaction pass without the plate's shadow hint (comp)",
     "model_no_interaction": "ActAnywhere without its interaction pass (comp)",
     "model_static": "ActAnywhere, camera not tracked (comp)",
     "model_raw": "ActAnywhere (raw output)",
@@ -58,9 +59,11 @@ METHOD_LABELS = {
     "paste": "paste baseline",
     "condition": "condition image alone",
 }
-SHORT_LABELS = {"model": "model", "model_no_interaction": "no-int", "model_static": "static", "model_raw": "raw", "tracked_paste": "tpaste",
+SHORT_LABELS = {"model": "model", "model_no_hint": "no-hint", "model_no_interaction": "no-int", "model_static": "static",
+                "model_raw": "raw", "tracked_paste": "tpaste",
                 "paste": "paste", "condition": "cond."}
-COLOURS = {"model": (0.20, 0.45, 0.80), "model_no_interaction": (0.30, 0.60, 0.55), "model_static": (0.35, 0.35, 0.75), "model_raw": (0.55, 0.70, 0.90),
+COLOURS = {"model": (0.20, 0.45, 0.80), "model_no_hint": (0.45, 0.55, 0.30), "model_no_interaction": (0.30, 0.60, 0.55),
+           "model_static": (0.35, 0.35, 0.75), "model_raw": (0.55, 0.70, 0.90),
            "tracked_paste": (0.90, 0.65, 0.20), "paste": (0.85, 0.45, 0.20), "condition": (0.55, 0.55, 0.55)}
 PLOTTED = ("band_mae", "shadow_recovery", "sharpness", "camera_follow_px", "flicker_error", "temporal_mae",
            "psnr_rest", "psnr_outside", "ssim_outside")

@@ -371,7 +371,8 @@ def pretrain_autoencoder(config: AutoencoderConfig, progress: Optional[ProgressC
     profile = dataclasses.replace(model.profile, name=config.output_name or model.profile.name,
                                   vae_scaling_factor=scaling)
     start = ActAnywhereModel(profile, model.unet, vae, model.image_encoder, trained=False,
-                             text_embeds=model.text_embeds, detail=model.detail)
+                             text_embeds=model.text_embeds, detail=model.detail,
+                             interaction=model.interaction)
     shutil.rmtree(result.profile_dir, ignore_errors=True)
     save_pretrained(start, result.profile_dir)
     result.scaling_factor = scaling

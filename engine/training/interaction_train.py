@@ -16,9 +16,11 @@ the frames with every interaction drawn. For each clip of the split:
 - the plate is the clip's `plate` on a new-scene split (`actanywhere synth --new-scene`: the subject in
   its own world, the ground truth in another under the same light), so the pass learns to carry the
   plate's darkening onto another ground; on a plain split it is the frames themselves;
-- the loss (autoencoder.pixel_losses: L1, L2, edge, colour) is taken on what the comp delivers: the
-  subject's own pixels and the pixels the condition does not cover are the truth's, so only the ground
-  the pass can change counts.
+- the loss (autoencoder.pixel_losses: L1, L2, edge, colour) is taken on the background plate the tool
+  delivers (the `bg` pass): the truth's scene without the subject, with its shadow and effects, also
+  under the subject (a compositor pulls a new comp from the bg pass; a gain left free there drew a dark
+  ghost of the subject). The pixels the condition does not cover are the truth's: only the ground the
+  pass can change counts.
 
 Every sample is mirrored left-right at random (with its light: the subject's shading says from which
 side it comes). The U-Net, VAE, image encoder and detail pass are not touched; the profile gains
@@ -106,7 +108,7 @@ def load_interaction_config(path: str, environ=None) -> InteractionConfig:
 class InteractionSamples:
     """Every frame of the split, uint8, at the clips' size (which is the pass's work size)."""
 
-    frames: np.ndarray  # (N, T, H, W, 3) the ground truth
+    frames: np.ndarray  # (N, T, H, W, 3) the ground truth: the scene without the subject (the bg pass)
     mattes: np.ndarray  # (N, T, H, W)
     foreground: np.ndarray  # (N, T, H, W, 3)
     views: np.ndarray  # (N, T, H, W, 3) the condition warped into each frame
@@ -134,14 +136,14 @@ def read_samples(config: InteractionConfig, progress: ProgressCallback = ignore_
     parts = {name: [] for name in ("frames", "mattes", "foreground", "views", "validity", "hints", "small_hints")}
     small = (max(8, int(round(width * config.data.working_size / height))), config.data.working_size)
     clock = EtaClock()
-    for index, clip in enumerate(iter_clips(path, count)):
+    for index, clip in enumerate(iter_clips(path, count, with_scene=True)):
         track = clip.true_track()
         if track is None:
             raise ConfigError("%s: clip %s has no camera_path; write the split again with this version of "
                               "`actanywhere synth`" % (path, clip.id))
         frames = clip.frames.shape[0]
         spatial = SpatialCondition(clip.condition_background, frames, track)
-        parts["frames"].append(to_uint8(clip.frames))
+        parts["frames"].append(to_uint8(clip.scene))
         parts["mattes"].append(to_uint8(clip.matte))
         parts["foreground"].append(to_uint8(clip.foreground))
         parts["views"].append(to_uint8(spatial.all_frames(width, height)))
@@ -184,12 +186,11 @@ def batch_inputs(samples: InteractionSamples, clips: np.ndarray, times: np.ndarr
         view = to_tensor(samples.views[clip, time_index:time_index + 1], low=0.0)
         valid = to_tensor(samples.validity[clip, time_index:time_index + 1], low=0.0)
         target = to_tensor(samples.frames[clip, time_index:time_index + 1], low=0.0)
-        matte = to_tensor(samples.mattes[clip, time_index:time_index + 1], low=0.0)
         hints = samples.small_hints if small else samples.hints
         hint = torch.from_numpy(hints[clip, time_index:time_index + 1].astype(np.float32) / 127.0)[:, None]
         hint = hint if hinted else torch.zeros_like(hint)
         sample_inputs = net_inputs(mattes[-1:], rgb, view, valid, past_mattes=mattes[:-1], hint=hint)
-        weight = (1 - matte) * (valid > 0.999).float()
+        weight = (valid > 0.999).float()
         tensors = [sample_inputs, target, view, weight]
         if flip:
             tensors = [tensor.flip(-1) for tensor in tensors]

@@ -420,7 +420,8 @@ def _save_trained(model, unet, params, ema, config: TrainingConfig, dropout: flo
                                       condition_dropout=dropout,
                                       native_size=(config.data.height, config.data.width, config.data.frames))
         trained = ActAnywhereModel(profile, unet, model.vae, model.image_encoder, trained=True,
-                                   text_embeds=model.text_embeds, detail=model.detail)
+                                   text_embeds=model.text_embeds, detail=model.detail,
+                                   interaction=model.interaction)
         final = output_dir / MODEL_DIR
         partial = output_dir / (MODEL_DIR + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
