@@ -11,9 +11,8 @@ Without a track (or with a static one) every frame sees the condition stretched 
 the model saw it before tracking existed; the static case is encoded once for the whole shot.
 
 `keep` says where a plate may keep the condition image's own pixels (profiles with `keep_condition`):
-where the warp covers the frame, less a margin at the warp's edge and less where the subject stood in
-the condition's frame (a composited condition shows it there; a background-only one loses only that
-patch to the model).
+where the warp covers the frame, less a margin at the warp's edge and, when the condition shows the
+subject (a composite: `condition_shows_subject`), less where the subject stood in the condition's frame.
 """
 from __future__ import annotations
 
