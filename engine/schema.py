@@ -12,6 +12,7 @@ Declare constraints on dataclass fields through `setting(...)`:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import typing
@@ -128,6 +129,8 @@ def _convert_scalar(expected: type, value: Any, path: str) -> Any:
             return value
     elif expected is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # YAML and JSON read 1e999 as inf: it would pass every bound
+                raise Invalid(path, "expected a finite number, got %r" % (value,))
             return float(value)
     elif expected is str:
         if isinstance(value, str):

@@ -106,11 +106,27 @@ def test_sandbox_root_prefix_is_not_a_root(tmp_path):
 def test_journal_round_trip_skips_broken_files(tmp_path):
     journal = Journal(str(tmp_path / "journal"))
     journal.save({"job_id": "b", "state": "done", "submitted": 2})
-    journal.save({"job_id": "a", "state": "queued", "submitted": 1})
-    journal.save({"job_id": "a", "state": "running", "submitted": 1})  # replaced atomically
+    journal.save({"job_id": "a", "state": "queued", "spec": {}, "submitted": 1})
+    journal.save({"job_id": "a", "state": "running", "spec": {}, "submitted": 1})  # replaced atomically
     (tmp_path / "journal" / "broken.json").write_text("{not json")
     (tmp_path / "journal" / "c.json.tmp-99").write_text("{}")  # a torn write's leftover is ignored
     logged = []
     records = journal.load_all(logged.append)
     assert [(record["job_id"], record["state"]) for record in records] == [("a", "running"), ("b", "done")]
     assert len(logged) == 1 and "broken.json" in logged[0]
+
+
+def test_a_damaged_record_is_quarantined_as_a_failed_job_and_its_file_kept(tmp_path):
+    journal = Journal(str(tmp_path / "journal"))
+    journal.save({"job_id": "ok", "state": "queued", "spec": {"shot": "sh010"}, "submitted": 1})
+    journal.save({"job_id": "nostate", "spec": {"shot": "sh020"}, "submitted": 2})
+    journal.save({"job_id": "nospec", "state": "queued", "submitted": 3})
+    damaged_text = (tmp_path / "journal" / "nospec.json").read_text()
+    logged = []
+    records = {record["job_id"]: record for record in journal.load_all(logged.append)}
+    assert records["ok"]["state"] == "queued"
+    for job_id in ("nostate", "nospec"):
+        assert records[job_id]["state"] == "failed" and records[job_id]["error"]["code"] == "damaged_record"
+        assert records[job_id]["quarantined"] and records[job_id]["spec"] == {}
+    assert sum("quarantined" in line for line in logged) == 2 and any("nospec.json" in line for line in logged)
+    assert (tmp_path / "journal" / "nospec.json").read_text() == damaged_text  # kept as it was

@@ -88,6 +88,9 @@ def test_no_plate_frames_on_disk_is_an_error(studio, tmp_path):
         ({"schema_version": 9}, "schema_version 9 is not supported by this engine"),
         ({"output": {"template": "/out/x.####.exr"}}, "output.template: '/out/x.####.exr' needs a {version} token"),
         ({"plate": None}, "plate: expected a string, got None"),
+        # JSON and YAML read 1e999 as inf, which passes every bound and would never dispatch (issue 16)
+        ({"output": {"fps": float("inf")}}, "output.fps: expected a finite number, got inf"),
+        ({"tiling": {"refine_strength": float("nan")}}, "tiling.refine_strength: expected a finite number, got nan"),
     ],
 )
 def test_bad_specs_name_the_field(studio, changes, expected):
