@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import __version__
-from .camera.condition_warp import SpatialCondition, condition_shows_subject
+from .camera.condition_warp import SpatialCondition, shown_subject
 from .camera.shot_camera import ShotCamera
 from .comp import merge_subject
 from .config import Config
@@ -148,7 +148,7 @@ def condition_subject(camera: ShotCamera, inputs: ShotInputs, plate: np.ndarray,
     if camera.reference not in frames:
         return None
     index = frames.index(camera.reference)
-    return matte[index] if condition_shows_subject(condition, plate[index], matte[index]) else None
+    return shown_subject(condition, plate[index], matte[index])
 
 
 def interaction_work_size(plate: ImageInfo) -> Tuple[int, int]:

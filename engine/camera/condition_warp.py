@@ -41,6 +41,12 @@ def condition_shows_subject(condition: np.ndarray, plate_frame: np.ndarray, matt
     return bool(difference[inside].mean() < SUBJECT_MATCH)
 
 
+def shown_subject(condition: np.ndarray, plate_frame: np.ndarray, matte: np.ndarray) -> Optional[np.ndarray]:
+    """`matte` when the condition shows the plate's subject there (condition_shows_subject), else None:
+    the SpatialCondition `subject` for a condition that matches `plate_frame`."""
+    return matte if condition_shows_subject(condition, plate_frame, matte) else None
+
+
 def stretch_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """(h, w, 3) in [0, 1] -> (height, width, 3) float32 in [0, 1]: bicubic with antialiasing, the one
     way the condition image is brought to a frame's size (the model was trained on this)."""

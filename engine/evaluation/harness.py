@@ -43,7 +43,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from . import report as report_module
-from ..camera.condition_warp import SpatialCondition, condition_shows_subject
+from ..camera.condition_warp import SpatialCondition, shown_subject
 from ..camera.shadow_hint import shadow_hint
 from .groundtruth_metrics import composite_subject, ground_truth_metrics, regions
 from .plate_metrics import plate_metrics
@@ -296,8 +296,8 @@ def run_eval(out_dir: str, split_dir: Optional[str] = None, clips: int = 8, seed
         true_path = clip.true_camera_path()
         track = plate_track(clip, notes)
         at = clip.condition_index
-        shows = condition_shows_subject(image, clip.frames[at], clip.matte[at])
-        spatial = SpatialCondition(image, clip.frames.shape[0], track, subject=clip.matte[at] if shows else None)
+        spatial = SpatialCondition(image, clip.frames.shape[0], track,
+                                   subject=shown_subject(image, clip.frames[at], clip.matte[at]))
         # The plate's shadow hint only where the plate is not the answer: on a plain split the plate's
         # shadow is the ground truth's own, and reading it would score a copy, not a model.
         hint = None

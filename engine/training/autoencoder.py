@@ -34,7 +34,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -45,10 +44,10 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from actanywhere.engine import schema
-from actanywhere.engine.config import expand_environment, read_yaml_mapping
 from actanywhere.engine.errors import ConfigError
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from actanywhere.engine.schema import setting
+from actanywhere.engine.training.config import load_config_file, reporter
 
 logger = logging.getLogger(__name__)
 
@@ -115,15 +114,8 @@ class AutoencoderConfig:
 
 
 def load_autoencoder_config(path: str, environ=None) -> AutoencoderConfig:
-    """Read and check a VAE pretraining config (YAML or JSON). Relative paths resolve against its
-    folder; ${NAME} expands from the environment. Errors name the file and the key path."""
-    data = read_yaml_mapping(path, "autoencoder config")
-    data = expand_environment(data, os.environ if environ is None else environ, path)
-    base_dir = os.path.dirname(os.path.abspath(path))
-    try:
-        return schema.build(AutoencoderConfig, data, context=schema.Context(base_dir=base_dir))
-    except schema.Invalid as error:
-        raise schema.config_error(error, path)
+    """Read and check a VAE pretraining config (config.load_config_file)."""
+    return load_config_file(AutoencoderConfig, path, "autoencoder config", environ)
 
 
 @dataclass
@@ -293,11 +285,7 @@ def pretrain_autoencoder(config: AutoencoderConfig, progress: Optional[ProgressC
 
     progress = progress or ignore_progress
 
-    def say(message: str) -> None:
-        logger.info(message)
-        if log:
-            log(message)
-
+    say = reporter(logger, log)
     if config.threads:
         torch.set_num_threads(config.threads)
     output_dir = Path(config.output_dir)

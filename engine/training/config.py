@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional, Type, TypeVar
 
 from actanywhere.engine import schema
 from actanywhere.engine.config import expand_environment, read_yaml_mapping
 from actanywhere.engine.schema import setting
+
+T = TypeVar("T")
 
 TRAINING_SCHEMA_VERSION = 1
 TRAINABLE = ("all", "motion_modules")
@@ -102,17 +104,32 @@ class TrainingConfig:
             raise ValueError("resume: give auto, never or a checkpoint folder")
 
 
-def load_training_config(path: str, environ=None) -> TrainingConfig:
-    """Read and check a training config (YAML or JSON). Relative paths resolve against its folder;
-    ${NAME} expands from the environment. Errors name the file and the key path."""
-    data = read_yaml_mapping(path, "training config")
+def load_config_file(cls: Type[T], path: str, what: str, environ=None) -> T:
+    """Read and check one of the training commands' configs (YAML or JSON) as `cls`. Relative paths
+    resolve against its folder; ${NAME} expands from the environment. Errors name the file and the key path."""
+    data = read_yaml_mapping(path, what)
     data = expand_environment(data, os.environ if environ is None else environ, path)
-    base_dir = os.path.dirname(os.path.abspath(path))
-    resume = data.get("resume")
     try:
-        config = schema.build(TrainingConfig, data, context=schema.Context(base_dir=base_dir))
+        return schema.build(cls, data, context=schema.Context(base_dir=os.path.dirname(os.path.abspath(path))))
     except schema.Invalid as error:
         raise schema.config_error(error, path)
+
+
+def reporter(logger, log: Optional[Callable[[str], None]]) -> Callable[[str], None]:
+    """A training command's `say`: the message to the module's logger and to the caller's `log`."""
+    def say(message: str) -> None:
+        logger.info(message)
+        if log:
+            log(message)
+
+    return say
+
+
+def load_training_config(path: str, environ=None) -> TrainingConfig:
+    """Read and check a training config (load_config_file); a relative `resume` folder resolves against
+    the config's folder too."""
+    config = load_config_file(TrainingConfig, path, "training config", environ)
+    resume = config.resume
     if isinstance(resume, str) and resume not in ("auto", "never") and not os.path.isabs(resume):
-        config.resume = os.path.normpath(os.path.join(base_dir, resume))
+        config.resume = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), resume))
     return config

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -39,10 +38,10 @@ import numpy as np
 
 from actanywhere.engine import schema
 from actanywhere.engine.camera.condition_warp import SpatialCondition
-from actanywhere.engine.config import expand_environment, read_yaml_mapping
 from actanywhere.engine.errors import ConfigError
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from actanywhere.engine.schema import setting
+from actanywhere.engine.training.config import load_config_file, reporter
 from actanywhere.engine.training.autoencoder import (AutoencoderLoss, append_loss_row, check_rate, pixel_losses,
                                                      warmup_cosine_rate)
 
@@ -105,13 +104,8 @@ class DecoderConfig:
 
 
 def load_decoder_config(path: str, environ=None) -> DecoderConfig:
-    """Read and check a decoder fine-tuning config (YAML or JSON); errors name the file and the key."""
-    data = read_yaml_mapping(path, "decoder fine-tuning config")
-    data = expand_environment(data, os.environ if environ is None else environ, path)
-    try:
-        return schema.build(DecoderConfig, data, context=schema.Context(base_dir=os.path.dirname(os.path.abspath(path))))
-    except schema.Invalid as error:
-        raise schema.config_error(error, path)
+    """Read and check a decoder fine-tuning config (config.load_config_file)."""
+    return load_config_file(DecoderConfig, path, "decoder fine-tuning config", environ)
 
 
 @dataclass
@@ -269,11 +263,7 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
 
     progress = progress or ignore_progress
 
-    def say(message: str) -> None:
-        logger.info(message)
-        if log:
-            log(message)
-
+    say = reporter(logger, log)
     if config.threads:
         torch.set_num_threads(config.threads)
     output_dir = Path(config.output_dir)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -44,10 +43,10 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from actanywhere.engine import schema
-from actanywhere.engine.config import expand_environment, read_yaml_mapping
 from actanywhere.engine.errors import ConfigError
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from actanywhere.engine.schema import setting
+from actanywhere.engine.training.config import load_config_file, reporter
 from actanywhere.engine.training.autoencoder import AutoencoderLoss, check_rate, pixel_losses
 from actanywhere.engine.training.decoder_finetune import PROFILE_DIR, fit, to_tensor, to_uint8
 
@@ -94,14 +93,8 @@ class InteractionConfig:
 
 
 def load_interaction_config(path: str, environ=None) -> InteractionConfig:
-    """Read and check an interaction training config (YAML or JSON); errors name the file and the key."""
-    data = read_yaml_mapping(path, "interaction training config")
-    data = expand_environment(data, os.environ if environ is None else environ, path)
-    try:
-        return schema.build(InteractionConfig, data,
-                            context=schema.Context(base_dir=os.path.dirname(os.path.abspath(path))))
-    except schema.Invalid as error:
-        raise schema.config_error(error, path)
+    """Read and check an interaction training config (config.load_config_file)."""
+    return load_config_file(InteractionConfig, path, "interaction training config", environ)
 
 
 @dataclass
@@ -225,11 +218,7 @@ def train_interaction(config: InteractionConfig, progress: Optional[ProgressCall
 
     progress = progress or ignore_progress
 
-    def say(message: str) -> None:
-        logger.info(message)
-        if log:
-            log(message)
-
+    say = reporter(logger, log)
     if config.threads:
         torch.set_num_threads(config.threads)
     model = load_pretrained(config.init, device="cpu", dtype=torch.float32)
