@@ -198,6 +198,7 @@ def _add_engine_commands(commands, common: argparse.ArgumentParser) -> None:
     status.add_argument("job_id")
     jobs = commands.add_parser("jobs", parents=[common, client], help="list an engine's jobs")
     jobs.add_argument("--state", choices=("queued", "running", "done", "failed", "cancelled"))
+    jobs.add_argument("--all", action="store_true", help="every client's jobs (admin clients only)")
     cancel = commands.add_parser("cancel", parents=[common, client], help="cancel a queued or running job")
     cancel.add_argument("job_id")
 

@@ -25,11 +25,10 @@ from .errors import EngineError, EngineUnavailableError
 from .progress import ProgressEvent
 
 EventCallback = Callable[[str, ProgressEvent], None]
-_AUTH_FAILURES = (
-    getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
-    | getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0)
-    | getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0)
-)
+_AUTH_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)  # the engine refused our key
+_PROTOCOL_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0)  # e.g. we speak no Curve, it does
+_NO_DETAIL_FAILED = getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0)  # e.g. a wrong engine public key
+_HANDSHAKE_FAILURES = _AUTH_FAILED | _PROTOCOL_FAILED | _NO_DETAIL_FAILED
 
 
 class EngineClient:
@@ -58,6 +57,13 @@ class EngineClient:
 
             public, secret = load_key_pair(client_secret_key, "engine.client_secret_key")
             self._curve = (load_public_key(server_public_key, "engine.server_public_key"), public, secret)
+        from .service.clients import local_user, secret_key_warning  # pure Python
+
+        self.user = local_user()  # who this client acts as on an engine without CurveZMQ keys
+        if client_secret_key and secret_key_warning(client_secret_key):
+            import warnings
+
+            warnings.warn(secret_key_warning(client_secret_key))
         self._context = zmq.Context()
         self._socket = None  # type: Optional[zmq.Socket]
         self._monitor = None  # type: Optional[zmq.Socket]
@@ -102,8 +108,19 @@ class EngineClient:
         """The job's record: state, progress, result or error. `watch` asks for its events."""
         return self.request("status", job_id=job_id, watch=watch or None)["job"]
 
-    def jobs(self, state: Optional[str] = None) -> List[Dict[str, Any]]:
-        return self.request("jobs", state=state)["jobs"]
+    def jobs(self, state: Optional[str] = None, everyone: bool = False, limit: int = 1000) -> List[Dict[str, Any]]:
+        """This client's jobs (an admin's `everyone`: all clients'), newest first, at most `limit`,
+        fetched a page at a time."""
+        found = []  # type: List[Dict[str, Any]]
+        before = None
+        while len(found) < limit:
+            reply = self.request("jobs", state=state, all=everyone or None, before=before,
+                                 limit=min(protocol.MAX_JOBS_PAGE, limit - len(found)))
+            found += reply["jobs"]
+            before = reply.get("next")
+            if not before:
+                break
+        return found
 
     def cancel(self, job_id: str) -> Dict[str, Any]:
         """Cancel a queued or running job; returns its record (a running job may still show
@@ -142,7 +159,7 @@ class EngineClient:
 
     def request(self, kind: str, **fields: Any) -> Dict[str, Any]:
         """Send one request and return its reply, retrying on silence (Lazy Pirate)."""
-        request = protocol.message(kind, id=protocol.new_id(), **fields)
+        request = protocol.message(kind, id=protocol.new_id(), user=self.user, **fields)
         raw = protocol.encode(request)
         for attempt in range(self.retries + 1):
             socket = self._connected()
@@ -160,7 +177,8 @@ class EngineClient:
             self.reconnects += 1
         raise EngineUnavailableError(
             "no reply from the engine at %s to %r after %d tries of %gs; check that `actanywhere serve` "
-            "runs there and that the address and port are right" % (self.endpoint, kind, self.retries + 1, self.timeout_s)
+            "runs there, that the address and port are right, and whether it requires CurveZMQ keys "
+            "(engine.server_public_key, engine.client_secret_key)" % (self.endpoint, kind, self.retries + 1, self.timeout_s)
         )
 
     def close(self) -> None:
@@ -184,7 +202,9 @@ class EngineClient:
                 socket.curve_serverkey = server_public
                 socket.curve_publickey = public
                 socket.curve_secretkey = secret
-                self._monitor = socket.get_monitor_socket(_AUTH_FAILURES)
+            # Handshake failures are the only word an engine with CurveZMQ can give a client it will
+            # not talk to; without the monitor they would look like an engine that is down.
+            self._monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
             socket.connect(self.endpoint)
             self._socket = socket
         return self._socket
@@ -243,14 +263,25 @@ class EngineClient:
         from zmq.utils.monitor import recv_monitor_message
 
         while self._monitor.poll(0):
-            event = recv_monitor_message(self._monitor)
-            if event["event"] & _AUTH_FAILURES:
+            event = recv_monitor_message(self._monitor)["event"]
+            if event & _AUTH_FAILED or event & _NO_DETAIL_FAILED and self._curve:
                 self._disconnect()
                 raise EngineUnavailableError(
                     "the engine at %s refused this client's CurveZMQ key; ask its admin to add your public "
-                    "key (NAME.key) to its client_keys_dir, and check engine.server_public_key" % self.endpoint,
-                    "auth_refused",
-                )
+                    "key (NAME.key) to its client_keys_dir, and check that engine.server_public_key is that "
+                    "engine's key" % self.endpoint, protocol.AUTH_REFUSED)
+            if event & _HANDSHAKE_FAILURES and self._curve:
+                self._disconnect()
+                raise EngineUnavailableError(
+                    "the CurveZMQ handshake with %s failed: that engine may run without keys (then clear "
+                    "engine.server_public_key and engine.client_secret_key) or not be an actanywhere engine"
+                    % self.endpoint, "handshake_failed")
+            if event & _HANDSHAKE_FAILURES:
+                self._disconnect()
+                raise EngineUnavailableError(
+                    "the engine at %s takes CurveZMQ clients only; set engine.server_public_key (the engine's "
+                    "NAME.key) and engine.client_secret_key (yours, from `actanywhere keys create`), and ask "
+                    "its admin to add your NAME.key to its client_keys_dir" % self.endpoint, protocol.AUTH_REQUIRED)
 
     def _dispatch(self, message: Dict[str, Any]) -> None:
         kind = message.get("kind")

@@ -52,6 +52,12 @@ SHUTTING_DOWN = "shutting_down"
 JOB_FAILED = "job_failed"  # the job's own error (bad input file, model exception)
 WORKER_DIED = "worker_died"  # the worker process died under the job (killed, out of memory)
 JOB_CANCELLED = "job_cancelled"
+WORKER_HUNG = "worker_hung"  # the worker stopped answering (hung, or stopped) and was killed under the job
+TIME_LIMIT = "time_limit"  # the job ran past engine.job_time_limit_s and was stopped
+JOURNAL_FAILED = "journal_failed"  # the engine could not record the request on disk; nothing was changed
+NOT_YOURS = "not_yours"  # the job belongs to another client
+AUTH_REQUIRED = "auth_required"  # (client side) the engine takes CurveZMQ clients only
+AUTH_REFUSED = "auth_refused"  # (client side) the engine refused this client's key
 
 # Limits, checked by `decode` on both sides.
 MAX_MESSAGE_BYTES = 256 * 1024  # a shot spec is a few KiB
@@ -59,6 +65,7 @@ MAX_STRING = 4096
 MAX_LIST = 1000
 MAX_KEYS = 200
 MAX_DEPTH = 8
+MAX_JOBS_PAGE = 200  # jobs listed per `jobs` reply; `next` pages on
 TRANSPORT_MAX_BYTES = 4 * 1024 * 1024  # ZMQ_MAXMSGSIZE: bigger frames drop the connection unread
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -111,6 +118,8 @@ def decode(raw: bytes) -> Dict[str, Any]:
         data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as error:
         raise ProtocolError(BAD_MESSAGE, "message is not UTF-8 JSON (%s); every frame is one JSON object" % error)
+    except RecursionError:
+        raise ProtocolError(TOO_LARGE, "message: nested deeper than %d levels" % MAX_DEPTH) from None
     if not isinstance(data, dict):
         raise ProtocolError(BAD_MESSAGE, "message is JSON %s, not an object" % type(data).__name__)
     _check_limits(data, "message", 0)
@@ -122,6 +131,9 @@ def decode(raw: bytes) -> Dict[str, Any]:
             % (version, PROTOCOL_VERSION),
         )
     kind = data.get("kind")
+    if not isinstance(kind, str):
+        raise ProtocolError(BAD_REQUEST, "message: field 'kind' must be a string, got %s; known requests: %s"
+                            % (type(kind).__name__, ", ".join(REQUESTS)))
     if kind not in REQUESTS and kind not in EVENTS and kind not in REPLIES:
         raise ProtocolError(BAD_REQUEST, "unknown message kind %r; known requests: %s" % (kind, ", ".join(REQUESTS)))
     request_id = data.get("id")
@@ -152,6 +164,7 @@ def _check_limits(value: Any, path: str, depth: int) -> None:
         if len(value) > MAX_STRING:
             raise ProtocolError(TOO_LARGE, "%s: string of %d characters is over the limit of %d"
                                 % (path, len(value), MAX_STRING))
+        _check_unicode(value, path)
     elif isinstance(value, list):
         if len(value) > MAX_LIST:
             raise ProtocolError(TOO_LARGE, "%s: list of %d items is over the limit of %d" % (path, len(value), MAX_LIST))
@@ -163,4 +176,18 @@ def _check_limits(value: Any, path: str, depth: int) -> None:
         for key, item in value.items():
             if len(key) > 256:
                 raise ProtocolError(TOO_LARGE, "%s: a key of %d characters" % (path, len(key)))
+            _check_unicode(key, path + " (a key)")
             _check_limits(item, "%s.%s" % (path, key), depth + 1)
+
+
+def _check_unicode(text: str, path: str) -> None:
+    """JSON can carry a lone surrogate (\\ud800) that no file system or UTF-8 encoder takes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(BAD_REQUEST, "%s: a string holding a lone surrogate (\\u%04x), which is not "
+                            "Unicode text; send the path as UTF-8" % (path, ord(text[_first_surrogate(text)]))) from None
+
+
+def _first_surrogate(text: str) -> int:
+    return next(index for index, character in enumerate(text) if 0xD800 <= ord(character) <= 0xDFFF)

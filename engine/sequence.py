@@ -11,6 +11,9 @@ from typing import Iterable, Iterator, List, Tuple
 
 from .errors import SequenceError
 
+# More frames than an hour at 24 fps several times over is a typo, not a shot: refused before the
+# range is expanded (a range of 10 million frames would take 800 MB and block its reader).
+MAX_FRAMES = 100000
 _RANGE_FORMS = '"1001", "1001-1048", "1001-1100x2" or a comma-separated list of these'
 
 # One range part: a frame, or first-last with an optional step ("x2"). Frames may be negative.
@@ -29,6 +32,7 @@ class FrameRange:
     def parse(cls, text: str) -> "FrameRange":
         parts = str(text).split(",")
         frames = []  # type: List[int]
+        count = 0
         for part in parts:
             match = _RANGE_PART.match(part.strip())
             if not match:
@@ -42,6 +46,12 @@ class FrameRange:
                 raise SequenceError(
                     "Cannot read the frame range {!r}: {!r} must run from the lower frame to the "
                     "higher with a positive step; use {}.".format(text, part.strip(), _RANGE_FORMS)
+                )
+            count += len(range(first, last + 1, step))
+            if count > MAX_FRAMES:
+                raise SequenceError(
+                    "The frame range {!r} holds more than {} frames; split the shot into several jobs."
+                    .format(text if len(str(text)) < 80 else str(text)[:80] + "...", MAX_FRAMES)
                 )
             frames.extend(range(first, last + 1, step))
         return cls(frames)

@@ -157,6 +157,14 @@ class EngineSettings:
     client_secret_key: Optional[str] = setting(None, is_path=True, help="client side: this client's CurveZMQ secret key file")
     allow_insecure_remote: bool = setting(False, help="bind beyond loopback without CurveZMQ keys")
     journal_dir: Optional[str] = setting(None, is_path=True, help="job journal directory")
+    admin_clients: List[str] = setting(
+        default_factory=list, help="clients that may see and cancel every job: key names (NAME of NAME.key) with "
+                                   "CurveZMQ, else OS user names; the engine's own OS user always may")
+    worker_timeout_s: float = setting(60.0, minimum=1.0, help="a worker silent this long is taken as hung and killed")
+    job_time_limit_s: float = setting(0.0, minimum=0.0, help="a job running longer is stopped and failed; 0: no limit")
+    max_queued_per_client: int = setting(1000, minimum=1, help="queued jobs one client may hold")
+    history_max_jobs: int = setting(10000, minimum=1, help="finished jobs kept on record; older ones are pruned")
+    history_max_days: float = setting(30.0, minimum=0.0, help="days a finished job stays on record")
 
 
 @dataclass

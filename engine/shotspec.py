@@ -35,6 +35,7 @@ from .settings import CameraSettings, ColourSettings, OutputSettings, SamplerSet
 
 SHOT_SPEC_VERSION = 1
 _SHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_SHOT_NAME = 128  # it goes into file names (255 bytes with version, pass and frame) and job listings
 # Sections a spec inherits from the config when it leaves them (or some of their keys) out.
 INHERITED_SECTIONS = ("sampler", "tiling", "camera", "colour", "output")
 
@@ -61,6 +62,8 @@ class ShotSpec:
     schema_version: int = setting(SHOT_SPEC_VERSION, choices=(SHOT_SPEC_VERSION,))
 
     def __post_init__(self):
+        if len(self.shot) > MAX_SHOT_NAME:
+            raise ValueError("shot name of %d characters is over the limit of %d" % (len(self.shot), MAX_SHOT_NAME))
         if not _SHOT_NAME.match(self.shot):
             raise ValueError("shot name %r may hold only letters, digits, _ . - (no spaces)" % self.shot)
         try:

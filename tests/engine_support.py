@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -140,3 +141,64 @@ class EngineProcess:
                 self.process.kill()
                 self.process.wait(10)
         return self.process.returncode
+
+
+class InProcessEngine:
+    """An EngineServer run in a thread of the test process, on a real loopback socket, with scripted
+    workers (scripted_worker.py): for the engine's own fault handling, in seconds and without a model."""
+
+    def __init__(self, root, journal=None, settings=None, devices=("cpu",), **options):
+        import threading
+
+        from actanywhere.engine import config as config_module
+        from actanywhere.engine.service.server import EngineServer
+        from scripted_worker import scripted_worker
+
+        self.root = str(root)
+        self.config = config_module.load(environ={}).config
+        self.config.engine.heartbeat_s = 0.2
+        for key, value in (settings or {}).items():
+            setattr(self.config.engine, key, value)
+        self.endpoint = "tcp://127.0.0.1:%d" % free_port()
+        self.lines = []
+        self.server = EngineServer(self.config, bind=self.endpoint, devices=list(devices),
+                                   journal_dir=str(journal or tempfile.mkdtemp(prefix="journal-", dir=self.root)),
+                                   sandbox_roots=[self.root], drain_s=2.0, log=self.lines.append,
+                                   worker_target=scripted_worker, **options)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.failure = None
+
+    def _run(self):
+        try:
+            self.server.run()
+        except BaseException as error:  # the test sees it: the engine must never die
+            self.failure = error
+            raise
+
+    def __enter__(self):
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not any(worker.state == "idle" for worker in self.server.workers):
+            assert self.failure is None and time.monotonic() < deadline, "engine not ready: %s" % self.log()
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.server.request_stop()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "engine did not stop: %s" % self.log()
+
+    def client(self, user=None, **options):
+        options.setdefault("timeout_s", 3.0)
+        options.setdefault("retries", 0)
+        options.setdefault("heartbeat_s", 0.2)
+        client = EngineClient(self.endpoint, **options)
+        if user is not None:
+            client.user = user
+        return client
+
+    def alive(self):
+        return self.failure is None and self._thread.is_alive()
+
+    def log(self):
+        return "\n".join(self.lines[-40:])

@@ -37,7 +37,7 @@ def run_engine_command(arguments: argparse.Namespace, config: Config) -> int:
             record = client.cancel(arguments.job_id)
             _print(arguments, record, describe(record))
         else:
-            records = client.jobs(arguments.state)
+            records = client.jobs(arguments.state, everyone=arguments.all)
             _print(arguments, records, "\n".join(describe(record) for record in records) or "no jobs")
     return 0
 

@@ -2,12 +2,19 @@
 so a restarted engine still answers `status` for earlier jobs and runs the ones left queued.
 
     JOURNAL_DIR/<job_id>.json   {"job_id": ..., "state": "queued", "spec": {...}, ...}
+
+Every write is fsynced, file and folder, so a record the engine has answered with survives a power
+loss, not only the engine's death. When the process runs out of file descriptors (a flood of idle
+connections holds them all), the journal gives back one descriptor it keeps in reserve, writes, and
+takes it again: the classic reserve-descriptor trick, so the record that matters still gets written.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
-from typing import Callable, Dict, List
+import time
+from typing import Callable, Dict, Iterable, List
 
 from ..protocol import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 
@@ -29,19 +36,60 @@ class Journal:
     def __init__(self, directory: str):
         self.directory = os.path.abspath(directory)
         os.makedirs(self.directory, exist_ok=True)
+        self._reserve = _open_reserve()
 
     def path(self, job_id: str) -> str:
         return os.path.join(self.directory, job_id + ".json")
 
     def save(self, record: Dict) -> None:
-        """Write one job's record to a temporary file, then rename it over the old one: a reader (or a
-        restarted engine) sees the old record or the new, never a torn one. No fsync: the journal
-        survives the engine's death, not the host's power loss, and the loop stays fast."""
-        path = self.path(record["job_id"])
+        """Write one job's record to a temporary file, fsync it, rename it over the old one and fsync
+        the folder: a reader (or a restarted engine) sees the old record or the new, never a torn one.
+        Raises OSError when the record could not be written; the old record is then untouched."""
+        text = json.dumps(record, sort_keys=True)
+        try:
+            self._write(record["job_id"], text)
+        except OSError as error:
+            if error.errno not in (errno.EMFILE, errno.ENFILE) or self._reserve is None:
+                raise
+            os.close(self._reserve)  # out of descriptors: spend the reserve on this write
+            self._reserve = None
+            try:
+                self._write(record["job_id"], text)
+            finally:
+                self._reserve = _open_reserve()
+
+    def remove(self, job_ids: Iterable[str]) -> None:
+        """Delete the records of pruned jobs (finished ones only: the caller decides)."""
+        for job_id in job_ids:
+            try:
+                os.unlink(self.path(job_id))
+            except FileNotFoundError:
+                pass
+        self._sync_folder()
+
+    def _write(self, job_id: str, text: str) -> None:
+        path = self.path(job_id)
         temporary = "%s.tmp-%d" % (path, os.getpid())
-        with open(temporary, "w", encoding="utf-8") as stream:
-            json.dump(record, stream, sort_keys=True)
-        os.replace(temporary, path)
+        try:
+            with open(temporary, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+        self._sync_folder()
+
+    def _sync_folder(self) -> None:
+        descriptor = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def load_all(self, log: Callable[[str], None] = print) -> List[Dict]:
         """Every job on record, oldest submission first; unreadable files are reported and skipped. A
@@ -58,7 +106,7 @@ class Journal:
                     record = json.load(stream)
                 if not isinstance(record, dict) or record.get("job_id") + ".json" != name:
                     raise ValueError("not a job record")
-            except (OSError, ValueError, TypeError) as error:
+            except (OSError, ValueError, TypeError, RecursionError) as error:
                 log("journal: skipping %s: %s" % (path, error))
                 continue
             problem = damage(record)
@@ -72,3 +120,26 @@ class Journal:
             records.append(record)
         records.sort(key=lambda record: (record.get("submitted") or 0, record["job_id"]))
         return records
+
+
+def prunable(records: Iterable[Dict], max_jobs: int, max_age_s: float, now: float = None) -> List[str]:
+    """Ids of finished jobs past the history limits: older than `max_age_s` (by when they finished),
+    and beyond the newest `max_jobs` finished ones. Queued, running and quarantined jobs are kept: a
+    quarantined id must keep refusing a resend."""
+    now = time.time() if now is None else now
+    finished = [record for record in records
+                if record["state"] in (DONE, FAILED, CANCELLED) and not record.get("quarantined")]
+    finished.sort(key=lambda record: record.get("finished") or record.get("submitted") or 0)
+    excess = max(0, len(finished) - max_jobs)
+    doomed = [record["job_id"] for record in finished[:excess]]
+    for record in finished[excess:]:
+        if now - (record.get("finished") or record.get("submitted") or now) > max_age_s:
+            doomed.append(record["job_id"])
+    return doomed
+
+
+def _open_reserve():
+    try:
+        return os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return None

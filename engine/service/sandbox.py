@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import List, Sequence
+from typing import Sequence
 
-from ..errors import ActAnywhereError
+from ..errors import ActAnywhereError, SequenceError
 from ..sequence import FrameSequence
 from ..shotspec import ShotSpec
 
@@ -75,15 +75,20 @@ class Sandbox:
         if not sequence.has_frame_token:
             self.check_path(field, path)
             return
-        frames: List[int] = []
+        # Only frames on disk can lead out, and only through a symlink (the folder is checked above):
+        # one listing and one lstat per frame found, however long the requested range.
+        try:
+            frames = set(sequence.existing_frames())
+        except SequenceError:
+            return  # no folder yet: nothing there to lead out; the job reports the missing frames
         if field == "condition":
-            frames = [spec.condition_frame] if spec.condition_frame is not None else []
+            frames &= {spec.condition_frame} if spec.condition_frame is not None else set()
         elif spec.frames:
-            frames = list(spec.frame_range())
-        else:
-            frames = sequence.existing_frames()
-        for frame in frames:
-            self.check_path(field, sequence.path(frame))  # a symlinked frame may lead out
+            frames &= set(spec.frame_range())
+        for frame in sorted(frames):
+            path = sequence.path(frame)
+            if os.path.islink(path):
+                self.check_path(field, path)
 
     def _check_output(self, field: str, template: str, spec: ShotSpec) -> None:
         self._check_text(field, template)

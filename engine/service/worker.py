@@ -5,7 +5,7 @@ inherit the server's ZeroMQ sockets and threads). The two talk over a multiproce
 JSON text only (send_bytes/recv_bytes, never pickled objects):
 
     server -> worker   {"kind": "run", "job_id": ..., "spec": {...}}  |  {"kind": "cancel", "job_id": ...}  |  {"kind": "stop"}
-    worker -> server   ready, loaded, progress, done, failed, cancelled, log
+    worker -> server   ready, loaded, progress, done, failed, cancelled, log, alive (every heartbeat)
 
 A cancel is noticed in the progress callback, which raises JobCancelled: the VersionedOutput that
 writes the frames then publishes nothing. The worker dies with the server (PR_SET_PDEATHSIG on Linux,
@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any, Dict, Optional
@@ -28,10 +29,30 @@ class JobCancelled(Exception):
     """Raised inside the job when the server asks to cancel it (or has gone away)."""
 
 
+_SEND_LOCK = threading.Lock()  # the job's thread and the heartbeat thread share the pipe
+
+
 def send(connection, kind: str, **fields: Any) -> None:
     data = {"kind": kind}
     data.update(fields)
-    connection.send_bytes(json.dumps(data).encode("utf-8"))
+    raw = json.dumps(data).encode("utf-8")
+    with _SEND_LOCK:
+        connection.send_bytes(raw)
+
+
+def start_heartbeat(connection, interval_s: float) -> None:
+    """Send `alive` every `interval_s` from a daemon thread, whatever the main thread is doing: the
+    server takes a worker silent for engine.worker_timeout_s as hung (stopped, or stuck in a driver)."""
+
+    def beat() -> None:
+        while True:
+            time.sleep(interval_s)
+            try:
+                send(connection, "alive")
+            except (OSError, ValueError):
+                return  # the server has gone; the main thread sees it too
+
+    threading.Thread(target=beat, name="actanywhere-heartbeat", daemon=True).start()
 
 
 def receive(connection) -> Dict[str, Any]:
@@ -65,6 +86,7 @@ def worker_main(device: str, config_data: Dict[str, Any], connection, parent_pid
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    start_heartbeat(connection, float(config_data.get("engine", {}).get("heartbeat_s", 2.0)))
     worker = Worker(device, config_data, connection)
     try:
         worker.serve(preload)
