@@ -81,14 +81,15 @@ class EngineProcess:
         self.process = None
         self.log_path = os.path.join(self.journal + "-engine-%d.log" % self.port)
 
-    def start(self, wait_ready=True, client_options=None):
+    def start(self, wait_ready=True, client_options=None, preexec_fn=None):
         command = [sys.executable, "-m", "actanywhere.engine.cli", "serve", "--bind", self.endpoint,
                    "--device", "cpu", "--sandbox", self.root, "--journal", self.journal, "--drain", "20",
                    "--set", "engine.heartbeat_s=0.5"] + self.extra
         # One torch thread: on a shared 2-core machine more threads make tiny jobs slower, not faster.
         environment = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
+                                            preexec_fn=preexec_fn)
         if wait_ready:
             self.wait_ready(client_options)
         return self

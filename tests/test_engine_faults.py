@@ -232,3 +232,77 @@ def test_jobs_belong_to_the_client_that_submitted_them(shot_dir):
             assert admin.hello()["you"] == {"name": local_user(), "admin": True}
             admin.cancel(job_id)
             assert alice.wait(job_id, timeout_s=10)["state"] == "cancelled"
+
+
+# -- keys -------------------------------------------------------------------------------------------
+def curve_engine(shot_dir, keys, **settings):
+    from actanywhere.engine.service.keys import create_keys
+
+    server_public, server_secret = create_keys(str(keys), "engine")
+    settings.update(server_secret_key=server_secret, client_keys_dir=str(keys / "allowed"))
+    return server_public, InProcessEngine(shot_dir, settings=settings)
+
+
+def test_the_allow_list_reloads_on_sighup_and_on_change_and_names_a_bad_key_file(tmp_path, shot_dir):
+    from actanywhere.engine.errors import ConfigError
+    from actanywhere.engine.service.keys import create_keys
+
+    keys = tmp_path / "keys"
+    allowed = keys / "allowed"
+    _, alice_secret = create_keys(str(allowed), "alice")
+    _, bob_secret = create_keys(str(keys / "later"), "bob")
+    server_public, engine = curve_engine(shot_dir, keys, admin_clients=["alice"])
+    alice_keys = {"server_public_key": server_public, "client_secret_key": alice_secret}
+    bob_keys = {"server_public_key": server_public, "client_secret_key": bob_secret}
+    with engine:
+        with engine.client(**alice_keys) as alice:
+            assert alice.hello()["you"] == {"name": "alice", "admin": True}
+            with engine.client(**bob_keys) as bob:
+                with pytest.raises(EngineUnavailableError) as error:
+                    bob.hello()
+                assert error.value.code == protocol.AUTH_REFUSED
+            shutil.copy(str(keys / "later" / "bob.key"), str(allowed / "bob.key"))  # admitted without a restart
+            engine.server.request_reload()
+            wait_for(lambda: any("client keys from" in line and "bob" in line for line in engine.lines),
+                     5.0, "the allow-list reloaded")
+            with engine.client(**bob_keys) as bob:
+                assert bob.hello()["you"]["name"] == "bob"
+                job_id = bob.submit(spec_data(shot_dir, steps=1), job_id="bobs")
+                assert bob.wait(job_id, timeout_s=10)["state"] == "done"
+                assert alice.jobs() == []  # a key owns its jobs; alice, an admin, sees them on asking
+                assert [job["job_id"] for job in alice.jobs(everyone=True)] == [job_id]
+                os.unlink(str(allowed / "bob.key"))  # revoked: also on the open connection
+                (allowed / "broken.key").write_text("not a key\n")
+                wait_for(lambda: any("left out" in line and "broken.key" in line for line in engine.lines),
+                         10.0, "the bad key file reported on reload")
+                with pytest.raises(EngineError) as error:
+                    bob.jobs()
+                assert error.value.code == protocol.AUTH_REFUSED
+            assert alice.jobs(everyone=True)[0]["owner"] == "bob"  # alice is an admin, still admitted
+
+    with pytest.raises(ConfigError) as error:  # at start a bad key file stops the engine, by name
+        with InProcessEngine(shot_dir, settings=dict(engine.config.engine.__dict__)):
+            pass
+    assert "broken.key" in str(error.value)
+
+
+def test_a_client_without_keys_is_told_the_engine_requires_them(tmp_path, shot_dir):
+    keys = tmp_path / "keys"
+    (keys / "allowed").mkdir(parents=True)
+    _, engine = curve_engine(shot_dir, keys)
+    with engine, engine.client(timeout_s=5.0) as plain:
+        started = time.monotonic()
+        with pytest.raises(EngineUnavailableError) as error:
+            plain.hello()
+        assert error.value.code == protocol.AUTH_REQUIRED and "engine.client_secret_key" in str(error.value)
+        assert time.monotonic() - started < 3.0
+
+
+def test_a_secret_key_readable_by_others_is_warned_about(tmp_path):
+    from actanywhere.engine.service.clients import secret_key_warning
+    from actanywhere.engine.service.keys import create_keys
+
+    _, secret = create_keys(str(tmp_path), "artist")
+    assert secret_key_warning(secret) is None
+    os.chmod(secret, 0o644)
+    assert "chmod 600" in secret_key_warning(secret)

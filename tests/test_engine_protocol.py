@@ -1,11 +1,12 @@
 """The protocol's header checks, the path sandbox and the journal, without sockets or a model."""
 import json
 import os
+import shutil
 
 import pytest
 
 from actanywhere.engine import config as config_module, protocol, shotspec
-from actanywhere.engine.service.journal import Journal
+from actanywhere.engine.service.journal import Journal, prunable
 from actanywhere.engine.service.sandbox import Sandbox, SandboxError
 
 
@@ -130,3 +131,35 @@ def test_a_damaged_record_is_quarantined_as_a_failed_job_and_its_file_kept(tmp_p
         assert records[job_id]["quarantined"] and records[job_id]["spec"] == {}
     assert sum("quarantined" in line for line in logged) == 2 and any("nospec.json" in line for line in logged)
     assert (tmp_path / "journal" / "nospec.json").read_text() == damaged_text  # kept as it was
+
+
+def test_the_journal_writes_through_spare_files_and_follows_a_replaced_folder(tmp_path):
+    folder = tmp_path / "journal"
+    folder.mkdir()
+    (folder / ".spare-1-dead").write_text("")  # left by an engine that died
+    journal = Journal(str(folder))
+    spares = sorted(name for name in os.listdir(str(folder)) if name.startswith(".spare-"))
+    assert len(spares) == 8 and ".spare-1-dead" not in spares
+    journal.save({"job_id": "a", "state": "done", "submitted": 1})
+    assert json.loads((folder / "a.json").read_text())["state"] == "done"
+    assert len([name for name in os.listdir(str(folder)) if name.startswith(".spare-")]) == 8  # refilled
+    shutil.rmtree(str(folder))
+    folder.write_text("")
+    with pytest.raises(OSError):
+        journal.save({"job_id": "b", "state": "done", "submitted": 2})
+    folder.unlink()
+    folder.mkdir()  # a new folder in its place: the journal writes there, not into the old one
+    journal.save({"job_id": "b", "state": "done", "submitted": 2})
+    assert [record["job_id"] for record in Journal(str(folder)).load_all()] == ["b"]
+
+
+def test_history_pruning_keeps_unfinished_and_quarantined_jobs():
+    now = 1000000.0
+    records = [{"job_id": "q", "state": "queued", "submitted": 0},
+               {"job_id": "damaged", "state": "failed", "quarantined": True, "submitted": 0},
+               {"job_id": "old", "state": "done", "finished": now - 40 * 86400},
+               {"job_id": "new1", "state": "done", "finished": now - 10},
+               {"job_id": "new2", "state": "cancelled", "finished": now - 5},
+               {"job_id": "new3", "state": "failed", "finished": now - 1}]
+    assert sorted(prunable(records, max_jobs=2, max_age_s=30 * 86400, now=now)) == ["new1", "old"]
+    assert prunable(records, max_jobs=100, max_age_s=30 * 86400, now=now) == ["old"]

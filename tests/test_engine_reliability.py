@@ -163,3 +163,43 @@ def test_twenty_clients_five_jobs_each_complete_exactly_once(tmp_path):
         assert versions == ["v001", "v002", "v003", "v004", "v005"]
         assert sorted(name for name in frames if name.startswith("c%02d_" % index)) == [
             "c%02d_bg_%s.1001.exr" % (index, version) for version in versions]
+
+
+def _descriptor_limit_1024():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_idle_connections_past_the_descriptor_limit_do_not_crash_the_engine(tmp_path):
+    """2,000 TCP connections that never speak, at a limit of 1,024 descriptors: every descriptor is
+    taken, and the engine still journals a submit (its spare journal files), answers and runs the job."""
+    import socket as sockets
+
+    make_shot(tmp_path / "shot")
+    engine = EngineProcess(tmp_path, tmp_path / "journal")
+    flood = []
+    try:
+        engine.start(preexec_fn=_descriptor_limit_1024)
+        with engine.client(timeout_s=10.0) as client:
+            client.hello()  # connected before the flood
+            for _ in range(2000):
+                connection = sockets.socket()
+                connection.setblocking(False)
+                connection.connect_ex(("127.0.0.1", engine.port))
+                flood.append(connection)
+            descriptors = "/proc/%d/fd" % engine.process.pid
+            wait_for_descriptors = time.monotonic() + 10
+            while len(os.listdir(descriptors)) < 1024 and time.monotonic() < wait_for_descriptors:
+                time.sleep(0.1)
+            assert len(os.listdir(descriptors)) == 1024  # all taken
+            job_id = client.submit(spec_data(str(tmp_path / "shot")), job_id="during-the-flood")
+            assert os.path.exists(str(tmp_path / "journal" / "during-the-flood.json"))
+            assert client.status(job_id)["state"] in ("queued", "running")
+            record = client.wait(job_id, timeout_s=120)
+            assert record["state"] == "done", record
+        assert engine.process.poll() is None, engine.log()
+    finally:
+        for connection in flood:
+            connection.close()
+        assert engine.stop() == 0, engine.log()

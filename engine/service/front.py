@@ -57,7 +57,6 @@ class FrontEnd:
             warning = secret_key_warning(self._secret_key)
             if warning:
                 self._log("warning: " + warning)
-            self.allow_list.load(strict=True)
             self._authenticator = ThreadAuthenticator(self._context)
             self._authenticator.start()
             self._authenticator.configure_curve_callback(domain="*", credentials_provider=self.allow_list)

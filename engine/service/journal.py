@@ -4,22 +4,26 @@ so a restarted engine still answers `status` for earlier jobs and runs the ones 
     JOURNAL_DIR/<job_id>.json   {"job_id": ..., "state": "queued", "spec": {...}, ...}
 
 Every write is fsynced, file and folder, so a record the engine has answered with survives a power
-loss, not only the engine's death. When the process runs out of file descriptors (a flood of idle
-connections holds them all), the journal gives back one descriptor it keeps in reserve, writes, and
-takes it again: the classic reserve-descriptor trick, so the record that matters still gets written.
+loss, not only the engine's death. The journal keeps its folder and a few empty files open ahead
+(.spare-*), so a record can still be written when a flood of idle connections has taken every other
+file descriptor: ZeroMQ's acceptor would take any descriptor given back at once.
 """
 from __future__ import annotations
 
 import errno
 import json
 import os
+import stat
 import time
-from typing import Callable, Dict, Iterable, List
+import uuid
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..protocol import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 
 STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 DAMAGED = "damaged_record"
+SPARES = 8  # journal files kept open ahead
+SPARE_PREFIX = ".spare-"
 
 
 def damage(record: Dict) -> str:
@@ -36,60 +40,80 @@ class Journal:
     def __init__(self, directory: str):
         self.directory = os.path.abspath(directory)
         os.makedirs(self.directory, exist_ok=True)
-        self._reserve = _open_reserve()
+        self._folder = None  # type: Optional[int]  the folder, held open: renames and fsyncs need no new descriptor
+        self._spares = []  # type: List[Tuple[str, int]]  empty files, opened ahead, each the next record's body
+        for name in os.listdir(self.directory):
+            if name.startswith(SPARE_PREFIX):  # left by an engine that died
+                _unlink(os.path.join(self.directory, name))
+        self._open_folder()
+        self._refill()
 
     def path(self, job_id: str) -> str:
         return os.path.join(self.directory, job_id + ".json")
 
     def save(self, record: Dict) -> None:
-        """Write one job's record to a temporary file, fsync it, rename it over the old one and fsync
-        the folder: a reader (or a restarted engine) sees the old record or the new, never a torn one.
-        Raises OSError when the record could not be written; the old record is then untouched."""
-        text = json.dumps(record, sort_keys=True)
+        """Write one job's record into a spare file opened ahead, fsync it, rename it over the old record
+        and fsync the folder: a reader (or a restarted engine) sees the old record or the new, never a
+        torn one. Raises OSError when the record could not be written; the old record is then untouched."""
+        data = json.dumps(record, sort_keys=True).encode("utf-8")
+        self._check_folder()
+        self._refill()
+        if not self._spares:
+            raise OSError(errno.EMFILE, "no file descriptor left to write the journal with (%d in reserve, "
+                          "all used); the engine holds too many connections" % SPARES)
+        name, descriptor = self._spares.pop()
         try:
-            self._write(record["job_id"], text)
-        except OSError as error:
-            if error.errno not in (errno.EMFILE, errno.ENFILE) or self._reserve is None:
-                raise
-            os.close(self._reserve)  # out of descriptors: spend the reserve on this write
-            self._reserve = None
-            try:
-                self._write(record["job_id"], text)
-            finally:
-                self._reserve = _open_reserve()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+            os.fsync(descriptor)
+            os.replace(name, record["job_id"] + ".json", src_dir_fd=self._folder, dst_dir_fd=self._folder)
+        except OSError:
+            _unlink(name, self._folder)
+            raise
+        finally:
+            os.close(descriptor)
+        os.fsync(self._folder)
+        self._refill()  # full again before the next write, whatever happens to descriptors meanwhile
 
     def remove(self, job_ids: Iterable[str]) -> None:
         """Delete the records of pruned jobs (finished ones only: the caller decides)."""
+        self._check_folder()
         for job_id in job_ids:
-            try:
-                os.unlink(self.path(job_id))
-            except FileNotFoundError:
-                pass
-        self._sync_folder()
+            _unlink(job_id + ".json", self._folder)
+        os.fsync(self._folder)
 
-    def _write(self, job_id: str, text: str) -> None:
-        path = self.path(job_id)
-        temporary = "%s.tmp-%d" % (path, os.getpid())
-        try:
-            with open(temporary, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
-        self._sync_folder()
-
-    def _sync_folder(self) -> None:
-        descriptor = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
+    def _open_folder(self) -> None:
+        if self._folder is not None:
+            os.close(self._folder)
+            self._folder = None
+        for _, descriptor in self._spares:
             os.close(descriptor)
+        self._spares = []
+        self._folder = os.open(self.directory, os.O_RDONLY)
+
+    def _check_folder(self) -> None:
+        """Follow the folder if it was replaced (restored from a backup, re-created by an admin)."""
+        try:
+            current = os.stat(self.directory)
+        except OSError:
+            current = None
+        held = os.fstat(self._folder) if self._folder is not None else None
+        if current is None or not stat.S_ISDIR(current.st_mode):
+            raise OSError(errno.ENOTDIR, "the journal folder %s is gone or not a folder" % self.directory)
+        if held is None or (held.st_dev, held.st_ino) != (current.st_dev, current.st_ino):
+            self._open_folder()
+
+    def _refill(self) -> None:
+        """Keep SPARES files open ahead, so that a record can be written when every other descriptor is
+        taken (a flood of idle connections): the write then needs no new one."""
+        while len(self._spares) < SPARES:
+            name = "%s%d-%s" % (SPARE_PREFIX, os.getpid(), uuid.uuid4().hex[:12])
+            try:
+                descriptor = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=self._folder)
+            except OSError:
+                return  # out of descriptors (or the folder failing): make do with what is in reserve
+            self._spares.append((name, descriptor))
 
     def load_all(self, log: Callable[[str], None] = print) -> List[Dict]:
         """Every job on record, oldest submission first; unreadable files are reported and skipped. A
@@ -138,8 +162,8 @@ def prunable(records: Iterable[Dict], max_jobs: int, max_age_s: float, now: floa
     return doomed
 
 
-def _open_reserve():
+def _unlink(name: str, folder: Optional[int] = None) -> None:
     try:
-        return os.open(os.devnull, os.O_RDONLY)
+        os.unlink(name, dir_fd=folder)
     except OSError:
-        return None
+        pass

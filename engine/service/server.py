@@ -68,6 +68,7 @@ class EngineServer:
                 raise ConfigError("engine.server_secret_key is set but engine.client_keys_dir is not: "
                                   "give the directory of allowed clients' public keys")
             allow_list = AllowList(settings.client_keys_dir, settings.admin_clients, self.log)
+            allow_list.load(strict=True)  # a bad key file stops the engine here, named, before it listens
         elif not is_loopback(self.bind) and not settings.allow_insecure_remote:
             raise ConfigError(
                 "refusing to bind %s without CurveZMQ keys: anyone on the network could submit jobs; "
