@@ -36,9 +36,12 @@ def make_shot(directory, frames, width, height):
     rng = np.random.default_rng(0)
     os.makedirs(os.path.join(directory, "plate"))
     os.makedirs(os.path.join(directory, "roto"))
+    # A camera panning a pixel a frame across noise: a move the tracker follows (noise drawn anew each
+    # frame would be a cut at every frame, which generate refuses).
+    canvas = rng.uniform(0.0, 0.8, (height, width + frames, 3)).astype(np.float32)
     for index in range(frames):
         frame = 1001 + index
-        plate = rng.uniform(0.0, 0.8, (height, width, 3)).astype(np.float32)
+        plate = np.ascontiguousarray(canvas[:, index:index + width])
         write_exr(os.path.join(directory, "plate", "p.%04d.exr" % frame), plate, ("R", "G", "B"), colourspace="ACEScg")
         matte = np.zeros((height, width), np.float32)
         left = (index * width // (2 * frames)) + width // 8
