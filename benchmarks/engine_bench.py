@@ -61,7 +61,7 @@ def spec_data(directory, frames, steps, out):
         "frames": "1001-%d" % (1000 + frames),
         "sampler": {"steps": steps},
         "colour": {"plate_colourspace": "ACEScg"},
-        "output": {"template": os.path.join(directory, out, "{shot}_{pass}_{version}.####.exr")},
+        "output": {"template": os.path.join(directory, out, "{version}", "{shot}_{pass}_{version}.####.exr")},
     }
 
 

@@ -52,7 +52,7 @@ def main(argv=None):
         "shot": "bench", "plate": inputs["plate"], "matte": inputs["matte"], "condition": inputs["condition"],
         "frames": inputs["frames"], "condition_frame": inputs["condition_frame"], "model": args.profile,
         "colour": {"plate_colourspace": inputs["plate_colourspace"]}, "camera": {"track": args.camera},
-        "output": {"template": os.path.join(out, "out", "{shot}_{pass}_{version}.####.exr")},
+        "output": {"template": os.path.join(out, "out", "{version}", "{shot}_{pass}_{version}.####.exr")},
     }, config, source="benchmark")
 
     frames = list(range(int(inputs["frames"].split("-")[0]), int(inputs["frames"].split("-")[1]) + 1))

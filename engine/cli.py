@@ -53,7 +53,7 @@ def _add_generation_flags(parser: argparse.ArgumentParser) -> None:
     inputs.add_argument("--matte", help="matte frame sequence")
     inputs.add_argument("--matte-channel", help="matte channel (default A)")
     inputs.add_argument("--condition", help="condition image")
-    inputs.add_argument("--out", help="output template with {version}, e.g. out/{shot}_{pass}_{version}.####.exr")
+    inputs.add_argument("--out", help="output template: a {version} folder, then {pass} and a frame token, e.g. out/{shot}/{version}/{shot}_{pass}_{version}.####.exr")
     inputs.add_argument("--frames", help="frame range, e.g. 1001-1048 or 1001-1100x2")
     inputs.add_argument("--model", help="model profile")
     inputs.add_argument("--steps", type=int, help="denoising steps; 0: the model profile's default")

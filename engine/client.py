@@ -96,12 +96,15 @@ class EngineClient:
         return time.monotonic() - started
 
     def submit(self, spec: Union[Mapping[str, Any], Any], job_id: Optional[str] = None, priority: int = 0,
-               watch: bool = False) -> str:
+               watch: bool = False, task_id: str = "") -> str:
         """Queue a shot spec (a ShotSpec or its data, with absolute paths); returns the job id.
-        Submitting the same job id again returns the same job and runs nothing new."""
+        Submitting the same job id again returns the same job and runs nothing new (with another spec:
+        EngineError job_id_conflict). A farm `task_id` makes the publication exactly-once per task
+        across engine jobs: a version that task published is returned instead of rendered again."""
         data = spec.to_data() if hasattr(spec, "to_data") else dict(spec)
         job_id = protocol.check_job_id(job_id or "%s-%s" % (str(data.get("shot", "job"))[:40], protocol.new_id()[:12]))
-        reply = self.request("submit", spec=data, job_id=job_id, priority=priority, watch=watch or None)
+        reply = self.request("submit", spec=data, job_id=job_id, priority=priority, watch=watch or None,
+                             task_id=task_id or None)
         return reply["job_id"]
 
     def status(self, job_id: str, watch: bool = False) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import shotspec
 from .config import Config
-from .generate import GenerationResult
+from .outputs import PublishedVersion
 from .media.colour import ColourTransform
 from .media.image_read import read_image
 from .preview import contact_sheet, write_gif, write_png
@@ -72,7 +72,7 @@ def remember_inputs(out_dir: str, inputs: Dict[str, str]) -> None:
         yaml.safe_dump(inputs, stream)
 
 
-def write_preview(spec: shotspec.ShotSpec, result: GenerationResult, out_dir: str) -> Dict[str, str]:
+def write_preview(spec: shotspec.ShotSpec, result: PublishedVersion, out_dir: str) -> Dict[str, str]:
     """A contact sheet (plate, matte, generated plate, comp, ground truth; the condition image) and an
     animated GIF of the plate beside the comp, next to the version. Returns their paths."""
     frames = list(FrameRange.parse(spec.frames))

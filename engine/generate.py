@@ -31,6 +31,7 @@ from .media.image_read import ImageInfo, read_image, read_image_info
 from .media.resize import resize_image
 from .media.sequence_read import check_sequence, read_sequence
 from .media.versioning import VersionedOutput
+from .outputs import OutputError, OutputTemplate, PublishedVersion, published_by
 from .progress import ProgressCallback, ProgressEvent, ignore_progress
 from .sequence import FrameRange, FrameSequence
 from .shotspec import ShotSpec
@@ -51,24 +52,26 @@ class ShotInputs:
     condition_colourspace: str
 
 
-@dataclass
-class GenerationResult:
-    seed: int
-    version: int
-    version_name: str
-    sequences: Dict[str, str]  # pass ("bg", "comp") -> frame-sequence path
-    otio_paths: Dict[str, str]  # pass -> its .otio
-
-
 def generate_shot(
     spec: ShotSpec,
     config: Config,
     progress: ProgressCallback = ignore_progress,
     log: Callable[[str], None] = print,
     pipeline=None,
-) -> List[GenerationResult]:
-    """Run every variant of `spec`; returns one result per seed. `pipeline` lets a long-lived engine
-    pass the model it keeps loaded; otherwise the spec's profile is loaded from the config."""
+    job_id: str = "",
+    task_id: str = "",
+) -> List[PublishedVersion]:
+    """Run every variant of `spec`; returns one published version per seed. `pipeline` lets a
+    long-lived engine pass the model it keeps loaded; otherwise the spec's profile is loaded from the
+    config. With a `job_id` (the engine's) or a `task_id` (the farm's), a seed that job or task already
+    published is not run again: its version is returned (outputs.py: exactly once per job)."""
+    key = task_id or job_id
+    template = OutputTemplate.parse(spec.output.template)
+    already = {seed: published_by(template, spec.shot, key, seed) for seed in spec.seeds}
+    if key and all(already.values()):
+        for record in already.values():
+            log("%s: seed %d already published by %s as %s; not run again" % (spec.shot, record.seed, key, record.version_name))
+        return [already[seed] for seed in spec.seeds]
     inputs = check_inputs(spec)
     if pipeline is None:
         pipeline = load_pipeline(spec.model, config, log)
@@ -106,6 +109,11 @@ def generate_shot(
             gains = pipeline.interaction_gains(pass_frames.plate, pass_frames.matte, condition, spatial, hint, progress)
         results = []
         for seed in spec.seeds:
+            if already[seed] is not None:
+                log("%s: seed %d already published by %s as %s; not run again"
+                    % (spec.shot, seed, key, already[seed].version_name))
+                results.append(already[seed])
+                continue
             generated = pipeline(
                 foreground, matte, condition,
                 steps=steps, guidance_scale=guidance,
@@ -120,7 +128,16 @@ def generate_shot(
                 # would be re-noised and drawn again.
                 generated = GainedFrames(generated, gains)
             attributes = provenance(spec, inputs, seed, pipeline, size, plan, refiner, track)
-            results.append(write_version(spec, inputs, generated, seed, attributes, progress))
+            identity = {"job_id": job_id, "task_id": task_id, "spec_hash": spec.spec_hash(), "model": spec.model,
+                        "model_checksum": attributes["actanywhere/model_checksum"]}
+            try:
+                results.append(write_version(spec, inputs, generated, seed, attributes, progress, identity, log))
+            except OutputError as error:
+                if error.code != "already_published":
+                    raise
+                # Another run of this job published the seed while this one sampled: theirs stands.
+                log(str(error))
+                results.append(published_by(template, spec.shot, key, seed))
         if refiner is not None:
             refiner.close()
     return results
@@ -266,7 +283,7 @@ def _condition_path(spec: ShotSpec) -> str:
 
 def _check_output_directory(spec: ShotSpec) -> None:
     """The deepest existing parent of the output template must be writable."""
-    directory = os.path.dirname(spec.output.template.split("{", 1)[0] + "x")
+    directory = OutputTemplate.parse(spec.output.template).static_root()
     while directory and not os.path.isdir(directory):
         parent = os.path.dirname(directory)
         if parent == directory:
@@ -355,9 +372,11 @@ def read_condition(spec: ShotSpec, inputs: ShotInputs, log: Callable[[str], None
 
 
 # -- writing ----------------------------------------------------------------------------------------
-def write_version(spec, inputs, generated, seed, attributes, progress) -> GenerationResult:
+def write_version(spec, inputs, generated, seed, attributes, progress, identity: Dict[str, str],
+                  log: Callable[[str], None] = print) -> PublishedVersion:
     """Write one variant as a new version: the generated plate (bg) and, when configured, the original
-    subject merged back over it (comp), both in the plate's colour space at plate size."""
+    subject merged back over it (comp), both in the plate's colour space at plate size. `identity`
+    (job id, task id, spec hash, model, its checksum) goes into the version's record."""
     info = inputs.plate_info
     to_plate = ColourTransform(spec.colour.model_colourspace, inputs.plate_colourspace, spec.colour.ocio_config)
     passes = ("bg", "comp") if spec.output.write_comp else ("bg",)
@@ -365,7 +384,7 @@ def write_version(spec, inputs, generated, seed, attributes, progress) -> Genera
     fps = spec.output.fps or info.fps or DEFAULT_FPS
     with VersionedOutput(
         spec.output.template, shot=spec.shot, passes=passes, seed=seed, frames=frames, fps=fps,
-        otio_metadata={"seed": seed, "spec_hash": attributes["actanywhere/spec_hash"], "model": spec.model},
+        otio_metadata={"spec_hash": identity["spec_hash"], "model": spec.model}, record=identity, log=log,
     ) as output:
         plates = read_sequence(spec.plate_sequence, frames)
         mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
@@ -382,13 +401,7 @@ def write_version(spec, inputs, generated, seed, attributes, progress) -> Genera
                     colourspace=inputs.plate_colourspace, pixel_aspect=info.pixel_aspect,
                 )
             progress(ProgressEvent("write", index + 1, len(frames), frame=frame))
-    return GenerationResult(
-        seed,
-        output.version,
-        output.version_name,
-        {name: sequence.as_hashes() for name, sequence in output.sequences.items()},
-        {name: output.otio_path(name) for name in passes},
-    )
+    return output.record
 
 
 def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tuple[int, int], plan=None,

@@ -56,6 +56,7 @@ WORKER_HUNG = "worker_hung"  # the worker stopped answering (hung, or stopped) a
 TIME_LIMIT = "time_limit"  # the job ran past engine.job_time_limit_s and was stopped
 JOURNAL_FAILED = "journal_failed"  # the engine could not record the request on disk; nothing was changed
 NOT_YOURS = "not_yours"  # the job belongs to another client
+JOB_ID_CONFLICT = "job_id_conflict"  # a resend of a job id with another spec (or farm task id)
 AUTH_REQUIRED = "auth_required"  # (client side) the engine takes CurveZMQ clients only
 AUTH_REFUSED = "auth_refused"  # (client side) the engine refused this client's key
 
@@ -67,7 +68,7 @@ MAX_KEYS = 200
 MAX_DEPTH = 8
 MAX_JOBS_PAGE = 200  # jobs listed per `jobs` reply; `next` pages on
 TRANSPORT_MAX_BYTES = 4 * 1024 * 1024  # ZMQ_MAXMSGSIZE: bigger frames drop the connection unread
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class ProtocolError(ActAnywhereError):
@@ -83,7 +84,7 @@ def new_id() -> str:
 
 
 def check_job_id(job_id: Any) -> str:
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
         raise ProtocolError(
             BAD_REQUEST,
             "job_id %r: use 1-64 letters, digits, _ . - starting with a letter or digit" % (job_id,),

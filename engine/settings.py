@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from .outputs import template_problem
 from .schema import setting
 
 SCHEDULERS = ("ddim", "dpmsolver++")
@@ -22,12 +23,6 @@ _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 def _check_device(device: str) -> Optional[str]:
     return None if _DEVICE_PATTERN.match(device) else "%r is not one of auto, cpu, cuda, cuda:N" % device
-
-
-def _check_output_template(template: str) -> Optional[str]:
-    if "{version}" not in template:
-        return "%r needs a {version} token so versions never overwrite" % template
-    return None
 
 
 @dataclass
@@ -130,8 +125,8 @@ class OutputSettings:
     template: str = setting(
         "actanywhere_out/{shot}/{version}/{shot}_{pass}_{version}.####.exr",
         is_path=True,
-        check=_check_output_template,
-        help="frame-sequence path with {version}; may use {shot}, {pass} (bg or comp) and {seed}",
+        check=template_problem,
+        help="frame-sequence path: a {version} folder, then {pass} (bg or comp) and a frame token; may use {shot} and {seed}",
     )
     compression: str = setting("zip", choices=EXR_COMPRESSIONS, help="EXR compression (dwaa/dwab are lossy)")
     datatype: str = setting("half", choices=("half", "float"), help="EXR pixel type")

@@ -50,7 +50,7 @@ def spec_data(shot_dir, shot="sh010", frames="1001-1004", steps=1, out="out", co
         "frames": frames,
         "sampler": {"steps": steps, "guidance": 1.0},
         "colour": {"plate_colourspace": "ACEScg"},
-        "output": {"template": os.path.join(shot_dir, out, "{shot}_{pass}_{version}.####.exr"), "write_comp": comp},
+        "output": {"template": os.path.join(shot_dir, out, "{version}", "{shot}_{pass}_{version}.####.exr"), "write_comp": comp},
     }
     data.update(extra)
     return data

@@ -75,7 +75,7 @@ def test_default_relative_template_resolves_against_the_working_directory(tmp_pa
         ("sampler: {scheduler: euler}\n", "sampler.scheduler: 'euler' is not allowed; choose one of: ddim, dpmsolver++"),
         ("models: {device: gpu0}\n", "models.device: 'gpu0' is not one of auto, cpu, cuda, cuda:N"),
         ("engine: {devices: [cuda:0, gpu]}\n", "engine.devices[1]: 'gpu' is not one of auto, cpu, cuda, cuda:N"),
-        ("output: {template: out.####.exr}\n", "output.template: 'out.####.exr' needs a {version} token"),
+        ("output: {template: out.####.exr}\n", "output.template: 'out.####.exr': {version} must name a folder"),
         ("engine: {devices: cuda}\n", "engine.devices: expected a list of strings, got 'cuda'"),
         ("models: {profiles: {x: {kind: sd3}}}\n", "models.profiles.x.kind: 'sd3' is not allowed"),
         ("- a list\n", "a config file must be a mapping of keys, found list"),

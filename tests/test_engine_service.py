@@ -201,7 +201,7 @@ def test_paths_outside_the_sandbox_are_refused_before_queuing(engine, client, sh
         "plate": os.path.join(shot_dir, "..", "..", "outside", "plate", "p.%04d.exr"),
         "matte": str(outside / "roto" / "m.####.exr"),
         "condition": "/etc/passwd",
-        "output": os.path.join(link, "{shot}_{pass}_{version}.####.exr"),
+        "output": os.path.join(link, "{version}", "{shot}_{pass}_{version}.####.exr"),
         "relative": "plate/p.%04d.exr",
         "symlinked plate": os.path.join(link, "plate", "p.%04d.exr"),
     }

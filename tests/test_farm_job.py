@@ -15,7 +15,7 @@ def shot_data(shot, root="/shows/demo"):
     return {"shot": shot, "plate": "%s/%s/plate/p.%%04d.exr" % (root, shot),
             "matte": "%s/%s/roto/m.####.exr" % (root, shot), "condition": "%s/%s/cond.png" % (root, shot),
             "frames": "1001-1004", "sampler": {"steps": 1},
-            "output": {"template": "%s/%s/out/{shot}_{pass}_{version}.####.exr" % (root, shot)}}
+            "output": {"template": "%s/%s/out/{version}/{shot}_{pass}_{version}.####.exr" % (root, shot)}}
 
 
 def job_data(**extra):

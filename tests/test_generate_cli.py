@@ -41,7 +41,7 @@ def arguments(shot, *extra):
         "--plate", str(shot / "plate" / "p.%04d.exr"),
         "--matte", str(shot / "roto" / "m.####.exr"),
         "--condition", str(shot / "cond.png"),
-        "--out", str(shot / "out" / "{shot}_{pass}_{version}.####.exr"),
+        "--out", str(shot / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr"),
         "--frames", "1001-1004",
         "--steps", "2",
         "--set", "colour.plate_colourspace=ACEScg",
@@ -166,7 +166,7 @@ def test_unwritable_output_directory(shot, capsys):
 
 def test_output_under_a_file_is_refused(shot, capsys):
     (shot / "out").write_text("a file where the output folder should be")
-    error = run_failing(shot, capsys, "--out", str(shot / "out" / "x" / "{version}" / "x.####.exr"))
+    error = run_failing(shot, capsys, "--out", str(shot / "out" / "x" / "{version}" / "x_{pass}.####.exr"))
     assert str(shot / "out") in error
 
 
@@ -216,7 +216,7 @@ def test_a_shot_with_zero_steps_and_guidance_samples_with_the_profile_defaults(s
     spec = shotspec.from_data({
         "shot": "sh030", "plate": str(shot / "plate" / "p.%04d.exr"), "matte": str(shot / "roto" / "m.####.exr"),
         "condition": str(shot / "cond.png"), "frames": "1001-1002", "colour": {"plate_colourspace": "ACEScg"},
-        "output": {"template": str(shot / "out" / "{shot}_{pass}_{version}.####.exr"), "write_comp": False},
+        "output": {"template": str(shot / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr"), "write_comp": False},
     }, resolved)
     assert (spec.sampler.steps, spec.sampler.guidance) == (0, 0.0)  # the built-in config's defaults
     pipeline = RecordingPipeline()

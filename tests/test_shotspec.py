@@ -55,10 +55,10 @@ def test_hash_changes_with_anything_that_decides_the_result(studio):
 
 def test_relative_paths_resolve_against_the_spec_file(studio, tmp_path):
     path = tmp_path / "sh010.yaml"
-    path.write_text(yaml.safe_dump(minimal(plate="plate/p.####.exr", output={"template": "out/{version}/x.####.exr"})))
+    path.write_text(yaml.safe_dump(minimal(plate="plate/p.####.exr", output={"template": "out/{version}/x_{pass}.####.exr"})))
     spec = shotspec.load(str(path), studio)
     assert spec.plate == (tmp_path / "plate" / "p.####.exr").as_posix()
-    assert spec.output.template == (tmp_path / "out" / "{version}" / "x.####.exr").as_posix()
+    assert spec.output.template == (tmp_path / "out" / "{version}" / "x_{pass}.####.exr").as_posix()
 
 
 def test_frames_are_kept_in_canonical_form_and_found_on_disk_when_absent(studio, tmp_path):
@@ -86,7 +86,10 @@ def test_no_plate_frames_on_disk_is_an_error(studio, tmp_path):
         ({"model": "sd3"}, "model: profile 'sd3' is not configured; known profiles: tiny"),
         ({"colour": {"plate": "ACEScg"}}, "colour.plate: unknown key"),
         ({"schema_version": 9}, "schema_version 9 is not supported by this engine"),
-        ({"output": {"template": "/out/x.####.exr"}}, "output.template: '/out/x.####.exr' needs a {version} token"),
+        ({"output": {"template": "/out/x.####.exr"}}, "output.template: '/out/x.####.exr': {version} must name a folder"),
+        ({"output": {"template": "/out/{version}/x_{pass}.exr"}}, "the file name has no frame token"),
+        ({"output": {"template": "/out/{version}/{0}_{pass}.####.exr"}}, "{0} is not a token"),
+        ({"output": {"template": "/out/{version}/x.####.exr"}}, "it has no {pass} token below the {version} folder"),
         ({"plate": None}, "plate: expected a string, got None"),
         # JSON and YAML read 1e999 as inf, which passes every bound and would never dispatch (issue 16)
         ({"output": {"fps": float("inf")}}, "output.fps: expected a finite number, got inf"),

@@ -51,7 +51,7 @@ def test_generate_refines_an_odd_sized_plate_in_tiles(big_shot, capsys):
     code = main([
         "generate", "--shot", "sh020",
         "--plate", str(big_shot / "plate" / "p.####.exr"), "--matte", str(big_shot / "roto" / "m.####.exr"),
-        "--condition", str(big_shot / "cond.exr"), "--out", str(big_shot / "out" / "{shot}_{pass}_{version}.####.exr"),
+        "--condition", str(big_shot / "cond.exr"), "--out", str(big_shot / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr"),
         "--frames", "1001-1003", "--steps", "2", "--quiet",
         "--set", "colour.plate_colourspace=ACEScg", "--set", "tiling.tile_size=64", "--set", "tiling.window_frames=2",
         "--set", "tiling.window_overlap=1", "--set", "tiling.refine_strength=0.5",

@@ -88,11 +88,16 @@ class Requests:
         priority = data.get("priority", 0)
         if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
             raise ProtocolError(protocol.BAD_REQUEST, "submit: priority must be an integer from -100 to 100")
+        task_id = data.get("task_id") or ""
+        if not isinstance(task_id, str) or (task_id and not protocol.JOB_ID_PATTERN.match(task_id)):
+            raise ProtocolError(protocol.BAD_REQUEST, "submit: task_id must be a farm task id (letters, digits, "
+                                "_ . -, at most 64 characters)")
         existing = engine.table.get(job_id)
         if existing is not None:
             if not client.may_act_on(existing):
                 raise EngineError("job id %s is taken by another client's job; choose another id" % job_id,
                                   protocol.NOT_YOURS)
+            self._check_same_job(existing, data, task_id)
             if watch and existing["state"] not in FINAL_STATES:
                 engine.watchers.add(job_id, identity)
             return {"job_id": job_id, "duplicate": True, "job": summary(existing)}
@@ -116,13 +121,28 @@ class Requests:
             "owner": client.name, "owner_key": client.key,
             "submitted": time.time(), "started": None, "finished": None, "device": None,
             "spec_hash": spec.spec_hash(), "spec": spec.to_data(), "progress": None,
-            "results": None, "error": None, "attempts": 0,
+            "results": None, "error": None, "attempts": 0, "task_id": task_id,
         }
         engine.table.add(record)  # journal first: a job the client is told of is on disk
         if watch:
             engine.watchers.add(job_id, identity)
         engine.dispatch()
         return {"job_id": job_id, "duplicate": False, "job": summary(record)}
+
+    def _check_same_job(self, existing: Dict[str, Any], data: Dict[str, Any], task_id: str) -> None:
+        """A resend must be the same job: same spec (by its hash) and farm task. Anything else is
+        another job under a taken id, refused rather than merged into the first."""
+        spec_data = data.get("spec")
+        try:
+            spec_hash = shotspec.from_data(spec_data, self.engine.config, base_dir=None,
+                                           source="submitted spec").spec_hash()
+        except (ActAnywhereError, ValueError, TypeError):
+            spec_hash = None
+        if spec_hash != existing.get("spec_hash") or task_id != (existing.get("task_id") or ""):
+            raise EngineError("job id %s was submitted before with %s; a resend must carry the same spec, so "
+                              "choose a new job id for new work" % (
+                                  existing["job_id"], "another spec" if spec_hash != existing.get("spec_hash")
+                                  else "another task id"), protocol.JOB_ID_CONFLICT)
 
     def on_status(self, data, identity, client) -> Dict[str, Any]:
         watch = _flag(data, "watch")

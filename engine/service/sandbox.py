@@ -12,10 +12,10 @@ import re
 from typing import Sequence
 
 from ..errors import ActAnywhereError, SequenceError
+from ..outputs import OutputTemplate
 from ..sequence import FrameSequence
 from ..shotspec import ShotSpec
 
-_TOKEN = re.compile(r"\{(\w+)\}")
 
 
 class SandboxError(ActAnywhereError):
@@ -92,11 +92,11 @@ class Sandbox:
 
     def _check_output(self, field: str, template: str, spec: ShotSpec) -> None:
         self._check_text(field, template)
-        values = {"shot": spec.shot, "version": "v001", "seed": str(spec.sampler.seed)}
-        for pass_name in ("bg", "comp"):
-            filled = _TOKEN.sub(lambda match: values.get(match.group(1), pass_name if match.group(1) == "pass"
-                                                         else match.group(0)), template)
-            directory = os.path.dirname(filled)
+        parsed = OutputTemplate.parse(template, field)
+        # Every folder a version is written in (its staging folder is a sibling of the version folder).
+        folders = {os.path.dirname(parsed.sequence_path(1, spec.shot, pass_name, seed))
+                   for pass_name in ("bg", "comp") for seed in spec.seeds}
+        for directory in sorted(folders):
             self.check_path(field, directory)  # lexical check, and symlinks of the existing part
             existing = directory
             while existing and not os.path.exists(existing):

@@ -270,7 +270,7 @@ class EngineServer:
                 self.table.enqueue(record)
                 self._dispatch_after = time.monotonic() + 1.0
                 return
-            if not self.supervisor.run(worker, record["job_id"], record["spec"]):
+            if not self.supervisor.run(worker, record["job_id"], record["spec"], record.get("task_id") or ""):
                 self.table.settle(record, state=QUEUED, device=None, started=None)
                 self.table.enqueue(record)
                 continue

@@ -126,9 +126,10 @@ class Supervisor:
             elif now - worker.heard > self.worker_timeout_s:
                 self._kill(worker, "it sent nothing for %gs (hung, or stopped)" % round(now - worker.heard, 1))
 
-    def run(self, worker: WorkerHandle, job_id: str, spec: Dict[str, Any]) -> bool:
+    def run(self, worker: WorkerHandle, job_id: str, spec: Dict[str, Any], task_id: str = "") -> bool:
         try:
-            worker.connection.send_bytes(protocol.encode({"kind": "run", "job_id": job_id, "spec": spec}))
+            worker.connection.send_bytes(protocol.encode({"kind": "run", "job_id": job_id, "spec": spec,
+                                                          "task_id": task_id}))
         except (OSError, ValueError):
             return False
         worker.state, worker.job_id, worker.job_started = "busy", job_id, time.monotonic()

@@ -4,7 +4,7 @@ The server starts it with multiprocessing's "spawn" context (never fork: a forke
 inherit the server's ZeroMQ sockets and threads). The two talk over a multiprocessing Pipe carrying
 JSON text only (send_bytes/recv_bytes, never pickled objects):
 
-    server -> worker   {"kind": "run", "job_id": ..., "spec": {...}}  |  {"kind": "cancel", "job_id": ...}  |  {"kind": "stop"}
+    server -> worker   {"kind": "run", "job_id": ..., "spec": {...}, "task_id": ...}  |  {"kind": "cancel", "job_id": ...}  |  {"kind": "stop"}
     worker -> server   ready, loaded, progress, done, failed, cancelled, log, alive (every heartbeat)
 
 A cancel is noticed in the progress callback, which raises JobCancelled: the VersionedOutput that
@@ -120,7 +120,7 @@ class Worker:
         while not self.stop_after_job:
             message = receive(self.connection)
             if message.get("kind") == "run":
-                self.run(message["job_id"], message["spec"])
+                self.run(message["job_id"], message["spec"], message.get("task_id") or "")
             elif message.get("kind") == "stop":
                 return
 
@@ -137,7 +137,7 @@ class Worker:
                  default_steps=getattr(profile, "default_steps", None))
         return self.pipelines[name]
 
-    def run(self, job_id: str, spec_data: Dict[str, Any]) -> None:
+    def run(self, job_id: str, spec_data: Dict[str, Any], task_id: str = "") -> None:
         from .. import shotspec
         from ..errors import ActAnywhereError
         from ..generate import generate_shot
@@ -155,7 +155,8 @@ class Worker:
             spec = shotspec.from_data(spec_data, self.config, source="job %s" % job_id)
             pipeline = self.pipeline(spec.model)
             self._check_cancel(job_id)
-            results = generate_shot(spec, self.config, progress=progress, log=self.log, pipeline=pipeline)
+            results = generate_shot(spec, self.config, progress=progress, log=self.log, pipeline=pipeline,
+                                   job_id=job_id, task_id=task_id)
         except JobCancelled:
             send(self.connection, "cancelled", job_id=job_id)
         except ActAnywhereError as error:
@@ -173,7 +174,7 @@ class Worker:
                                              "; use smaller tiles or windows" if out_of_memory else ""))
             self.stop_after_job = out_of_memory
         else:
-            send(self.connection, "done", job_id=job_id, results=[_result_data(result) for result in results])
+            send(self.connection, "done", job_id=job_id, results=[result.to_data() for result in results])
 
     def _check_cancel(self, job_id: str) -> None:
         while self.connection.poll(0):
@@ -187,12 +188,3 @@ class Worker:
                 self.stop_after_job = True
                 raise JobCancelled()
 
-
-def _result_data(result) -> Dict[str, Any]:
-    return {
-        "seed": result.seed,
-        "version": result.version,
-        "version_name": result.version_name,
-        "sequences": dict(result.sequences),
-        "otio_paths": dict(result.otio_paths),
-    }
