@@ -16,11 +16,14 @@ the only tokens are {version}, {shot}, {pass} and {seed}:
   checksum) are written inside it.
 - It becomes visible in one step: the rename of `.v003.staging` to `v003`. A kill at any instant leaves
   either the whole version, with its record, or nothing visible.
-- A claim whose owner has died (same host, process gone) is reclaimed by the next claim in that folder:
-  its number is free again, so a retry reuses it.
-- A job publishes one version per seed: before it runs, and again when it claims, it looks for the
-  version its key (the farm task id, else the engine job id) already published, and for a live claim
-  of the same key with a lower number (another run of it, in progress: it yields).
+- A claim whose owner has died is reclaimed by the next claim in that folder: its number is free again,
+  so a retry reuses it. On the claimant's host a claim is dead when its process is gone (or its pid
+  was reused); from another host, when its claimant has not touched it for CLAIM_TIMEOUT_S (it does
+  at every frame written).
+- A job publishes one version per seed: before it runs, when it claims and again just before its
+  rename, it looks for the version its key (the farm task id, else the engine job id) already
+  published; when it claims, also for a live claim of the same key with a lower number (another run
+  of it, in progress on this host: it yields rather than publish twice).
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ EXAMPLE = "out/{shot}/{version}/{shot}_{pass}_{version}.####.exr"
 _BRACES = re.compile(r"\{([^{}]*)\}")
 _VERSION_NUMBER = r"v(\d{3,})"
 _RECORD_VERSION = 1
+CLAIM_TIMEOUT_S = 600.0  # a claim of another host untouched this long is dead (frames take seconds each)
 
 # Fault injection for the kill-at-every-step test (tests/test_outputs_faults.py): called with the
 # name of each file operation of a publish, before it runs. None in production.
@@ -296,9 +300,21 @@ class Claim:
         """Where a file of the final version is written while it is staged."""
         return self.staging + final_path[len(self.final):]
 
+    def heartbeat(self) -> None:
+        """Tell other hosts this claim is alive (its claim file's time; see CLAIM_TIMEOUT_S)."""
+        try:
+            os.utime(os.path.join(self.staging, CLAIM))
+        except OSError:
+            pass
+
     def publish(self, record: PublishedVersion) -> PublishedVersion:
         """Write the record into the staging folder and rename it into place: the whole version appears
-        at once. Never over an existing version."""
+        at once. Never over an existing version, nor when the record's key has published this seed
+        meanwhile (OutputError already_published: that run's version stands)."""
+        existing = published_by(self.template, self.shot, record.key, self.seed)
+        if existing is not None:
+            raise OutputError("%s already published %s of %s (seed %s) while this run rendered; that version "
+                              "stands" % (record.key, existing.version_name, self.shot, self.seed), "already_published")
         record.folder = self.final
         record.published = time.time()
         _fault("write record")
@@ -423,8 +439,11 @@ def _claims(template: OutputTemplate, shot: str, seed: Optional[int], include_pr
 def _alive(claim: Mapping[str, Any]) -> bool:
     if claim.get("stale"):
         return False
-    if claim.get("host") != socket.gethostname() or not claim.get("pid"):
-        return True  # another host's process cannot be seen from here; a claim being made is alive
+    if claim.get("host") != socket.gethostname():
+        # another host's process cannot be seen from here: its claimant touches the claim as it works
+        return _age(os.path.join(claim["path"], CLAIM)) < CLAIM_TIMEOUT_S
+    if not claim.get("pid"):
+        return True  # a claim being made
     pid = int(claim["pid"])
     try:
         os.kill(pid, 0)

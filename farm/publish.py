@@ -1,16 +1,15 @@
 """Publish: verify a shot's versions and write its results manifest and timeline.
 
-For every generate task of the shot, the published version is found (task marker, else the .otio
-files), and every expected frame of every pass must exist and read. One missing version or frame and
+For every generate task of the shot, the version it published is found (by the task id in the
+version records, engine/outputs.py), and every expected frame and .otio of every pass must exist and read. One missing version or frame and
 publish refuses the shot, naming the task and the frames, so a farm never reports a half-rendered shot
 as done. Otherwise it writes, in the job folder:
 
-    results/<shot>.json   the manifest: job, shot, frames, and per variant its task, seed, condition,
-                          version, frame sequences and .otio paths (what `farm collect` and tools read)
+    results/<shot>.json   the manifest: job, shot, frames, and per variant its version record
+                          (outputs.PublishedVersion: task, seed, version, folder, frame sequences,
+                          .otio paths, spec hash, model) with its variant and condition (what
+                          `farm collect` and Nuke's collect read)
     results/<shot>.otio   one timeline, one track per version, for editorial review of the variants
-
-Each version's own .otio (written by the engine when it publishes the frames) is checked too and
-rewritten if it is missing.
 """
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ from ..engine.sequence import FrameRange, FrameSequence
 from .job import FarmError, FarmJob, write_json
 from .tasks import find_version, read_json, record_state, say
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: each version is a version record (outputs.PublishedVersion.to_data)
 
 
 def manifest_path(job_dir: str, shot: str) -> str:
@@ -53,11 +52,9 @@ def publish_shot(job: FarmJob, shot_name: str, write: Callable[[str], None] = sa
             problems.append("task %s (seed %d) has no published version" % (task.task_id, task.seed))
             continue
         if incomplete:
-            problems.append("task %s %s: %s" % (task.task_id, record["version_name"], "; ".join(incomplete)))
+            problems.append("task %s %s: %s" % (task.task_id, record.version_name, "; ".join(incomplete)))
             continue
-        versions.append({"task_id": task.task_id, "variant": task.variant, "seed": task.seed,
-                         "condition": task.spec.condition, "version_name": record["version_name"],
-                         "sequences": record["sequences"], "otio_paths": _check_otio(record, task.spec)})
+        versions.append(dict(record.to_data(), variant=task.variant, condition=task.spec.condition))
         write("openjd_progress: %d" % int(90.0 * len(versions) / len(shot.tasks)))
     if problems:
         raise FarmError("publish %s refused, the shot is incomplete: %s. Rerun the failed generate tasks, "
@@ -73,22 +70,6 @@ def publish_shot(job: FarmJob, shot_name: str, write: Callable[[str], None] = sa
     write("openjd_status: published %s: %s" % (shot.name, ", ".join(v["version_name"] for v in versions)))
     write("openjd_progress: 100")
     return manifest
-
-
-def _check_otio(record: Dict[str, Any], spec) -> Dict[str, str]:
-    """Each pass's .otio beside its frames; written again if it went missing."""
-    from ..engine.media.otio_export import write_otio
-
-    paths = {}
-    for pass_name, sequence_path in record["sequences"].items():
-        sequence = FrameSequence.parse(sequence_path)
-        path = (record.get("otio_paths") or {}).get(pass_name) or sequence.prefix.rstrip("._-") + ".otio"
-        if not os.path.isfile(path):
-            write_otio(path, sequence, FrameRange.parse(spec.frames), spec.output.fps or 24.0,
-                       metadata={"seed": record["seed"], "spec_hash": spec.spec_hash(), "model": spec.model,
-                                 "version": record["version_name"], "pass_name": pass_name, "shot": spec.shot})
-        paths[pass_name] = path
-    return paths
 
 
 def _write_shot_timeline(path: str, shot: str, versions: List[Dict[str, Any]], frames: str, rate: float,

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..engine import config as config_module, shotspec
 from ..engine.config import Config
@@ -91,9 +91,11 @@ def job_for_shot(spec_data: Mapping[str, Any], config: Config, export: Optional[
 
 
 def submit_shot(spec_data: Mapping[str, Any], export: Optional[Mapping[str, Any]] = None,
-                backend: Optional[str] = None, config: Optional[Config] = None) -> str:
-    """The Nuke plugin's entry: submit one shot; returns the farm's job id."""
+                backend: Optional[str] = None, config: Optional[Config] = None) -> Dict[str, Any]:
+    """The Nuke plugin's entry: submit one shot; returns the farm's job id and the tasks that publish
+    its versions ({"task_id", "seed"}: what Nuke's Collect finds them by)."""
     config = config or config_module.load().config
     job = job_for_shot(spec_data, config, export)
     submission = submit_job(job, config, backend, detach_local=True)
-    return submission.farm_job_id or submission.job_id
+    return {"job_id": submission.farm_job_id or submission.job_id,
+            "tasks": [{"task_id": task.task_id, "seed": task.seed} for shot in job.shots for task in shot.tasks]}

@@ -7,34 +7,33 @@
 Each prints `openjd_progress: P` / `openjd_status: text` lines (Deadline Cloud shows them; other farms
 just log them) and, on failure, one `openjd_fail: reason` line and a non-zero exit.
 
-Idempotent: a generate task first looks for the version it already published, by its task marker
-(`<version parent>/.actanywhere_tasks/<task id>.json`, written after the version is published) or, if
-the task died between publishing and writing the marker, by the spec hash in the published .otio files.
-A version found is re-validated (every frame exists and reads) and the task is skipped. A task killed
-mid-way published nothing (VersionedOutput publishes atomically), so its retry starts clean.
+Exactly once: a generate task first looks for the version it already published, by its task id in
+the version records (engine/outputs.py), and skips; a version found is re-validated (every frame and
+.otio exists and reads). The task id goes with the work (to the engine, or to generate_shot), so a
+task killed after its version was published finds it, and a task killed before published nothing
+(a version appears in one rename): its retry reuses the dead claim's version number.
 
 Generate sends the shot to the worker session's engine when one is given (`--engine`, or the
 ACTANYWHERE_FARM_ENGINE variable the session's environment sets), else runs the model in this process.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..engine.errors import ActAnywhereError
 from ..engine.progress import ProgressEvent, ProgressLog
+from ..engine.outputs import OutputTemplate, PublishedVersion, published_by
 from ..engine.sequence import FrameSequence
 from ..engine.shotspec import ShotSpec
 from .job import FarmError, FarmJob, Task, write_json
 
 ENGINE_VARIABLE = "ACTANYWHERE_FARM_ENGINE"
-MARKER_FOLDER = ".actanywhere_tasks"
 # Rough share of a generate task's time per stage, for one progress figure.
 _STAGE_SPANS = {"read": (0.0, 0.1), "track": (0.0, 0.1), "encode": (0.1, 0.15), "sample": (0.15, 0.6),
                 "refine": (0.6, 0.85), "decode": (0.85, 0.88), "interaction": (0.88, 0.9), "write": (0.9, 1.0)}
@@ -138,55 +137,59 @@ def check_inputs(spec: ShotSpec) -> None:
 
 # -- generate --------------------------------------------------------------------------------------
 def run_generate(job: FarmJob, tasks: List[Task], config, engine: Optional[str] = None,
-                 write: Callable[[str], None] = say) -> List[Dict[str, Any]]:
-    """Run each task unless its version is already published; returns the task records."""
+                 write: Callable[[str], None] = say) -> List[PublishedVersion]:
+    """Run each task unless its version is already published; returns the tasks' versions."""
     engine = engine or os.environ.get(ENGINE_VARIABLE) or None
     records = []
     for number, task in enumerate(tasks):
         record_state(job.job_dir, task.task_id, "generate", "running", engine=engine)
         progress = ProgressLines(write, 100.0 * number / len(tasks), 100.0 / len(tasks))
         try:
-            record = finished_version(task)
+            record, problems = find_version(task)
+            if problems:
+                # A published version is never rewritten: a damaged one needs a person, not a retry.
+                raise FarmError("task %s: its version %s is damaged: %s; move that version folder away (it will "
+                                "not be overwritten) and retry the task" % (task.task_id, record.version_name,
+                                                                            "; ".join(problems)))
             if record is not None:
-                write("openjd_status: %s: %s already published; skipped" % (task.task_id, record["version_name"]))
+                write("openjd_status: %s: %s already published; skipped" % (task.task_id, record.version_name))
                 state = "skipped"
             else:
                 write("openjd_status: %s: shot %s seed %d %s" % (task.task_id, task.shot, task.seed,
                                                                   "on engine " + engine if engine else "in process"))
-                result = _generate_on_engine(task, engine, config, progress) if engine else \
+                record = _generate_on_engine(task, engine, config, progress) if engine else \
                     _generate_here(task, config, progress, write)
-                record = write_marker(task, result)
                 state = "done"
         except BaseException as error:
             record_state(job.job_dir, task.task_id, "generate", "failed", error=str(error))
             raise
-        record_state(job.job_dir, task.task_id, "generate", state, version_name=record["version_name"],
-                     sequences=record["sequences"])
+        record_state(job.job_dir, task.task_id, "generate", state, version_name=record.version_name,
+                     sequences=record.sequences, folder=record.folder)
         write("openjd_progress: %d" % int(100.0 * (number + 1) / len(tasks)))
         records.append(record)
     return records
 
 
-def _generate_here(task: Task, config, progress, write) -> Dict[str, Any]:
+def _generate_here(task: Task, config, progress, write) -> PublishedVersion:
     from ..engine.generate import generate_shot
 
-    results = generate_shot(task.spec, config, progress=progress, log=lambda text: write("openjd_status: " + text))
-    result = results[0]
-    return {"seed": result.seed, "version": result.version, "version_name": result.version_name,
-            "sequences": dict(result.sequences), "otio_paths": dict(result.otio_paths)}
+    return generate_shot(task.spec, config, progress=progress, log=lambda text: write("openjd_status: " + text),
+                         task_id=task.task_id)[0]
 
 
-def _generate_on_engine(task: Task, endpoint: str, config, progress) -> Dict[str, Any]:
+def _generate_on_engine(task: Task, endpoint: str, config, progress) -> PublishedVersion:
     from ..engine.client import EngineClient
     from ..engine.protocol import new_id
 
     # The engine's sandbox checks the output's deepest existing folder: make the versions' folder exist.
-    os.makedirs(version_parent(task.spec), exist_ok=True)
+    os.makedirs(_template(task).version_parent(task.shot, task.seed), exist_ok=True)
 
     with EngineClient.from_settings(config.engine, endpoint=endpoint,
                                     on_event=lambda _job, event: progress(event)) as client:
-        # A fresh engine job id per attempt: the engine never reruns a job id it knows, and a retry must run.
-        engine_job = client.submit(task.spec, job_id="%s.%s" % (task.task_id[:50], new_id()[:8]), watch=True)
+        # A fresh engine job id per attempt (the engine never reruns a job id it knows, and a retry must
+        # run); the task id makes it exactly-once: the engine returns a version this task published.
+        engine_job = client.submit(task.spec, job_id="%s.%s" % (task.task_id[:50], new_id()[:8]), watch=True,
+                                   task_id=task.task_id)
         try:
             final = client.wait(engine_job)
         except BaseException:  # cancelled or killed: stop the engine's work too (it publishes nothing)
@@ -199,65 +202,31 @@ def _generate_on_engine(task: Task, endpoint: str, config, progress) -> Dict[str
             error = final.get("error") or {}
             raise FarmError("task %s: engine job %s %s: %s" % (task.task_id, engine_job, final["state"],
                                                              error.get("message", "no message")))
-        return client.result(engine_job)["results"][0]
+        return PublishedVersion.from_data(client.result(engine_job)["results"][0], "engine job %s" % engine_job)
 
 
 # -- finding a finished version --------------------------------------------------------------------
-def version_parent(spec: ShotSpec) -> str:
-    """The folder that holds every version of the shot's bg pass (where versions are numbered)."""
-    filled = spec.output.template.replace("\\", "/").replace("{shot}", spec.shot).replace("{pass}", "bg")
-    filled = filled.replace("{seed}", str(spec.sampler.seed))
-    parts = filled.split("/")
-    index = next(i for i, part in enumerate(parts) if "{version}" in part)
-    return "/".join(parts[:index]) or "/"
+def _template(task: Task) -> OutputTemplate:
+    return OutputTemplate.parse(task.spec.output.template)
 
 
-def marker_path(task: Task) -> str:
-    return os.path.join(version_parent(task.spec), MARKER_FOLDER, task.task_id + ".json")
+def find_version(task: Task) -> Tuple[Optional[PublishedVersion], List[str]]:
+    """(the version the task published or None, what is wrong with it): by the task id in the version
+    records (outputs.py), so it holds however the version was made (engine, in process, a retry)."""
+    record = published_by(_template(task), task.shot, task.task_id, task.seed)
+    if record is None:
+        return None, []
+    return record, version_problems(record, task.spec.frames)
 
 
-def write_marker(task: Task, result: Dict[str, Any]) -> Dict[str, Any]:
-    record = {"task_id": task.task_id, "shot": task.shot, "variant": task.variant, "seed": task.seed,
-              "condition": task.spec.condition, "spec_hash": task.spec.spec_hash(), "frames": task.spec.frames,
-              "version_name": result["version_name"], "sequences": dict(result["sequences"]),
-              "otio_paths": dict(result.get("otio_paths") or {}), "finished": time.time()}
-    write_json(marker_path(task), record)
-    return record
-
-
-def finished_version(task: Task) -> Optional[Dict[str, Any]]:
-    """The task's published, valid version, or None when the task has to run."""
-    record, problems = find_version(task)
-    return record if record is not None and not problems else None
-
-
-def find_version(task: Task):
-    """(the task's published version or None, what is wrong with it): by its marker, else by the spec
-    hash in the published .otio files (the task died after publishing, before writing its marker)."""
-    spec_hash = task.spec.spec_hash()
-    candidates = []
-    record = read_json(marker_path(task))
-    if record is not None and record.get("spec_hash") == spec_hash:
-        candidates.append((record, True))
-    candidates += [(found, False) for found in published_versions(task.spec)
-                   if found["spec_hash"] == spec_hash and found["seed"] == task.seed]
-    first = None
-    for record, from_marker in candidates:
-        problems = version_problems(record["sequences"], task.spec.frames)
-        if not problems:
-            return (record if from_marker else write_marker(task, record)), []
-        first = first or (record, problems)
-    return first if first else (None, [])
-
-
-def version_problems(sequences: Dict[str, str], frames: str) -> List[str]:
-    """What is wrong with a published version: missing or unreadable frames, per pass (empty: valid)."""
+def version_problems(record: PublishedVersion, frames: str) -> List[str]:
+    """What is wrong with a published version: missing or unreadable frames or .otio, per pass (empty: valid)."""
     from ..engine.media.sequence_read import check_sequence
     from ..engine.sequence import FrameRange
 
     problems = []
     wanted = list(FrameRange.parse(frames))
-    for pass_name, path in sorted(sequences.items()):
+    for pass_name, path in sorted(record.sequences.items()):
         sequence = FrameSequence.parse(path)
         missing = sequence.missing_frames(wanted)
         if missing:
@@ -267,41 +236,7 @@ def version_problems(sequences: Dict[str, str], frames: str) -> List[str]:
             check_sequence(sequence, wanted)
         except ActAnywhereError as error:
             problems.append("%s: %s" % (pass_name, error))
+        otio_path = record.otio_paths.get(pass_name)
+        if not otio_path or not os.path.isfile(otio_path):
+            problems.append("%s: its .otio %s is missing" % (pass_name, otio_path or "(not recorded)"))
     return problems
-
-
-def published_versions(spec: ShotSpec) -> List[Dict[str, Any]]:
-    """Every version of the shot under its version parent, from the .otio files the engine publishes
-    last (a version whose .otio exists has all its frames renamed into place)."""
-    parent = version_parent(spec)
-    depth = spec.output.template.replace("\\", "/").count("/") - parent.count("/")
-    found: Dict[str, Dict[str, Any]] = {}
-    for level in range(depth):
-        pattern = os.path.join(glob.escape(parent), *(["*"] * (level + 1))) + ".otio"
-        for path in sorted(glob.glob(pattern)):
-            clip = _read_otio_clip(path)
-            if clip is None or clip["metadata"].get("shot") != spec.shot:
-                continue
-            metadata = clip["metadata"]
-            version = found.setdefault(metadata.get("version", ""), {
-                "version_name": metadata.get("version", ""), "seed": metadata.get("seed"),
-                "spec_hash": metadata.get("spec_hash"), "sequences": {}, "otio_paths": {}})
-            version["sequences"][metadata.get("pass_name", "bg")] = clip["path"]
-            version["otio_paths"][metadata.get("pass_name", "bg")] = path.replace(os.sep, "/")
-    return [found[name] for name in sorted(found)]
-
-
-def _read_otio_clip(path: str) -> Optional[Dict[str, Any]]:
-    """The image sequence and actanywhere metadata of an engine-written .otio (plain JSON)."""
-    try:
-        with open(path, "r", encoding="utf-8") as stream:
-            timeline = json.load(stream)
-        clip = timeline["tracks"]["children"][0]["children"][0]
-        references = clip.get("media_references") or {}
-        reference = references.get(clip.get("active_media_reference_key", "DEFAULT_MEDIA")) or clip["media_reference"]
-        padding = int(reference.get("frame_zero_padding") or 0)
-        sequence = "%s%s%s%s" % (reference["target_url_base"], reference["name_prefix"],
-                                 "#" * padding if padding else "#", reference["name_suffix"])
-        return {"path": sequence, "metadata": dict(clip.get("metadata", {}).get("actanywhere") or {})}
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Set
 
 from ..engine.sequence import FrameSequence
+from ..engine.outputs import PublishedVersion
 from .node_plan import Existing, NodePlan, PlannedNode
-from .published import PublishedVersion
 
 COLUMN = 140  # node graph spacing
 ROW = 60
@@ -51,17 +51,24 @@ def unique_name(base: str, taken: Set[str]) -> str:
 
 
 def new_versions(versions: Iterable[PublishedVersion], existing_read_files: Iterable[str]) -> List[PublishedVersion]:
-    """The versions no Read of the script shows yet."""
+    """The versions no Read of the script shows yet, each once."""
     seen = {read_path(path) for path in existing_read_files if path}
-    return [version for version in versions if read_path(version.sequences["bg"]) not in seen]
+    fresh = []
+    for version in versions:
+        path = read_path(version.sequences["bg"])
+        if path not in seen:
+            seen.add(path)
+            fresh.append(version)
+    return fresh
 
 
 def plan_collect(versions: List[PublishedVersion], subject: SubjectSource, colourspace: str,
                  on_error: str = "black", origin=(0, 0), taken_names: Optional[Set[str]] = None,
-                 width: int = 0, height: int = 0, standalone: bool = False) -> NodePlan:
+                 width: int = 0, height: int = 0, standalone: bool = False, job_id: str = "") -> NodePlan:
     """Nodes for `versions` (already filtered by `new_versions`), placed right of `origin`
     (the ActAnywhere node's position), one column per version. `standalone` reads the subject from
-    the job's plate and matte files instead of the artist's nodes: a .nk snippet that pastes anywhere."""
+    the job's plate and matte files instead of the artist's nodes: a .nk snippet that pastes anywhere.
+    `job_id` labels the nodes (the job the artist submitted; else each version's own)."""
     taken = set(taken_names or ())
     plan = NodePlan()
     if not versions:
@@ -86,12 +93,13 @@ def plan_collect(versions: List[PublishedVersion], subject: SubjectSource, colou
     for index, version in enumerate(versions):
         column = x + COLUMN * (index + 1)
         read_key, merge_key = "read_%s" % version.version_name, "merge_%s" % version.version_name
-        label = "job %s\n%s seed %s" % (version.job_id or "-", version.version_name,
+        label = "job %s\n%s seed %s" % (job_id or version.job_id or "-", version.version_name,
                                         "-" if version.seed is None else version.seed)
+        frames = version.frame_range
         knobs = {
             "file": read_path(version.sequences["bg"]),
-            "first": version.frames.first, "last": version.frames.last,
-            "origfirst": version.frames.first, "origlast": version.frames.last, "origset": True,
+            "first": frames.first, "last": frames.last,
+            "origfirst": frames.first, "origlast": frames.last, "origset": True,
         }
         if width and height:
             knobs["format"] = "%d %d 0 0 %d %d 1" % (width, height, width, height)

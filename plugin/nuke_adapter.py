@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import nuke  # noqa: F401  (the one place)
 
@@ -304,7 +304,7 @@ def on_generate(node, client_factory=None, poll_s: Optional[float] = None) -> Op
     node_name = node.fullName()
     spec_data = spec.to_data()
     factory = client_factory or (lambda: EngineClient.from_settings(config.engine, endpoint=endpoint))
-    entry = _history_entry(node, spec_data, exported, destination="engine")
+    entry = _history_entry(node, spec, exported, destination="engine")
 
     def submitted(job_id: str) -> None:
         target = nuke.toNode(node_name)
@@ -352,23 +352,25 @@ def on_submit_farm(node, submitter=None) -> Optional[str]:
             export_request = {"script": root.name, "node": node.fullName(), "frames": str(exported.frames),
                               "command": farm_submit.export_command(root.name, node.fullName(), str(exported.frames))}
         backend = None if settings.farm_backend == node_knobs.DEFAULT_CHOICE else settings.farm_backend
-        job_id = farm_submit.submit(spec.to_data(), export_request, backend or config.farm.backend, submitter)
+        job_id, tasks = farm_submit.submit(spec.to_data(), export_request, backend or config.farm.backend, submitter)
     except Exception as error:
         _report(node, error)
         return None
     node["farm_job_id"].setValue(job_id)
-    entry = _history_entry(node, spec.to_data(), exported, destination="farm:%s" % (backend or config.farm.backend))
+    entry = _history_entry(node, spec, exported, destination="farm:%s" % (backend or config.farm.backend), tasks=tasks)
     entry["job_id"] = job_id
     _add_history(node, entry)
     _set_status(node, "farm job %s submitted" % job_id)
     return job_id
 
 
-def _history_entry(node, spec_data: Dict[str, Any], exported: export.ExportResult, destination: str) -> Dict[str, Any]:
+def _history_entry(node, spec, exported: export.ExportResult, destination: str,
+                   tasks: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
     settings = read_settings(node)
+    spec_data = spec.to_data()
     plate = node.input(0)
     matte = node.input(1)
-    return {
+    return dict(published.history_keys(spec.seeds, list(tasks)), **{
         "job_id": "", "destination": destination, "shot": spec_data["shot"],
         "output_template": spec_data["output"]["template"], "frames": spec_data["frames"],
         "plate": exported.plate, "matte": exported.matte,
@@ -380,7 +382,7 @@ def _history_entry(node, spec_data: Dict[str, Any], exported: export.ExportResul
         "width": int(plate.width()) if plate is not None else 0,
         "height": int(plate.height()) if plate is not None else 0,
         "submitted": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    })
 
 
 def _nuke_colourspace(plate, exported: export.ExportResult) -> str:
@@ -396,26 +398,18 @@ def _add_history(node, entry: Dict[str, Any]) -> None:
 
 
 # -- collect ----------------------------------------------------------------------------------------------
-def versions_of(entry: Dict[str, Any]) -> List[published.PublishedVersion]:
-    """A job's finished versions: the engine's result when the job ran from here, else what is on disk."""
-    from ..engine.sequence import FrameRange
-
-    if entry.get("results"):
-        return published.from_engine_result(entry.get("job_id", ""), entry["shot"], {"results": entry["results"]},
-                                            FrameRange.parse(entry["frames"]))
-    return published.find_on_disk(entry["output_template"], entry["shot"], job_id=entry.get("job_id", ""))
-
-
 def collect_plan(node, standalone: bool = False) -> NodePlan:
+    """Nodes for every version of the node's jobs not in the script yet: each job's versions from its
+    own records (published.versions_of), one Read per version folder however many entries name it."""
     settings = read_settings(node)
     taken = {existing.name() for existing in nuke.allNodes(recurseGroups=False)}
     reads = [existing["file"].value() for existing in nuke.allNodes("Read", recurseGroups=False)]
     plan = NodePlan()
     column = 0
     for entry in settings.job_history:
-        versions = versions_of(entry)
-        if not standalone:
-            versions = collect.new_versions(versions, reads)
+        versions = published.versions_of(entry)
+        versions = collect.new_versions(versions, reads)
+        reads += [version.sequences["bg"] for version in versions]
         if not versions:
             continue
         from ..engine.sequence import FrameRange
@@ -429,7 +423,8 @@ def collect_plan(node, standalone: bool = False) -> NodePlan:
             standalone = True  # the artist's source nodes are gone: read the job's files instead
         origin = (node.xpos() + column, node.ypos())
         part = collect.plan_collect(versions, subject, entry.get("nuke_colourspace", ""), settings.read_on_error,
-                                    origin, taken, entry.get("width", 0), entry.get("height", 0), standalone)
+                                    origin, taken, entry.get("width", 0), entry.get("height", 0), standalone,
+                                    job_id=entry.get("job_id") or "")
         column += collect.COLUMN * (len(versions) + 2)
         prefix = (entry.get("job_id") or "job") + "_"
         for planned in part:

@@ -1,138 +1,53 @@
-"""Finished versions: from an engine's `result` reply, or found on disk from the .otio file the engine
-publishes beside every version (how farm jobs, whose results never pass through this Nuke, are
-collected). The .otio is read as plain JSON: Nuke's Python has no opentimelineio.
+"""A job's finished versions, from its own version records (engine/outputs.py), never from a glob.
+
+A history entry of the ActAnywhere node (node_knobs.job_history) says how its versions are found:
+- a job that ran from this Nuke carries the engine's `results`: the version records themselves;
+- an engine job whose result never came back (Nuke was closed) is found by its job id in the records
+  of the output folder, one per seed;
+- a farm job is found by its task ids (each task publishes one version, however often it ran, on
+  whichever engine or host).
+Pure Python: Nuke's Python imports this.
 """
 from __future__ import annotations
 
-import glob
-import json
-import os
-import re
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping
 
 from ..engine.errors import ActAnywhereError
-from ..engine.sequence import FrameRange, FrameSequence
-
-PASSES = ("bg", "comp")
-_VERSION = re.compile(r"^v(\d{3,})$")
+from ..engine.outputs import OutputError, OutputTemplate, PublishedVersion, published_by
 
 
 class PublishedError(ActAnywhereError):
-    """A published version cannot be read: the message names the file."""
+    """A job's versions cannot be read: the message names the job and the file."""
 
 
-@dataclass
-class PublishedVersion:
-    job_id: str
-    shot: str
-    version_name: str  # v001
-    seed: Optional[int]
-    sequences: Dict[str, str]  # pass -> frame-sequence path
-    frames: FrameRange
-    otio_paths: Dict[str, str] = field(default_factory=dict)
-
-    @property
-    def version(self) -> int:
-        match = _VERSION.match(self.version_name)
-        return int(match.group(1)) if match else 0
-
-
-def read_otio(path: str) -> Dict[str, Any]:
-    """The first clip's image sequence of an .otio written by the engine: path (#### form), first and
-    last frame, and the clip's actanywhere metadata."""
+def versions_of(entry: Mapping[str, Any]) -> List[PublishedVersion]:
+    """The versions one history entry published, by version number; those not published yet are not listed."""
+    job_id = str(entry.get("job_id") or "")
     try:
-        with open(path, "r", encoding="utf-8") as stream:
-            timeline = json.load(stream)
-        track = timeline["tracks"]["children"][0]
-        clip = next(child for child in track["children"] if str(child.get("OTIO_SCHEMA", "")).startswith("Clip"))
-        references = clip.get("media_references") or {}
-        reference = references.get(clip.get("active_media_reference_key", "DEFAULT_MEDIA")) or clip["media_reference"]
-        padding = int(reference.get("frame_zero_padding") or 0)
-        token = "#" * padding if padding else "#"
-        sequence_path = "%s%s%s%s" % (reference["target_url_base"], reference["name_prefix"], token,
-                                      reference["name_suffix"])
-        available = reference["available_range"]
-        step = int(reference.get("frame_step") or 1)
-        first = int(round(available["start_time"]["value"]))
-        count = int(round(available["duration"]["value"]))
-        last = first + count - step
-        metadata = dict((clip.get("metadata") or {}).get("actanywhere") or {})
-    except FileNotFoundError:
-        raise PublishedError("%s: no such .otio file; the version may still be rendering" % path) from None
-    except (OSError, ValueError, KeyError, IndexError, TypeError, StopIteration) as error:
-        raise PublishedError("%s: not an ActAnywhere .otio (%s: %s); re-publish the version"
-                             % (path, type(error).__name__, error)) from None
-    return {"path": sequence_path.replace("\\", "/"), "frames": FrameRange(range(first, last + 1, step)),
-            "metadata": metadata}
-
-
-def from_engine_result(job_id: str, shot: str, result: Mapping[str, Any], frames: FrameRange) -> List[PublishedVersion]:
-    """The versions of a finished engine job (the `result` reply). Frames come from each version's
-    .otio when it is readable, else from the spec."""
-    versions = []
-    for entry in result.get("results") or []:
-        otio_paths = dict(entry.get("otio_paths") or {})
-        version_frames = frames
-        if otio_paths.get("bg") and os.path.isfile(otio_paths["bg"]):
-            version_frames = read_otio(otio_paths["bg"])["frames"]
-        versions.append(PublishedVersion(
-            job_id, shot, str(entry.get("version_name") or ""), entry.get("seed"),
-            {name: path.replace("\\", "/") for name, path in (entry.get("sequences") or {}).items()},
-            version_frames, otio_paths))
-    return sorted(versions, key=lambda version: version.version)
-
-
-def find_on_disk(template: str, shot: str, job_id: str = "", seed: Optional[int] = None) -> List[PublishedVersion]:
-    """Every published version of `template` for `shot`: one .otio per pass beside its frames. A
-    version whose .otio is not there yet (still rendering, or failed) is not listed."""
-    versions = {}  # type: Dict[str, PublishedVersion]
-    for pass_name in PASSES:
-        otio_template = _otio_template(template, shot, pass_name, seed)
-        pattern = _glob_pattern(otio_template)
-        matcher = _version_matcher(otio_template)
-        for path in sorted(glob.glob(pattern)):
-            path = path.replace("\\", "/")
-            match = matcher.match(path)
-            if not match:
-                continue
-            otio = read_otio(path)
-            name = "v" + match.group(1)
-            version = versions.get(name)
-            if version is None:
-                version = versions[name] = PublishedVersion(
-                    job_id or str(otio["metadata"].get("job_id", "")), shot, name, otio["metadata"].get("seed"),
-                    {}, otio["frames"])
-            version.sequences[pass_name] = otio["path"]
-            version.otio_paths[pass_name] = path
-    return sorted((version for version in versions.values() if "bg" in version.sequences),
-                  key=lambda version: version.version)
-
-
-def _otio_template(template: str, shot: str, pass_name: str, seed: Optional[int]) -> str:
-    """The .otio path for a frame-sequence template, as the engine names it: the sequence's prefix
-    without its trailing separator, plus .otio."""
-    filled = template.replace("\\", "/").replace("{shot}", shot).replace("{pass}", pass_name)
-    if seed is not None:
-        filled = filled.replace("{seed}", str(seed))
-    prefix = FrameSequence.parse(filled.replace("{version}", "VERSIONTOKEN")).prefix
-    return prefix.rstrip("._-").replace("VERSIONTOKEN", "{version}") + ".otio"
-
-
-def _glob_pattern(otio_template: str) -> str:
-    pattern = glob.escape(otio_template).replace("{version}", "v[0-9][0-9][0-9]*")
-    return pattern.replace("{seed}", "[0-9]*")
-
-
-def _version_matcher(otio_template: str) -> "re.Pattern":
-    pieces = re.split(r"(\{version\}|\{seed\})", otio_template)
-    regex, seen = "", False
-    for piece in pieces:
-        if piece == "{version}":
-            regex += r"v\1" if seen else r"v(\d{3,})"
-            seen = True
-        elif piece == "{seed}":
-            regex += r"\d+"
+        if entry.get("results"):
+            versions = [_from_result(entry, result) for result in entry["results"]]
         else:
-            regex += re.escape(piece)
-    return re.compile(regex + "$")
+            template = OutputTemplate.parse(entry["output_template"], "job %s output template" % (job_id or "-"))
+            keys = [(task["task_id"], task.get("seed")) for task in entry.get("tasks") or []]
+            if not keys and job_id and not str(entry.get("destination", "")).startswith("farm"):
+                keys = [(job_id, seed) for seed in entry.get("seeds") or []]
+            versions = [published_by(template, entry["shot"], key, seed) for key, seed in keys]
+    except (OutputError, KeyError, TypeError) as error:
+        raise PublishedError("job %s: its versions cannot be read (%s); collect again once it has published, "
+                             "or remove the entry" % (job_id or "-", error)) from None
+    return sorted((version for version in versions if version is not None), key=lambda version: version.version)
+
+
+def _from_result(entry: Mapping[str, Any], result: Mapping[str, Any]) -> PublishedVersion:
+    # Results from before version records carry no shot or frames: the entry's stand in.
+    data = dict({"shot": entry.get("shot"), "frames": entry.get("frames"), "job_id": entry.get("job_id", "")},
+                **{key: value for key, value in result.items() if value not in (None, "")})
+    data["sequences"] = {name: path.replace("\\", "/") for name, path in dict(data.get("sequences") or {}).items()}
+    return PublishedVersion.from_data(data, "the result of job %s" % (entry.get("job_id") or "-"))
+
+
+def history_keys(seeds, tasks: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """What a history entry stores so its versions can be found again: the seeds (an engine job) or
+    the farm's tasks ({"task_id", "seed"})."""
+    return {"seeds": [int(seed) for seed in seeds], "tasks": [dict(task_id=str(task["task_id"]), seed=task.get("seed"))
+                                                               for task in tasks]}

@@ -57,9 +57,11 @@ def spec_data(shot_dir, shot="sh010", frames="1001-1004", steps=1, out="out", co
 
 
 def published_frames(directory):
-    """Frames under final names (what a Nuke Read would pick up): not hidden temporaries."""
+    """Frames under final names (what a Nuke Read would pick up): not hidden files, nor anything in a
+    hidden (staging) folder."""
     found = []
-    for _, _, files in os.walk(str(directory)):
+    for _, folders, files in os.walk(str(directory)):
+        folders[:] = [name for name in folders if not name.startswith(".")]
         found += [name for name in files if name.endswith(".exr") and not name.startswith(".")]
     return sorted(found)
 

@@ -112,7 +112,7 @@ def test_local_backend_end_to_end_with_export(tmp_path):
     assert [(row["stage"], row["state"]) for row in rows] == [
         ("export", "done"), ("generate", "done"), ("generate", "done"), ("publish", "done")]
     collect = subprocess.run(CLI + ["farm", "collect", job_folder], stdout=subprocess.PIPE, text=True, env=ENV)
-    assert "sh030 v001 seed 3: %s/out/sh030_bg_v001.####.exr" % tmp_path in collect.stdout
+    assert "sh030 v001 seed 3: %s/out/v001/sh030_bg_v001.####.exr" % tmp_path in collect.stdout
 
     # Submitting the same job again runs nothing new.
     assert main(["farm", "submit", str(tmp_path / "job.yaml"), "--backend", "local"] + overrides) == 0
@@ -149,7 +149,7 @@ def test_killed_task_publishes_nothing_and_publish_names_missing_frames(tmp_path
     bg = [name for name in published_frames(tmp_path / "out") if "_bg_" in name]
     assert len(bg) == 4
     # One frame lost afterwards: publish refuses and names it.
-    os.remove(os.path.join(str(tmp_path / "out" / "sh010"), sorted(bg)[2]))
+    os.remove(os.path.join(str(tmp_path / "out" / "sh010" / "v001"), sorted(bg)[2]))
     publish = subprocess.run(CLI + ["farm", "task", "publish", "--job", job_dir, "--shot", "sh010"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     assert publish.returncode == 2

@@ -42,10 +42,10 @@ def test_generate_tracks_the_plate_records_the_track_and_reuses_the_cache(shot, 
     assert "camera: tracked from the plate; reference 1, tracked 3" in capsys.readouterr().err
     added = sorted(set(cache_files()) - set(before))
     assert len(added) == 1
-    track = json.loads(header(os.path.join(shot, "out", "sh010_bg_v001.1001.exr"))["actanywhere/camera_track"])
+    track = json.loads(header(os.path.join(shot, "out", "v001", "sh010_bg_v001.1001.exr"))["actanywhere/camera_track"])
     assert track["reference_frame"] == 1001 and track["flags"] == {"reference": 1, "tracked": 3}
     assert 2.5 < track["largest_offset_px"] < 3.5  # the plate pans one pixel a frame
-    interaction = json.loads(header(os.path.join(shot, "out", "sh010_bg_v001.1001.exr"))["actanywhere/interaction"])
+    interaction = json.loads(header(os.path.join(shot, "out", "v001", "sh010_bg_v001.1001.exr"))["actanywhere/interaction"])
     assert interaction == {"pass": True, "shadow_hint": True, "keep_condition": True}  # the shipped tiny profile
     assert main(["generate", write_spec(shot), "--quiet"]) == 0
     assert "camera: cache " in capsys.readouterr().err

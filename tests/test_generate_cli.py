@@ -82,11 +82,11 @@ def test_good_shot_publishes_bg_and_comp_with_exact_subject(shot, capsys):
         subject = subject_matte(index) == 1.0
         assert np.array_equal(comp[subject], plate[subject])  # the subject is the plate's own pixels
         assert not np.array_equal(comp[~subject], plate[~subject])  # the background is generated
-    info = subprocess.run([OIIOTOOL, "--info", "-v", str(shot / "out" / "sh010_bg_v001.1001.exr")],
+    info = subprocess.run([OIIOTOOL, "--info", "-v", str(shot / "out" / "v001" / "sh010_bg_v001.1001.exr")],
                           capture_output=True, text=True, check=True).stdout
     assert 'actanywhere/seed: "0"' in info and 'actanywhere/model_profile: "tiny"' in info
     assert "lin_ap1_scene" in info  # written back in the plate's colour space
-    timeline = otio.adapters.read_from_file(str(shot / "out" / "sh010_bg_v001.otio"))
+    timeline = otio.adapters.read_from_file(str(shot / "out" / "v001" / "sh010_bg_v001.otio"))
     clip = timeline if isinstance(timeline, otio.schema.Clip) else list(timeline.find_clips())[0]
     assert clip.media_reference.start_frame == 1001
 
@@ -222,6 +222,6 @@ def test_a_shot_with_zero_steps_and_guidance_samples_with_the_profile_defaults(s
     pipeline = RecordingPipeline()
     generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline)
     assert pipeline.calls == [(7, 2.5)]
-    header = oiio.ImageBuf(str(shot / "out" / "sh030_bg_v001.1001.exr")).spec()
+    header = oiio.ImageBuf(str(shot / "out" / "v001" / "sh030_bg_v001.1001.exr")).spec()
     sampler = json.loads(header.get_string_attribute("actanywhere/sampler"))
     assert (sampler["steps"], sampler["guidance"]) == (7, 2.5)  # what was used, not 0

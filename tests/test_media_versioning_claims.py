@@ -59,3 +59,18 @@ def test_a_key_publishes_once(tmp_path):
     assert raised.value.code == "already_published"
     assert outputs.published_by(OutputTemplate.parse(template), "sh010", "task-1", 7).version == first.version
     assert render(template, record={"task_id": "task-2"}).version == 2  # another key is another version
+
+
+def test_a_claim_of_another_host_untouched_for_its_timeout_is_reclaimed(tmp_path):
+    template = OutputTemplate.parse(FOLDER_TEMPLATE.format(root=tmp_path))
+    claim = outputs.claim_version(template, "sh010", 7, key="job-a")
+    path = os.path.join(claim.staging, CLAIM)
+    with open(path) as stream:
+        data = json.load(stream)
+    data.update(host="another-host", pid=1)
+    with open(path, "w") as stream:
+        json.dump(data, stream)
+    old = os.stat(path).st_mtime - outputs.CLAIM_TIMEOUT_S - 1
+    os.utime(path, (old, old))  # its host died mid-publish: nobody touches it any more
+    assert render(FOLDER_TEMPLATE.format(root=tmp_path)).version == 1
+    assert not os.path.exists(claim.staging)

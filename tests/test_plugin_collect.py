@@ -1,11 +1,13 @@
 """Collect: Reads and Merges for finished versions, beside the source nodes, never touching the artist's
-nodes; versions found from engine results or from the .otio files published beside them."""
+nodes; each job's versions found from its own records (engine results, or the version records that
+name its engine job or farm tasks), one Read per version."""
 import json
-import os
 
-from actanywhere.engine.media.otio_export import write_otio
-from actanywhere.engine.sequence import FrameRange, FrameSequence
-from actanywhere.plugin import collect, published
+import numpy as np
+
+from actanywhere.engine.media import VersionedOutput
+from actanywhere.engine.outputs import PublishedVersion
+from actanywhere.plugin import collect
 from fake_nuke import make_comp, snapshot
 
 
@@ -69,24 +71,70 @@ def test_collect_two_versions_adds_reads_and_merges_and_touches_nothing(nuke, ad
     assert nuke.toNode("AA_sh010_subject_2").input(0) is plate
 
 
-def test_collect_reads_published_otio_for_farm_jobs(nuke, adapter, tmp_path):
-    root = str(tmp_path).replace("\\", "/")
-    for version, seed in ((1, 11), (2, 12)):
-        sequence = FrameSequence.parse("%s/out/v%03d/sh010_bg_v%03d.####.exr" % (root, version, version))
-        os.makedirs(os.path.dirname(sequence.prefix))
-        write_otio(sequence.prefix.rstrip(".") + ".otio", sequence, range(1001, 1005), 24.0,
-                   metadata={"seed": seed, "model": "tiny"})
-    # a version still rendering has frames but no .otio yet: not collected
-    os.makedirs(root + "/out/v003")
-    versions = published.find_on_disk(root + "/out/{version}/{shot}_{pass}_{version}.####.exr", "sh010", job_id="farm-9")
-    assert [(v.version_name, v.seed, str(v.frames)) for v in versions] == [("v001", 11, "1001-1004"), ("v002", 12, "1001-1004")]
-    assert versions[0].sequences["bg"] == root + "/out/v001/sh010_bg_v001.####.exr"
+def publish(template, seed, **record):
+    """A version published the way the engine does it (a record naming who published it)."""
+    with VersionedOutput(template, frames=range(1001, 1005), shot="sh010", passes=("bg", "comp"), seed=seed,
+                         record=record) as out:
+        for pass_name in ("bg", "comp"):
+            for frame in range(1001, 1005):
+                out.write_frame(pass_name, frame, np.zeros((4, 4, 3), np.float32), "RGB")
+    return out.record
 
+
+def farm_history(root, *jobs):
+    entries = []
+    for job_id, tasks in jobs:
+        entry = json.loads(history(root, [], job_id=job_id))[0]
+        entry.update(destination="farm:local", tasks=[{"task_id": task, "seed": seed} for task, seed in tasks])
+        entries.append(entry)
+    return json.dumps(entries)
+
+
+def test_collect_finds_farm_versions_by_their_task_records(nuke, adapter, tmp_path):
+    root = str(tmp_path).replace("\\", "/")
+    template = root + "/out/{version}/{shot}_{pass}_{version}.####.exr"
+    publish(template, 11, task_id="sh010-v00-aaa", job_id="sh010-v00-aaa.e1")
+    publish(template, 12, task_id="sh010-v01-bbb")  # the same task ran twice: one version
+    publish(template, 13, task_id="sh010-v00-other")  # another job's task in the same folder: not this job's
     plate, roto, node = make_comp(nuke, adapter)
-    node["job_history"].setValue(history(root, [], job_id="farm-9"))
+    node["job_history"].setValue(farm_history(root, ("farm-9", [("sh010-v00-aaa", 11), ("sh010-v01-bbb", 12),
+                                                               ("sh010-v02-ccc", 13)])))  # ccc: still rendering
     adapter.on_collect(node)
     assert [read.name() for read in nuke.allNodes("Read")][1:] == ["AA_sh010_v001_bg", "AA_sh010_v002_bg"]
     assert nuke.toNode("AA_sh010_v002_bg")["label"].value() == "job farm-9\nv002 seed 12"
+    assert nuke.toNode("AA_sh010_v002_bg")["file"].value() == root + "/out/v002/sh010_bg_v002.%04d.exr"
+
+
+def test_two_farm_submissions_of_one_shot_add_each_read_once(nuke, adapter, tmp_path):
+    """The same shot submitted twice: the second job's tasks find the versions the first published
+    (the same task ids), and Collect adds one Read per version, labelled with the job that made it."""
+    root = str(tmp_path).replace("\\", "/")
+    template = root + "/out/{version}/{shot}_{pass}_{version}.####.exr"
+    publish(template, 11, task_id="sh010-v00-aaa")
+    publish(template, 12, task_id="sh010-v01-bbb")
+    tasks = [("sh010-v00-aaa", 11), ("sh010-v01-bbb", 12)]
+    plate, roto, node = make_comp(nuke, adapter)
+    node["job_history"].setValue(farm_history(root, ("farm-1", tasks), ("farm-2", tasks)))
+    adapter.on_collect(node)
+    reads = nuke.allNodes("Read")[1:]
+    assert [read.name() for read in reads] == ["AA_sh010_v001_bg", "AA_sh010_v002_bg"]
+    assert [read["label"].value().split("\n")[0] for read in reads] == ["job farm-1", "job farm-1"]
+    assert len(nuke.allNodes("Merge2")) == 2
+    adapter.on_collect(node)  # and again: nothing new
+    assert len(nuke.allNodes("Read")) == 3
+
+
+def test_collect_finds_an_engine_job_whose_result_never_came_back(nuke, adapter, tmp_path):
+    root = str(tmp_path).replace("\\", "/")
+    template = root + "/out/{version}/{shot}_{pass}_{version}.####.exr"
+    publish(template, 7, job_id="sh010-job1")
+    publish(template, 7, job_id="sh010-job0")  # an older job of the same shot and seed
+    entry = json.loads(history(root, []))[0]
+    entry["seeds"] = [7]
+    plate, roto, node = make_comp(nuke, adapter)
+    node["job_history"].setValue(json.dumps([entry]))
+    adapter.on_collect(node)
+    assert [read.name() for read in nuke.allNodes("Read")][1:] == ["AA_sh010_v001_bg"]
 
 
 def test_collect_of_a_job_whose_source_nodes_are_gone_reads_the_job_files(nuke, adapter):
@@ -101,7 +149,7 @@ def test_collect_of_a_job_whose_source_nodes_are_gone_reads_the_job_files(nuke, 
 
 
 def test_new_versions_compares_paths_in_any_frame_notation():
-    version = published.PublishedVersion("j", "s", "v001", 1, {"bg": "/o/s_bg_v001.####.exr"}, FrameRange([1]))
+    version = PublishedVersion("s", 1, 1, "1", {"bg": "/o/s_bg_v001.####.exr"}, job_id="j")
     assert collect.new_versions([version], ["/o/s_bg_v001.%04d.exr"]) == []
     assert collect.new_versions([version], ["/o/other.%04d.exr"]) == [version]
     assert collect.unique_name("A", {"A", "A_2"}) == "A_3"

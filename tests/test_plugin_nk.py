@@ -9,17 +9,16 @@ import os
 import nkparser
 import pytest
 
-from actanywhere.engine.sequence import FrameRange
 from actanywhere.plugin import collect, nk_snippet
-from actanywhere.plugin.published import PublishedVersion
+from actanywhere.engine.outputs import PublishedVersion
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 
 
 def two_version_plan():
-    versions = [PublishedVersion("sh010-4f2a", "sh010", "v%03d" % version, 6 + version,
+    versions = [PublishedVersion("sh010", version, 6 + version, "1001-1048",
                                  {"bg": "/shows/demo/sh010/actanywhere/out/v%03d/sh010_bg_v%03d.####.exr" % (version, version)},
-                                 FrameRange(range(1001, 1049)))
+                                 job_id="sh010-4f2a")
                 for version in (1, 2)]
     subject = collect.SubjectSource("Read1", "Roto1", "rgba.alpha",
                                     plate_file="/shows/demo/sh010/plate/sh010_plate.%04d.exr",
@@ -87,7 +86,7 @@ def test_snippets_refuse_nodes_outside_them():
 
 
 def two_version_plan_versions():
-    return [PublishedVersion("j", "sh010", "v001", 1, {"bg": "/o/sh010_bg_v001.####.exr"}, FrameRange([1001]))]
+    return [PublishedVersion("sh010", 1, 1, "1001", {"bg": "/o/sh010_bg_v001.####.exr"}, job_id="j")]
 
 
 def test_knob_text_quotes_what_needs_quoting():

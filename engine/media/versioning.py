@@ -77,6 +77,7 @@ class VersionedOutput:
             raise ValueError("Frame {} is outside this output's frames {}".format(frame, self.frames))
         final = self.final_path(pass_name, frame)
         write_exr(self.claim.staged_path(final), pixels, channel_names, **write_options)
+        self.claim.heartbeat()
         self._written.add((pass_name, frame))
         return final
 

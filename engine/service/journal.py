@@ -16,7 +16,7 @@ import os
 import stat
 import time
 import uuid
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional
 
 from ..protocol import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 
