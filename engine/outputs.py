@@ -50,7 +50,7 @@ _VERSION_NUMBER = r"v(\d{3,})"
 _RECORD_VERSION = 1
 CLAIM_TIMEOUT_S = 600.0  # a claim of another host untouched this long is dead (frames take seconds each)
 
-# Fault injection for the kill-at-every-step test (tests/test_outputs_faults.py): called with the
+# Fault injection for the kill-at-every-step test (tests/test_publish_faults.py): called with the
 # name of each file operation of a publish, before it runs. None in production.
 fault_point = None  # type: Optional[Callable[[str], None]]
 
@@ -67,7 +67,8 @@ def version_name(version: int) -> str:
     return "v{:03d}".format(version)
 
 
-def _fault(step: str) -> None:
+def fault(step: str) -> None:
+    """A publish is about to do `step` (see fault_point)."""
     if fault_point is not None:
         fault_point(step)
 
@@ -317,14 +318,14 @@ class Claim:
                               "stands" % (record.key, existing.version_name, self.shot, self.seed), "already_published")
         record.folder = self.final
         record.published = time.time()
-        _fault("write record")
+        fault("write record")
         _write_json(os.path.join(self.staging, RECORD), record.to_data())
         if os.path.lexists(self.final):
             raise OutputError("%s already exists; versions are never overwritten; remove the stray folder "
                               "or render again for a new version" % self.final, "version_exists")
-        _fault("rename into place")
+        fault("rename into place")
         os.rename(self.staging, self.final)
-        _fault("after rename")
+        fault("after rename")
         _sync_folder(os.path.dirname(self.final))
         try:
             os.unlink(os.path.join(self.final, CLAIM))
@@ -374,11 +375,12 @@ def _try_claim(template, shot, seed, version, key) -> Optional[Claim]:
     # folder that exists (and holds a claim) fails, so exactly one claimant gets the number.
     private = os.path.join(parent, ".%s.claiming-%d-%s" % (name, os.getpid(), uuid.uuid4().hex[:8]))
     os.mkdir(private)
+    fault("write claim")
     _write_json(os.path.join(private, CLAIM), {
         "pid": os.getpid(), "host": socket.gethostname(), "started": _process_start(os.getpid()),
         "key": key, "seed": seed, "version": version, "claimed": time.time()})
     try:
-        _fault("claim")
+        fault("claim")
         os.rename(private, staging)
     except OSError:
         shutil.rmtree(private, ignore_errors=True)

@@ -130,7 +130,8 @@ def test_twenty_clients_five_jobs_each_complete_exactly_once(tmp_path):
                 submitted = []
                 for job in range(5):
                     job_id = "c%02d-j%d" % (index, job)
-                    data = spec_data(shot_dir, shot="c%02d" % index, frames="1001", comp=False)
+                    data = spec_data(shot_dir, shot="c%02d" % index, frames="1001", comp=False,
+                                     out="out/c%02d" % index)  # versions are numbered per version folder
                     submitted.append(client.submit(data, job_id=job_id))
                     assert client.request("submit", spec=data, job_id=job_id)["duplicate"] is True
                 for job_id in submitted:

@@ -79,6 +79,21 @@ def test_same_job_id_twice_runs_once(client, shot_dir):
     assert client.wait("twice-1", timeout_s=60)["state"] == "done"
     assert client.request("submit", spec=data, job_id="twice-1")["duplicate"] is True
     assert len(published_frames(os.path.join(shot_dir, "twice"))) == 8  # one version only
+    (result,) = client.result("twice-1")["results"]
+    assert result["job_id"] == "twice-1" and result["folder"].endswith("/twice/v001")  # the version's record
+    # the same id with another spec is another job: refused, not merged into the first
+    with pytest.raises(EngineError) as raised:
+        client.submit(dict(data, frames="1001-1002"), job_id="twice-1")
+    assert raised.value.code == protocol.JOB_ID_CONFLICT and "twice-1" in str(raised.value)
+
+
+def test_a_bad_output_template_is_refused_at_submit(client, shot_dir):
+    data = spec_data(shot_dir)
+    data["output"] = {"template": os.path.join(shot_dir, "bad", "{version}", "x_bg.exr")}  # no frame token
+    with pytest.raises(EngineError) as raised:
+        client.submit(data)
+    assert raised.value.code == protocol.BAD_SPEC and "output.template" in str(raised.value)
+    assert "no frame token" in str(raised.value) and not os.path.exists(os.path.join(shot_dir, "bad"))
 
 
 def test_cancel_queued_and_running_jobs_leave_no_frames(client, shot_dir):

@@ -154,3 +154,8 @@ def test_killed_task_publishes_nothing_and_publish_names_missing_frames(tmp_path
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     assert publish.returncode == 2
     assert "bg: frames 1003 missing in" in publish.stdout
+    # The task retried now: the damaged version is named, never rewritten, and no second version is made.
+    again = subprocess.run(CLI + ["farm", "task", "generate", "--job", job_dir, "--index", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    assert again.returncode != 0 and "is damaged: bg: frames 1003 missing in" in again.stdout, again.stdout
+    assert sorted(os.listdir(str(tmp_path / "out" / "sh010"))) == ["v001"]

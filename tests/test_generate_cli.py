@@ -77,7 +77,7 @@ def test_good_shot_publishes_bg_and_comp_with_exact_subject(shot, capsys):
         "sh010_%s_v001.%04d.exr" % (pass_name, frame) for pass_name in ("bg", "comp") for frame in FRAMES
     )
     for index, frame in enumerate(FRAMES):
-        comp = oiio.ImageBuf(str(shot / "out" / ("sh010_comp_v001.%04d.exr" % frame))).get_pixels(oiio.FLOAT)
+        comp = oiio.ImageBuf(str(shot / "out" / "v001" / ("sh010_comp_v001.%04d.exr" % frame))).get_pixels(oiio.FLOAT)
         plate = oiio.ImageBuf(str(shot / "plate" / ("p.%04d.exr" % frame))).get_pixels(oiio.FLOAT)
         subject = subject_matte(index) == 1.0
         assert np.array_equal(comp[subject], plate[subject])  # the subject is the plate's own pixels
@@ -225,3 +225,28 @@ def test_a_shot_with_zero_steps_and_guidance_samples_with_the_profile_defaults(s
     header = oiio.ImageBuf(str(shot / "out" / "v001" / "sh030_bg_v001.1001.exr")).spec()
     sampler = json.loads(header.get_string_attribute("actanywhere/sampler"))
     assert (sampler["steps"], sampler["guidance"]) == (7, 2.5)  # what was used, not 0
+
+
+def test_a_job_run_again_returns_its_version_instead_of_rendering_again(shot):
+    """What a requeued engine job (the engine died after the worker published) or a retried farm task
+    does: the version its id published is found by its record, and nothing is sampled or written."""
+    resolved = config.load(environ={}).config
+    spec = shotspec.from_data({
+        "shot": "sh030", "plate": str(shot / "plate" / "p.%04d.exr"), "matte": str(shot / "roto" / "m.####.exr"),
+        "condition": str(shot / "cond.png"), "frames": "1001-1002", "colour": {"plate_colourspace": "ACEScg"},
+        "sampler": {"variants": 2},
+        "output": {"template": str(shot / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr")},
+    }, resolved)
+    pipeline = RecordingPipeline()
+    first = generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline, job_id="sh030-job1")
+    assert [(r.version_name, r.job_id, r.spec_hash) for r in first] == [
+        ("v001", "sh030-job1", spec.spec_hash()), ("v002", "sh030-job1", spec.spec_hash())]
+    assert first[0].model_checksum == "stub" and first[0].frames == "1001-1002"
+    again = generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline, job_id="sh030-job1")
+    assert again == first and len(pipeline.calls) == 2  # no sampling the second time
+    other = generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline, job_id="sh030-job2")
+    assert [r.version_name for r in other] == ["v003", "v004"] and len(pipeline.calls) == 4
+    by_task = generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline, job_id="e1", task_id="sh030-t")
+    assert generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline, job_id="e2", task_id="sh030-t") \
+        == by_task  # a farm task's retry on another engine job: still its one version
+    assert sorted(os.listdir(str(shot / "out"))) == ["v001", "v002", "v003", "v004", "v005", "v006"]

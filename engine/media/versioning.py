@@ -8,7 +8,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import MediaError
-from ..outputs import Claim, OutputTemplate, PublishedVersion, claim_version, version_name
+from ..outputs import Claim, OutputTemplate, PublishedVersion, claim_version, fault, version_name
 from ..sequence import FrameRange, FrameSequence
 from .exr_write import write_exr
 from .otio_export import write_otio
@@ -76,6 +76,7 @@ class VersionedOutput:
         if frame not in self.frames:
             raise ValueError("Frame {} is outside this output's frames {}".format(frame, self.frames))
         final = self.final_path(pass_name, frame)
+        fault("write frame")
         write_exr(self.claim.staged_path(final), pixels, channel_names, **write_options)
         self.claim.heartbeat()
         self._written.add((pass_name, frame))
@@ -103,6 +104,7 @@ class VersionedOutput:
         otio_paths = {}
         for pass_name, sequence in self.sequences.items():
             otio_paths[pass_name] = self.otio_path(pass_name)
+            fault("write otio")
             write_otio(self.claim.staged_path(otio_paths[pass_name]), sequence, self.frames, self.fps,
                        metadata=dict(self.otio_metadata, version=self.version_name, pass_name=pass_name,
                                      shot=self.shot, seed=self.seed, job_id=self.record_fields.get("job_id", ""),
