@@ -26,7 +26,6 @@ import json
 import multiprocessing
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -92,7 +91,6 @@ class Engine:
 
 # -- the clients ------------------------------------------------------------------------------------
 def client_main(index, endpoint, root, shot, deadline, results):
-    from actanywhere.engine import protocol
     from actanywhere.engine.client import EngineClient
     from actanywhere.engine.errors import EngineError, EngineUnavailableError
 
@@ -228,14 +226,12 @@ def chaos(engine, deadline, every_s, events, crashes):
 
 
 def published_versions(root, job_id):
+    """The versions the job published: version folders with a record (staging folders are hidden)."""
+    from actanywhere.engine.outputs import RECORD
+
     folder = os.path.join(root, "shot", "out", job_id)
-    versions = set()
-    for _, _, names in os.walk(folder):
-        for name in names:
-            match = re.search(r"_(v\d+)\.\d+\.exr$", name)
-            if match and not name.startswith("."):  # hidden names are staged frames, not published
-                versions.add(match.group(1))
-    return versions
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return {name for name in names if not name.startswith(".") and os.path.isfile(os.path.join(folder, name, RECORD))}
 
 
 def main(argv=None):

@@ -34,6 +34,7 @@ import yaml
 from ..engine import schema, shotspec
 from ..engine.config import Config, read_yaml_mapping
 from ..engine.errors import ActAnywhereError, ShotSpecError
+from ..engine.outputs import OutputTemplate
 from ..engine.schema import setting
 from ..engine.shotspec import ShotSpec
 from .path_mapping import PathMapper
@@ -228,8 +229,7 @@ def default_job_dir(job: FarmJob, config: Config) -> str:
     """farm.jobs_dir/<job id>, else farm_jobs/<job id> beside the first shot's outputs."""
     if config.farm.jobs_dir:
         return os.path.join(config.farm.jobs_dir, job.job_id).replace(os.sep, "/")
-    template = job.shots[0].spec.output.template
-    root = os.path.dirname(template.split("{", 1)[0] + "x")
+    root = OutputTemplate.parse(job.shots[0].spec.output.template).static_root()
     return os.path.join(os.path.abspath(root or "."), "farm_jobs", job.job_id).replace(os.sep, "/")
 
 
@@ -293,7 +293,7 @@ def _write_spec(mapper: PathMapper, spec: ShotSpec, path: str, roots: set) -> No
     data = mapper.map_spec_data(spec.to_data())
     for key in ("plate", "matte", "condition"):
         roots.add(os.path.dirname(data[key]))
-    roots.add(os.path.dirname(data["output"]["template"].split("{", 1)[0] + "x"))
+    roots.add(OutputTemplate.parse(data["output"]["template"]).static_root())
     if data["colour"].get("ocio_config") and "://" not in data["colour"]["ocio_config"]:
         roots.add(os.path.dirname(data["colour"]["ocio_config"]))
     try:

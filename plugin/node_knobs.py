@@ -91,8 +91,9 @@ KNOBS = [
     KnobSpec("file", "export_dir", "export folder", DEFAULT_EXPORT_DIR,
              tooltip="Shared folder for exported plate, matte and condition; TCL allowed. The engine must see it."),
     KnobSpec("string", "output_template", "output template", "",
-             tooltip="Where versions are written, with {version} (and {shot} {pass} {seed}); empty: the config's "
-                     "template when absolute, else <export folder>/<shot>/{version}/{shot}_{pass}_{version}.####.exr"),
+             tooltip="Where versions are written: a {version} folder, then {pass} and a frame token (and {shot} "
+                     "{seed}); empty: the config's template when absolute, else "
+                     "<export folder>/<shot>/{version}/{shot}_{pass}_{version}.####.exr"),
     KnobSpec("string", "engine_endpoint", "engine", "",
              tooltip="Engine address such as tcp://gpu01:5570; empty: engine.endpoint of the studio config."),
     KnobSpec("enum", "farm_backend", "farm", DEFAULT_CHOICE, values=(DEFAULT_CHOICE,) + FARM_BACKENDS,

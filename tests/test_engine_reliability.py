@@ -1,5 +1,6 @@
 """The engine under failure, over real sockets with the tiny model: a worker killed mid-job, the engine
 killed and restarted with jobs queued, SIGTERM, and 20 clients x 5 jobs at once."""
+import json
 import os
 import signal
 import threading
@@ -203,4 +204,36 @@ def test_idle_connections_past_the_descriptor_limit_do_not_crash_the_engine(tmp_
     finally:
         for connection in flood:
             connection.close()
+        assert engine.stop() == 0, engine.log()
+
+
+@pytest.mark.slow
+def test_a_job_requeued_after_its_worker_published_returns_that_version(tmp_path):
+    """The engine died after its worker published but before its journal said so (issue 15: SIGSTOP
+    during the publish, then SIGKILL): at restart the job runs again and returns the version its id
+    published, instead of publishing a second one."""
+    make_shot(tmp_path / "shot")
+    shot_dir = str(tmp_path / "shot")
+    engine = EngineProcess(tmp_path, tmp_path / "journal")
+    try:
+        engine.start()
+        with engine.client() as client:
+            job_id = client.submit(spec_data(shot_dir, out="once"), job_id="once-1")
+            assert client.wait(job_id, timeout_s=60)["state"] == "done"
+        assert engine.stop() == 0, engine.log()
+        path = os.path.join(str(tmp_path / "journal"), job_id + ".json")
+        with open(path) as stream:
+            record = json.load(stream)
+        record.update(state="running", results=None, finished=None)  # what the journal held when it died
+        with open(path, "w") as stream:
+            json.dump(record, stream)
+        engine.start()
+        with engine.client() as client:
+            final = client.wait(job_id, timeout_s=60)
+            assert final["state"] == "done" and final["attempts"] == 2, final
+            (result,) = client.result(job_id)["results"]
+        assert result["version_name"] == "v001" and result["job_id"] == job_id
+        assert sorted(os.listdir(os.path.join(shot_dir, "once"))) == ["v001"]
+        assert "already published by once-1 as v001" in engine.log()
+    finally:
         assert engine.stop() == 0, engine.log()

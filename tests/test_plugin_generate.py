@@ -217,3 +217,26 @@ def test_the_camera_knobs_reach_the_spec():
     # The knob's default (1001) on a shot that starts elsewhere: the shot's first frame, not an error.
     outside = dataclasses.replace(exported, frames=FrameRange.parse("1-10"))
     assert "condition_frame" not in spec_data(NodeSettings(), outside, "o.####.exr")
+
+
+@pytest.mark.parametrize("template, problem", [
+    ("/shows/x/{shot}_{pass}_{version}.####.exr", "{version} must name a folder"),
+    ("/shows/x/{version}/{shot}_bg.exr", "no frame token"),
+    ("/shows/x/{version}/{0}_{pass}.####.exr", "{0} is not a token"),
+])
+def test_a_bad_output_template_knob_is_refused_before_anything_is_sent(template, problem):
+    import dataclasses
+
+    from actanywhere.engine import config
+    from actanywhere.engine.errors import ShotSpecError
+    from actanywhere.engine.sequence import FrameRange
+    from actanywhere.plugin.export import ExportResult
+    from actanywhere.plugin.node_knobs import NodeSettings
+    from actanywhere.plugin.shot_from_node import build_spec
+
+    exported = ExportResult("/e/p.%04d.exr", "/e/m.%04d.exr", "A", "/e/c.exr", None, FrameRange.parse("1-4"), "ACEScg", {})
+    settings = dataclasses.replace(NodeSettings(), node_name="ActAnywhere1", output_template=template)
+    with pytest.raises(ShotSpecError) as raised:
+        build_spec(settings, exported, config.load(environ={}), "/e")
+    assert "ActAnywhere node ActAnywhere1" in str(raised.value) and "output.template" in str(raised.value)
+    assert problem in str(raised.value) and "for example" in str(raised.value)

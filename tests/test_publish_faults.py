@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from actanywhere.engine.media import read_image
 from actanywhere.engine.outputs import OutputTemplate, published_versions, read_otio, read_record
