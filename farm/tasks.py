@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..engine.errors import ActAnywhereError
 from ..engine.progress import ProgressEvent, ProgressLog
-from ..engine.outputs import OutputTemplate, PublishedVersion, published_by
+from ..engine.outputs import OutputError, OutputTemplate, PublishedVersion, published_by, read_otio
 from ..engine.sequence import FrameSequence
 from ..engine.shotspec import ShotSpec
 from .job import FarmError, FarmJob, Task, write_json
@@ -237,6 +237,11 @@ def version_problems(record: PublishedVersion, frames: str) -> List[str]:
         except ActAnywhereError as error:
             problems.append("%s: %s" % (pass_name, error))
         otio_path = record.otio_paths.get(pass_name)
-        if not otio_path or not os.path.isfile(otio_path):
-            problems.append("%s: its .otio %s is missing" % (pass_name, otio_path or "(not recorded)"))
+        try:
+            clip = read_otio(otio_path or os.path.join(record.folder, "(no .otio recorded)"))
+        except OutputError as error:
+            problems.append("%s: %s" % (pass_name, error))
+            continue
+        if list(clip["frames"]) != wanted or clip["path"] != path:
+            problems.append("%s: %s does not describe frames %s of %s" % (pass_name, otio_path, frames, path))
     return problems

@@ -191,7 +191,7 @@ def test_idle_connections_past_the_descriptor_limit_do_not_crash_the_engine(tmp_
                 connection.connect_ex(("127.0.0.1", engine.port))
                 flood.append(connection)
             descriptors = "/proc/%d/fd" % engine.process.pid
-            wait_for_descriptors = time.monotonic() + 10
+            wait_for_descriptors = time.monotonic() + 30  # ZeroMQ accepts them at its own pace; slower on a busy machine
             while len(os.listdir(descriptors)) < 1024 and time.monotonic() < wait_for_descriptors:
                 time.sleep(0.1)
             assert len(os.listdir(descriptors)) == 1024  # all taken
