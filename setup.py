@@ -46,6 +46,7 @@ setup(
             "OpenImageIO==3.2.2.0",
             "opentimelineio==0.18.1",
             "opencv-python-headless==5.1.0.95",  # camera tracking and warping (engine/camera)
+            "ftfy==6.3.1",  # diffusers' Wan pipelines clean prompts with it (the wan-vace profile)
             "numpy",
             "tqdm",
             "Pillow",

@@ -9,6 +9,7 @@
     actanywhere model init actanywhere-sd15 --sd15 DIR --motion-adapter DIR --image-encoder DIR --out DIR
     actanywhere model init zeroshot-sd15-inpaint --inpaint DIR --motion-adapter DIR --ip-adapter FILE \
         --ip-image-encoder DIR --out DIR
+    actanywhere model init wan-vace --from DIR --out DIR   Wan 2.1 VACE (a local -diffusers folder)
     actanywhere model check DIR             verify a profile directory's files and checksums
     actanywhere synth OUT --split train --count N   synthetic clips with ground truth (docs/synthetic.md)
     actanywhere train-vae VAE.yaml          pretrain a small profile's VAE (docs/training.md)
@@ -162,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     zeroshot.add_argument("--ip-adapter", required=True, metavar="FILE", help="ip-adapter_sd15.bin or .safetensors")
     zeroshot.add_argument("--ip-image-encoder", required=True, metavar="DIR", help="the IP-Adapter's CLIP ViT-H/14 image encoder folder")
     zeroshot.add_argument("--out", required=True, metavar="DIR", help="new profile directory (must not exist)")
+    wan = init_profiles.add_parser(
+        "wan-vace", help="Wan 2.1 VACE 1.3B or 14B (Apache-2.0): masked video generation from a reference image")
+    wan.add_argument("--from", dest="source", required=True, metavar="DIR",
+                     help="a local folder laid out as Wan-AI/Wan2.1-VACE-1.3B-diffusers (or -14B-diffusers)")
+    wan.add_argument("--name", default="wan-vace", help="the profile's name (default wan-vace)")
+    wan.add_argument("--out", required=True, metavar="DIR", help="new profile directory (must not exist)")
     model_check = model_commands.add_parser("check", help="verify a profile directory's files and checksums")
     model_check.add_argument("directory")
 
@@ -423,6 +430,13 @@ def _run_model_command(arguments: argparse.Namespace) -> int:
         return 0
     if os.path.exists(arguments.out):
         raise ModelError("%s already exists; profile directories are never overwritten: choose a new --out" % arguments.out)
+    if arguments.profile == "wan-vace":
+        from .model.backbones.wan_vace import init_profile
+
+        init_profile(arguments.source, arguments.out, name=arguments.name)
+        print("%s: wan-vace profile written (usable as it is; set models.profiles.%s: {kind: wan-vace, path: %s})"
+              % (arguments.out, arguments.name, os.path.abspath(arguments.out)))
+        return 0
     if arguments.profile == "zeroshot-sd15-inpaint":
         from .model.zeroshot import init_zeroshot_sd15_inpaint
 

@@ -81,6 +81,10 @@ def generate_shot(
     width, height = size = working_size(inputs.plate_info, pipeline)
     plan = TilingPlan.from_settings(spec.tiling, pipeline)
     refine_size = refinement_size(inputs.plate_info, size, plan)
+    if refine_size and not pipeline.supports_refinement:
+        log("%s: profile %s has no tiled refinement yet: the plate is sampled at %dx%d and scaled up to %dx%d"
+            % (spec.shot, spec.model, width, height, refine_size[0], refine_size[1]))
+        refine_size = None
     steps, guidance = sampler_values(spec, pipeline.profile)
     log("%s: %d frames %s, plate %dx%d, sampling at %dx%d%s with profile %s (%d steps, guidance %g)"
         % (spec.shot, len(inputs.frames), inputs.frames, inputs.plate_info.width, inputs.plate_info.height,
@@ -461,8 +465,9 @@ def resolve_device(device: str) -> str:
 
 
 def load_pipeline(name: str, config: Config, log: Callable[[str], None] = print):
-    """The pipeline of a profile, loaded once per process and reused across shots."""
-    from .model.pipeline import ActAnywherePipeline
+    """The pipeline of a profile, loaded once per process and reused across shots, from the backbone
+    its kind names (model/backbones/)."""
+    from .model import backbones
     from .model.weights import UntrainedModelWarning
 
     device = resolve_device(config.models.device)
@@ -471,7 +476,7 @@ def load_pipeline(name: str, config: Config, log: Callable[[str], None] = print)
     if key not in _PIPELINES:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UntrainedModelWarning)
-            _PIPELINES[key] = ActAnywherePipeline.from_profile(name, path=key[1], device=device, dtype=dtype)
+            _PIPELINES[key] = backbones.load(config.models.profiles[name].kind, name, key[1], device, dtype)
         for warning in caught:
             log("warning: %s" % warning.message)
     return _PIPELINES[key]

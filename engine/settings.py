@@ -14,7 +14,7 @@ from .outputs import template_problem
 from .schema import setting
 
 SCHEDULERS = ("ddim", "dpmsolver++")
-MODEL_KINDS = ("tiny", "actanywhere-sd15", "zeroshot-sd15-inpaint")
+MODEL_KINDS = ("tiny", "actanywhere-sd15", "zeroshot-sd15-inpaint", "wan-vace")  # model/backbones/KINDS
 EXR_COMPRESSIONS = ("zip", "zips", "piz", "none", "rle", "dwaa", "dwab")
 LOSSY_COMPRESSIONS = ("dwaa", "dwab")
 FARM_BACKENDS = ("local", "openjd", "opencue", "deadline10")

@@ -191,6 +191,7 @@ class RecordingPipeline:
     """Stands in for the model: records what it is asked to sample with, returns grey frames."""
 
     vae_scale_factor = 4
+    supports_refinement = True
 
     def __init__(self):
         self.profile = SimpleNamespace(native_height=64, native_width=64, default_tile_size=256,

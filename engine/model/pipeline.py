@@ -84,6 +84,8 @@ def crop_spatial(latents: torch.Tensor, frames: slice, rows: slice, cols: slice)
 
 
 class ActAnywherePipeline:
+    supports_refinement = True  # the tiled refinement at plate size (model/refine.py) runs on this pipeline
+
     def __init__(self, model: ActAnywhereModel, device=None, dtype=None):
         if device is not None or dtype is not None:
             device = torch.device(device) if device is not None else model.device

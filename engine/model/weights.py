@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 
 from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model import backbones
 from actanywhere.engine.model.architecture import ActAnywhereModel, torch_dtype
 from actanywhere.engine.model.profile import CLIP_TOKENS, IP_ADAPTER, PROFILE_FILE, ModelProfile
 
@@ -110,6 +111,8 @@ def _weight_files(part_dir: Path, weights_name: str) -> List[Path]:
 
 def missing_files(directory) -> List[str]:
     """The expected files absent from `directory` (relative paths); empty when complete."""
+    if not backbones.is_unet_directory(directory):
+        return backbones.backbone(backbones.directory_kind(directory)).missing_files(directory)
     directory = Path(directory)
     missing = [] if (directory / PROFILE_FILE).is_file() else [PROFILE_FILE]
     for part, (config, weights) in PARTS.items():
@@ -147,6 +150,8 @@ def _sha256_file(path: Path) -> str:
 
 def file_checksums(directory) -> Dict[str, str]:
     """sha256 of every weight file of a profile directory, by relative path."""
+    if not backbones.is_unet_directory(directory):
+        return backbones.backbone(backbones.directory_kind(directory)).file_checksums(directory)
     directory = Path(directory)
     sums = {}
     for part, (_, weights) in PARTS.items():
