@@ -123,7 +123,7 @@ def generate_shot(
                 steps=steps, guidance_scale=guidance,
                 scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
                 window_frames=plan.window_frames, window_overlap=plan.window_overlap, spatial=spatial,
-                interaction=False,
+                interaction=False, prompt=spec.sampler.prompt,
             )
             if refiner is not None:
                 generated = refine(pipeline, refiner, generated, condition, spec, seed, progress, spatial)

@@ -62,6 +62,7 @@ class SamplerSettings:
     )
     seed: int = setting(0, minimum=0, maximum=2**32 - 1, help="random seed of the first variant")
     variants: int = setting(1, minimum=1, maximum=64, help="variants, seeds seed..seed+variants-1")
+    prompt: str = setting("", help="text describing the scene, for profiles that read one (wan-vace); empty: none")
 
 
 def _check_tile_size(size: int) -> Optional[str]:

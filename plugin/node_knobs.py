@@ -81,6 +81,9 @@ KNOBS = [
              tooltip="Seed of the first variant; variant n uses seed + n."),
     KnobSpec("int", "variants", "variants", 1, minimum=1, maximum=64,
              tooltip="How many versions to generate, one per seed; each becomes its own Read."),
+    KnobSpec("string", "prompt", "prompt", "",
+             tooltip="Text describing the scene, for model profiles that read one (wan-vace); empty: none. "
+                     "The others follow the condition image only."),
     KnobSpec("int", "tile_size", "tile size", 0, minimum=0, maximum=4096,
              tooltip="Refinement tile edge in plate pixels; 0: the model profile's default."),
     KnobSpec("double", "refine_strength", "refine strength", 0.4, minimum=0.0, maximum=1.0,
@@ -141,6 +144,7 @@ class NodeSettings:
     scheduler: str = "ddim"
     seed: int = 0
     variants: int = 1
+    prompt: str = ""
     tile_size: int = 0
     refine_strength: float = 0.4
     shot: str = ""

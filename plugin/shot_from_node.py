@@ -67,6 +67,8 @@ def spec_data(settings: NodeSettings, exported: ExportResult, template: str, oci
         data["condition_frame"] = settings.condition_frame
     if settings.model and settings.model != DEFAULT_CHOICE:
         data["model"] = settings.model
+    if settings.prompt:
+        data["sampler"]["prompt"] = settings.prompt
     return data
 
 

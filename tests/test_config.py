@@ -70,7 +70,7 @@ def test_default_relative_template_resolves_against_the_working_directory(tmp_pa
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("sampler: {stepz: 3}\n", "sampler.stepz: unknown key; known keys here: guidance, scheduler, seed, steps, variants"),
+        ("sampler: {stepz: 3}\n", "sampler.stepz: unknown key; known keys here: guidance, prompt, scheduler, seed, steps, variants"),
         ("sampler: {steps: ten}\n", "sampler.steps: expected an integer, got 'ten'"),
         ("sampler: {scheduler: euler}\n", "sampler.scheduler: 'euler' is not allowed; choose one of: ddim, dpmsolver++"),
         ("models: {device: gpu0}\n", "models.device: 'gpu0' is not one of auto, cpu, cuda, cuda:N"),

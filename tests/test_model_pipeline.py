@@ -247,3 +247,20 @@ def test_the_profile_may_name_its_timestep_spacing(pipe):
     leading = make_scheduler("ddim", schedule)
     leading.set_timesteps(1)
     assert leading.timesteps.tolist() == [1]
+
+
+def test_the_backbone_seam_gives_the_tiny_profile_unchanged():
+    """generate loads every profile through model/backbones by its kind; for the U-Net kinds that is
+    the same pipeline with the same weights as before the seam (so the same outputs)."""
+    from actanywhere.engine.model import backbones
+    from actanywhere.engine.model.weights import load_profile, state_dict_checksum
+
+    seam = backbones.load("tiny", "tiny", None, "cpu")
+    direct = ActAnywherePipeline(load_profile("tiny"))
+    assert type(seam) is ActAnywherePipeline and seam.supports_refinement
+    assert state_dict_checksum(seam.model) == state_dict_checksum(direct.model)
+    foreground, matte, condition = inputs()
+    assert_same_result(seam(foreground, matte, condition, steps=2, seed=3),
+                       direct(foreground, matte, condition, steps=2, seed=3))
+    with pytest.raises(ModelError, match="unknown model kind 'sd3'"):
+        backbones.load("sd3", "x", None, "cpu")

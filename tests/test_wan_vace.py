@@ -105,3 +105,28 @@ def test_model_init_check_and_generate_end_to_end(tmp_path, capsys):
         stream.write(b"\0")
     assert main(["model", "check", str(profile)]) == 2
     assert "vae/diffusion_pytorch_model.safetensors" in capsys.readouterr().err
+
+
+def test_windows_continue_each_other_the_prompt_is_read_once_and_seeds_differ(tmp_path):
+    source = save_tiny_wan_vace(tmp_path / "src")
+    profile = wan_vace.init_profile(source, tmp_path / "profile", native_size=(48, 80, 5))
+    pipeline = wan_vace.load("wan", str(profile))
+    assert pipeline.vae_scale_factor == 16 and not pipeline.supports_refinement
+    rng = np.random.default_rng(0)
+    foreground = rng.random((7, 48, 80, 3), dtype=np.float32)
+    matte = np.zeros((7, 48, 80), np.float32)
+    matte[:, 16:32, 32:64] = 1.0
+    condition = rng.random((30, 50, 3), dtype=np.float32)
+    events = []
+    first = pipeline(foreground, matte, condition, steps=2, seed=1, prompt="a beach at dusk", progress=events.append)
+    assert first.shape == (7, 48, 80, 3) and 0.0 <= first.min() and first.max() <= 1.0
+    # 7 frames in windows of 5 sharing 3: two windows of 2 steps, progress in order to the end
+    assert pipeline.windows(7) == [(0, 5), (2, 7)] and pipeline.transformer_calls == 4
+    sample = [event for event in events if event.stage == "sample"]
+    assert [event.done for event in sample] == [1, 2, 3, 4] and sample[-1].windows == 2
+    again = pipeline(foreground, matte, condition, steps=2, seed=1, prompt="a beach at dusk")
+    assert len(pipeline._prompts) == 1  # the prompt's embedding is cached
+    np.testing.assert_allclose(again, first, atol=1e-4)  # the same seed, the same plate
+    other = pipeline(foreground, matte, condition, steps=2, seed=1, prompt="a street at night")
+    assert len(pipeline._prompts) == 2 and np.abs(other - first).max() > 1e-3
+    assert np.abs(pipeline(foreground, matte, condition, steps=2, seed=2) - first).max() > 1e-3  # another seed

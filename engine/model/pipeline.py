@@ -352,7 +352,7 @@ class ActAnywherePipeline:
                  progress: Optional[ProgressCallback] = None, window_frames: Optional[int] = None,
                  vae_batch: int = 8, window_overlap: int = 0, output: str = "pixels",
                  spatial: Optional[SpatialCondition] = None, interaction: bool = True,
-                 shadow_hint: Optional[np.ndarray] = None):
+                 shadow_hint: Optional[np.ndarray] = None, prompt: str = ""):
         """Generate the shot at the size of its frames, in one tile.
 
         foreground: (T, H, W, 3) float32 in [0, 1], display-referred; the background need not be grey.
@@ -366,7 +366,8 @@ class ActAnywherePipeline:
         interaction: profiles with an interaction pass draw the subject's shadow and contact onto the
         decoded frames (model/interaction.py); False leaves that to the caller (generate does it after
         the refinement at plate size, `interaction_gains`). shadow_hint: the plate's (T, H, W) shadow
-        hint for that pass (camera/shadow_hint.py), or None.
+        hint for that pass (camera/shadow_hint.py), or None. prompt: not read (the U-Net profiles follow
+        the condition image only; the empty prompt of ip_adapter profiles is part of the profile).
         Returns (T, H, W, 3) float32 in [0, 1], or with output="latents" the sampled latents
         (1, C, T, h, w) before decoding. Plates larger than the model: model/refine.py."""
         from actanywhere.engine.model.blending import BlendGrid
