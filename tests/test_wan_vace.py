@@ -12,7 +12,7 @@ from actanywhere.engine.cli import main
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.backbones import wan_vace
 from engine_support import make_shot, published_frames, spec_data
-from wan_support import REAL_TRANSFORMER_SHARED, REAL_TRANSFORMERS, REAL_UMT5, save_tiny_wan_vace
+from wan_support import save_tiny_wan_vace
 
 
 def count(module, skip=()):
@@ -24,14 +24,11 @@ def test_the_real_configs_have_the_published_sizes():
     each VACE model is its T2V model (1.3B, 14B parameters), plus the VACE context blocks; the VAE file
     Wan2.1_VAE.pth is 508 MB in float32 (127M); the UMT5-XXL encoder file 11.4 GB in bf16 (5.7B)."""
     import torch
-    from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
 
     with torch.device("meta"):
-        small = WanVACETransformer3DModel(**REAL_TRANSFORMERS["1.3B"], **REAL_TRANSFORMER_SHARED)
-        large = WanVACETransformer3DModel(**REAL_TRANSFORMERS["14B"], **REAL_TRANSFORMER_SHARED)
-        vae = AutoencoderKLWan()
-        text_encoder = UMT5EncoderModel(UMT5Config(**REAL_UMT5))
+        small, large = wan_vace.build_from_configs("wan-vace-1.3b"), wan_vace.build_from_configs("wan-vace-14b")
+    vae, text_encoder = small.vae, small.text_encoder
+    small, large = small.transformer, large.transformer
     vace = ("vace_blocks", "vace_patch_embedding")
     assert 1.25e9 < count(small, vace) < 1.45e9  # "1.3B"
     assert 13.5e9 < count(large, vace) < 14.5e9  # "14B"

@@ -223,6 +223,65 @@ def frame_windows(frames: int, length: int, overlap: int = 0) -> List[Tuple[int,
     return [(start, start + length) for start in starts]
 
 
+# -- models from configs (tests, benchmarks) ------------------------------------------------------
+CONFIG_NAMES = ("wan-vace-1.3b", "wan-vace-14b", "wan-vace-tiny")  # folders of engine/model/configs/
+
+
+def configs_folder(name: str) -> Path:
+    from actanywhere.engine.model.weights import CONFIGS_DIR
+
+    folder = CONFIGS_DIR / name
+    if name not in CONFIG_NAMES or not (folder / "transformer.json").is_file():
+        raise ModelError(f"no wan-vace configs named {name!r}; known: {', '.join(CONFIG_NAMES)}")
+    return folder
+
+
+def read_configs(name: str) -> Dict[str, dict]:
+    """transformer, vae, text_encoder (UMT5), scheduler and profile settings of a configs folder: the
+    public config.json values of Wan-AI/Wan2.1-VACE-1.3B/14B-diffusers, or a tiny model's."""
+    folder = configs_folder(name)
+    return {part: json.loads((folder / f"{part}.json").read_text())
+            for part in ("transformer", "vae", "text_encoder", "scheduler", "profile")}
+
+
+def placeholder_tokenizer():
+    """A word-level tokenizer for models with random weights (the real UMT5 tokenizer comes with the
+    weights): a handful of words, enough to tell prompts apart."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<pad>", "</s>", "<unk>", "a", "beach", "at", "dusk", "street", "night"]
+    tokenizer = Tokenizer(models.WordLevel({word: index for index, word in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def build_from_configs(name: str, seed: int = 0, text_encoder: bool = True):
+    """A diffusers WanVACEPipeline with random weights at a configs folder's sizes, on the current torch
+    device (inside `with torch.device("meta"):` it costs nothing: for parameter counts). Without
+    `text_encoder`, prompts must come as embeddings (benchmarks: UMT5-XXL is 5.7B parameters)."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanVACEPipeline, WanVACETransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    configs = read_configs(name)
+    torch.manual_seed(seed)
+    transformer = dict(configs["transformer"], patch_size=tuple(configs["transformer"]["patch_size"]))
+    with torch.device("cpu"):  # the scheduler's tables hold data, also when the models go on the meta device
+        scheduler = UniPCMultistepScheduler(**configs["scheduler"])
+    return WanVACEPipeline(
+        tokenizer=placeholder_tokenizer() if text_encoder else None,
+        text_encoder=UMT5EncoderModel(UMT5Config(**configs["text_encoder"])) if text_encoder else None,
+        vae=AutoencoderKLWan(**configs["vae"]), scheduler=scheduler, transformer=WanVACETransformer3DModel(**transformer))
+
+
+def save_random(name: str, directory, seed: int = 0) -> Path:
+    """A random model of a configs folder saved in the diffusers layout that `init_profile` reads
+    (the tiny one is about 1 MB)."""
+    build_from_configs(name, seed).save_pretrained(str(directory))
+    return Path(directory)
+
+
 # -- loading ---------------------------------------------------------------------------------------
 def load(name: str, path, device: str = "cpu", dtype=None) -> "WanVacePipeline":
     """The pipeline of a wan-vace profile directory. There are no built-in weights: `path` is required."""
@@ -251,6 +310,8 @@ def load(name: str, path, device: str = "cpu", dtype=None) -> "WanVacePipeline":
         raise ModelError(f"{directory}: cannot load the Wan VACE pipeline ({type(exc).__name__}: {exc}); expected "
                          f"{', '.join(expected_files())}") from exc
     pipe.to(device)
+    if device.type == "cuda":  # UMT5-XXL (11.4 GB in bf16) waits on the CPU: it runs once per prompt
+        pipe.text_encoder.to("cpu")
     pipe.set_progress_bar_config(disable=True)
     return WanVacePipeline(pipe, profile, checksum(directory), device, dtype)
 
@@ -278,14 +339,25 @@ class WanVacePipeline:
         return frame_windows(frames, self.window_length(frames, window_frames), overlap)
 
     def prompt_embeds(self, prompt: str, guided: bool):
+        """The prompt's (and the negative prompt's) UMT5 embedding, encoded once per prompt. On CUDA the
+        text encoder comes to the GPU for it and goes back to the CPU (about a second each way)."""
         key = (prompt, self.profile.negative_prompt, guided)
         if key not in self._prompts:
             import torch
 
-            with torch.inference_mode():
-                self._prompts[key] = self.pipe.encode_prompt(
-                    prompt, self.profile.negative_prompt, do_classifier_free_guidance=guided,
-                    max_sequence_length=self.profile.max_sequence_length, device=self.device, dtype=self.dtype)
+            encoder = self.pipe.text_encoder
+            on_cpu = self.device.type == "cuda"
+            if on_cpu:
+                encoder.to(self.device)
+            try:
+                with torch.inference_mode():
+                    self._prompts[key] = self.pipe.encode_prompt(
+                        prompt, self.profile.negative_prompt, do_classifier_free_guidance=guided,
+                        max_sequence_length=self.profile.max_sequence_length, device=self.device, dtype=self.dtype)
+            finally:
+                if on_cpu:
+                    encoder.to("cpu")
+                    torch.cuda.empty_cache()
         return self._prompts[key]
 
     def __call__(self, foreground: np.ndarray, matte: np.ndarray, condition: np.ndarray,

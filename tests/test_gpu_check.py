@@ -1,0 +1,17 @@
+"""benchmarks/gpu_check.py's CPU part: the GPU check's own path at tiny configs, so the script a device
+session runs is known to work before it gets there. It checks that figures come out, not what they are."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+
+import gpu_check  # noqa: E402
+
+
+def test_the_gpu_check_runs_every_backbone_at_tiny_sizes(capsys):
+    rows = gpu_check.main(["--tiny", "--device", "cpu", "--frames", "5", "--steps", "2"])
+    assert [row["backbone"] for row in rows] == ["unet-sd15", "wan-vace-1.3b", "wan-vace-14b"]
+    assert all(row["seconds_per_clip"] > 0 and row["frames"] == 5 for row in rows)
+    assert isinstance(rows[0]["tiled_overhead"], float) and rows[1]["tiled_overhead"] is None
+    printed = capsys.readouterr().out
+    assert "s/clip" in printed and "tiled +" in printed
