@@ -93,13 +93,15 @@ class TilingSettings:
         help="refinement tile edge in plate pixels; 0: the model profile's default (tiny 256, SD 1.5 profiles 512)",
     )
     tile_overlap: float = setting(0.25, minimum=0.0, maximum=0.75, help="tile overlap as a fraction of the tile")
-    window_frames: int = setting(16, minimum=1, maximum=32, help="frames per temporal window")
+    window_frames: int = setting(
+        0, minimum=0, maximum=257,
+        help="frames per temporal window; 0: the model profile's native frames (16 for the U-Net profiles, 81 for wan-vace)")
     window_overlap: int = setting(4, minimum=0, help="frames shared by neighbouring windows")
     refine_strength: float = setting(0.4, minimum=0.0, maximum=1.0, help="re-noise strength of the tiled refinement")
     tile_batch: int = setting(1, minimum=1, help="tiles per U-Net call")
 
     def __post_init__(self):
-        if self.window_overlap >= self.window_frames:
+        if self.window_frames and self.window_overlap >= self.window_frames:
             raise ValueError(
                 "window_overlap (%d) must be smaller than window_frames (%d)" % (self.window_overlap, self.window_frames)
             )

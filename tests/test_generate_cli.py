@@ -195,7 +195,7 @@ class RecordingPipeline:
 
     def __init__(self):
         self.profile = SimpleNamespace(native_height=64, native_width=64, default_tile_size=256,
-                                       default_steps=7, default_guidance_scale=2.5)
+                                       default_steps=7, default_guidance_scale=2.5, native_frames=16)
         self.model = SimpleNamespace(max_frames_per_call=16, checksum="stub", interaction=None)
         self.calls = []
 

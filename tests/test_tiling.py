@@ -247,7 +247,7 @@ def test_refiner_runs_on_any_size_and_streams_frames(pipe, width, height, tmp_pa
 
 def test_odd_plate_sizes_such_as_1999x1085_are_planned_and_padded():
     model = SimpleNamespace(max_frames_per_call=32, latent_channels=4, detail=None)
-    stub = SimpleNamespace(vae_scale_factor=8, model=model, profile=SimpleNamespace(default_tile_size=512))
+    stub = SimpleNamespace(vae_scale_factor=8, model=model, profile=SimpleNamespace(default_tile_size=512, native_frames=16))
     plan = TilingPlan.from_settings(TilingSettings(), stub)
     refiner = PlateRefiner(stub, 2, 1999, 1085, plan)
     assert (refiner.latent_width, refiner.latent_height) == (250, 136) and refiner.padded == (1088, 2000)

@@ -50,7 +50,7 @@ class TilingPlan:
         factor = pipeline.vae_scale_factor
         tile_pixels = settings.tile_size or pipeline.profile.default_tile_size
         tile = max(4, int(tile_pixels) // factor)
-        window = min(int(settings.window_frames), pipeline.model.max_frames_per_call)
+        window = min(int(settings.window_frames or pipeline.profile.native_frames), pipeline.model.max_frames_per_call)
         return cls(window, min(int(settings.window_overlap), window - 1), tile,
                    min(int(round(tile * settings.tile_overlap)), tile - 1),
                    float(settings.refine_strength), int(settings.tile_batch))
