@@ -15,7 +15,7 @@ import math
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -27,8 +27,9 @@ from .comp import merge_subject
 from .config import Config
 from .errors import MediaError
 from .media.colour import ColourTransform
-from .media.image_read import ImageInfo, read_image, read_image_info
+from .media.image_read import ImageInfo, check_flat, matte_channel_name, read_image, read_image_info, rgb
 from .media.resize import resize_image
+from .media.window import Window
 from .media.sequence_read import check_sequence, read_sequence
 from .media.versioning import VersionedOutput
 from .outputs import OutputError, OutputTemplate, PublishedVersion, published_by
@@ -46,10 +47,15 @@ class ShotInputs:
     """What validation learned about a shot's files before any model work."""
 
     frames: FrameRange
-    plate_info: ImageInfo
+    plate_info: ImageInfo  # the picture the engine works on: width and height are the plate's work window
     plate_colourspace: str
     condition_path: str
     condition_colourspace: str
+    # The plate's geometry, kept in the outputs: its work window (display window and overscan together,
+    # in display-window coordinates) and its first frame's header (display window, origin, fps).
+    region: Optional[Window] = None
+    geometry: Optional[ImageInfo] = None
+    timecodes: Dict[int, Tuple[int, int]] = field(default_factory=dict)  # frame -> the plate's time code
 
 
 def generate_shot(
@@ -231,10 +237,10 @@ def track_shot(spec: ShotSpec, progress: ProgressCallback = ignore_progress, log
     if camera.needs_frames:
         to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
         frames = list(inputs.frames)
-        plates = read_sequence(spec.plate_sequence, frames)
-        mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
+        plates = read_sequence(spec.plate_sequence, frames, region=inputs.region)
+        mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel, region=inputs.region)
         for (frame, plate, _), (_, matte, _) in zip(plates, mattes):
-            camera.add(frame, to_model.apply(plate[..., :3]), matte)
+            camera.add(frame, to_model.apply(rgb(plate)), matte)
     return camera.finish(), inputs.plate_info
 
 
@@ -253,11 +259,16 @@ def check_inputs(spec: ShotSpec) -> ShotInputs:
                 % (matte_frame.path, matte_frame.width, matte_frame.height,
                    plate_frame.path, plate_frame.width, plate_frame.height)
             )
+    # The matte's channel is looked up in its header now, not after the model has loaded.
+    matte_channel_name(matte_infos[0], spec.matte_channel)
     condition_path = _condition_path(spec)
     condition_info = read_image_info(condition_path)
+    check_flat(condition_info)
     plate_colourspace = spec.colour.plate_colourspace
     if plate_colourspace == "auto":
-        plate_colourspace = plate_info.colourspace or "scene_linear"
+        # An 8/16-bit file is display-referred unless it says otherwise (a PNG is tagged sRGB).
+        integer = plate_info.pixel_type in _INTEGER_PIXEL_TYPES
+        plate_colourspace = plate_info.colourspace or (spec.colour.model_colourspace if integer else "scene_linear")
     condition_colourspace = spec.colour.condition_colourspace
     if condition_colourspace == "auto":
         integer = condition_info.pixel_type in _INTEGER_PIXEL_TYPES
@@ -266,13 +277,24 @@ def check_inputs(spec: ShotSpec) -> ShotInputs:
     ColourTransform(plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
     ColourTransform(condition_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
     _check_output_directory(spec)
+    region = _union([info.work_window for info in plate_infos])
     return ShotInputs(
         frames=frames,
-        plate_info=plate_info,
+        plate_info=replace(plate_info, width=region.width, height=region.height,
+                           data_window=Window(0, 0, region.width, region.height)),
         plate_colourspace=plate_colourspace,
         condition_path=condition_path,
         condition_colourspace=condition_colourspace,
+        region=region,
+        geometry=plate_info,
+        timecodes={frame: info.timecode for frame, info in zip(frames, plate_infos) if info.timecode},
     )
+
+
+def _union(windows: List[Window]) -> Window:
+    x0, y0 = min(w.x for w in windows), min(w.y for w in windows)
+    x1, y1 = max(w.x + w.width for w in windows), max(w.y + w.height for w in windows)
+    return Window(x0, y0, x1 - x0, y1 - y0)
 
 
 def _condition_path(spec: ShotSpec) -> str:
@@ -325,10 +347,10 @@ def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int
     frames = list(inputs.frames)
     foreground = np.empty((len(frames), height, width, 3), np.float32)
     matte = np.empty((len(frames), height, width), np.float32)
-    plates = read_sequence(spec.plate_sequence, frames, progress=progress)
-    mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
+    plates = read_sequence(spec.plate_sequence, frames, progress=progress, region=inputs.region)
+    mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel, region=inputs.region)
     for index, ((frame, plate, _), (_, matte_frame, _)) in enumerate(zip(plates, mattes)):
-        model_plate = to_model.apply(plate[..., :3])
+        model_plate = to_model.apply(rgb(plate))
         foreground[index] = np.clip(resize_image(model_plate, width, height), 0.0, 1.0)
         matte[index] = np.clip(resize_image(matte_frame, width, height, "box"), 0.0, 1.0)
         if camera is not None and camera.needs_frames:
@@ -369,10 +391,8 @@ def read_condition(spec: ShotSpec, inputs: ShotInputs, log: Callable[[str], None
         log("warning: condition image %s has aspect %.2f, the plate %.2f: the model sees its centre square; "
             "crop it to the plate's framing for control over what it sees"
             % (inputs.condition_path, condition_aspect, plate_aspect))
-    if pixels.shape[2] < 3:
-        pixels = np.repeat(pixels[..., :1], 3, axis=2)
     to_model = ColourTransform(inputs.condition_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
-    return np.clip(to_model.apply(pixels[..., :3]), 0.0, 1.0)
+    return np.clip(to_model.apply(rgb(pixels)), 0.0, 1.0)
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -390,22 +410,33 @@ def write_version(spec, inputs, generated, seed, attributes, progress, identity:
         spec.output.template, shot=spec.shot, passes=passes, seed=seed, frames=frames, fps=fps,
         otio_metadata={"spec_hash": identity["spec_hash"], "model": spec.model}, record=identity, log=log,
     ) as output:
-        plates = read_sequence(spec.plate_sequence, frames)
-        mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel)
+        plates = read_sequence(spec.plate_sequence, frames, region=inputs.region)
+        mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel, region=inputs.region)
         for index, ((frame, plate, _), (_, matte, _)) in enumerate(zip(plates, mattes)):
             background = to_plate.apply(resize_image(generated[index], info.width, info.height))
             layers = {"bg": background}
             if "comp" in passes:
-                layers["comp"] = merge_subject(plate[..., :3], matte, background, spec.output.comp_feather)
+                layers["comp"] = merge_subject(rgb(plate), matte, background, spec.output.comp_feather)
             for pass_name, pixels in layers.items():
                 output.write_frame(
                     pass_name, frame, pixels, ("R", "G", "B"),
                     attributes=dict(attributes, **{"actanywhere/pass": pass_name}),
                     compression=spec.output.compression, datatype=spec.output.datatype,
                     colourspace=inputs.plate_colourspace, pixel_aspect=info.pixel_aspect,
+                    **plate_geometry(inputs, frame, fps),
                 )
             progress(ProgressEvent("write", index + 1, len(frames), frame=frame))
     return output.record
+
+
+def plate_geometry(inputs: ShotInputs, frame: int, fps: float) -> Dict[str, object]:
+    """write_exr's keywords that give an output frame the plate's geometry: its data window (the work
+    window, overscan included), display window and origin, frame rate and time code."""
+    geometry = inputs.geometry or inputs.plate_info
+    region = inputs.region or Window(0, 0, geometry.width, geometry.height)
+    ox, oy = geometry.display_origin
+    return {"origin": (ox + region.x, oy + region.y), "display_window": Window(ox, oy, geometry.width, geometry.height),
+            "fps": fps, "timecode": inputs.timecodes.get(frame)}
 
 
 def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tuple[int, int], plan=None,

@@ -113,7 +113,8 @@ class ColourSettings:
         None, is_path=True, help="OCIO config path or URI; empty: $OCIO, else OpenImageIO's ocio://default"
     )
     plate_colourspace: str = setting(
-        "scene_linear", help="colour space (or role) of the plate; 'auto' takes it from the file's metadata"
+        "auto", help="colour space (or role) of the plate; 'auto': the file's own tag, else scene_linear for float "
+                     "files and the model's display space for 8/16-bit ones"
     )
     model_colourspace: str = setting(
         "sRGB Encoded Rec.709 (sRGB)", help="display-referred space the model was trained in"

@@ -95,6 +95,16 @@ class ShotSpec:
         found = self.plate_sequence.existing_frames()
         if not found:
             raise ShotSpecError("plate: no frames found for %s; check the path or give frames" % self.plate)
+        # A hole in the plate is a render that failed, not a shot with fewer frames: it would publish a
+        # version with the same hole. Frames given explicitly may skip it.
+        step = min((b - a for a, b in zip(found, found[1:])), default=1)  # a plate rendered on 2s is whole
+        holes = sorted(set(range(found[0], found[-1] + 1, step)) - set(found))
+        if holes:
+            raise ShotSpecError(
+                "plate: %s is missing %s %s inside its range %d-%d; render %s, or give frames to skip %s (e.g. %s)"
+                % (self.plate, "frame" if len(holes) == 1 else "frames", FrameRange.from_frames(holes), found[0],
+                   found[-1], "it" if len(holes) == 1 else "them", "it" if len(holes) == 1 else "them",
+                   FrameRange.from_frames(found)))
         return FrameRange.from_frames(found)
 
     # -- serialisation ----------------------------------------------------------------------------

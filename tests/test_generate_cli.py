@@ -251,3 +251,58 @@ def test_a_job_run_again_returns_its_version_instead_of_rendering_again(shot):
     assert generate_shot(spec, resolved, log=lambda text: None, pipeline=pipeline, job_id="e2", task_id="sh030-t") \
         == by_task  # a farm task's retry on another engine job: still its one version
     assert sorted(os.listdir(str(shot / "out"))) == ["v001", "v002", "v003", "v004", "v005", "v006"]
+
+
+def shot_spec(shot, **changes):
+    data = {"shot": "sh010", "plate": str(shot / "plate" / "p.%04d.exr"), "matte": str(shot / "roto" / "m.####.exr"),
+            "condition": str(shot / "cond.png"), "frames": "1001-1004",
+            "output": {"template": str(shot / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr")}}
+    data.update(changes)
+    return shotspec.from_data(data, config.load(environ={}).config)
+
+
+def test_the_header_pass_refuses_bad_inputs_before_any_model_work(shot, monkeypatch):
+    """A wrong matte channel or a deep file is named by check_inputs, which reads headers only."""
+    from actanywhere.engine import generate
+    from actanywhere.engine.errors import MediaError
+
+    monkeypatch.setattr(generate, "load_pipeline", lambda *args, **kwargs: pytest.fail("the model was loaded"))
+    for index, frame in enumerate(FRAMES):
+        rgba = np.repeat(subject_matte(index)[..., None], 4, axis=2)
+        write_exr(str(shot / "roto" / ("m.%04d.exr" % frame)), rgba, ("R", "G", "B", "A"))
+    with pytest.raises(MediaError, match=r"m.1001.exr has no channel 'mask' for the matte; its channels are R, G, B, A"):
+        generate.check_inputs(shot_spec(shot, matte_channel="mask"))
+    deep = oiio.ImageSpec(WIDTH, HEIGHT, 2, oiio.FLOAT)
+    deep.channelnames, deep.deep = ("A", "Z"), True
+    assert oiio.ImageBuf(deep).write(str(shot / "plate" / "p.1002.exr"))
+    with pytest.raises(MediaError, match=r"frame 1002: .*p.1002.exr is a deep image.*flatten it"):
+        generate.check_inputs(shot_spec(shot))
+
+
+def test_an_8_bit_plate_is_read_in_the_space_its_file_says(shot):
+    """OpenImageIO tags a PNG sRGB: `auto` (the default) takes that, not scene-linear; an untagged float
+    EXR stays scene_linear."""
+    from actanywhere.engine import generate
+
+    for index, frame in enumerate(FRAMES):
+        write_png(str(shot / "plate" / ("p.%04d.png" % frame)), np.full((HEIGHT, WIDTH, 3), 0.5, np.float32))
+    png = generate.check_inputs(shot_spec(shot, plate=str(shot / "plate" / "p.%04d.png")))
+    assert png.plate_colourspace == "sRGB Encoded Rec.709 (sRGB)"
+    for frame in FRAMES:
+        write_exr(str(shot / "plate" / ("q.%04d.exr" % frame)), np.zeros((HEIGHT, WIDTH, 3), np.float32), ("R", "G", "B"))
+    assert generate.check_inputs(shot_spec(shot, plate=str(shot / "plate" / "q.%04d.exr"))).plate_colourspace == \
+        "scene_linear"
+
+
+@pytest.mark.slow
+def test_a_one_channel_plate_is_generated_as_grey(shot, capsys):
+    luminance = {}
+    for frame in FRAMES:
+        path = str(shot / "plate" / ("p.%04d.exr" % frame))
+        luminance[frame] = oiio.ImageBuf(path).get_pixels(oiio.FLOAT)[..., 0]
+        write_exr(path, luminance[frame], ("Y",), datatype="float")
+    assert main(arguments(shot, "--shot", "sh010")) == 0, capsys.readouterr().err
+    comp = oiio.ImageBuf(str(shot / "out" / "v001" / "sh010_comp_v001.1001.exr")).get_pixels(oiio.FLOAT)
+    subject = subject_matte(0) == 1.0
+    for channel in range(3):  # the plate's own grey pixels, in R, G and B
+        np.testing.assert_allclose(comp[..., channel][subject], luminance[1001][subject], atol=2e-3)

@@ -42,9 +42,9 @@ def test_read_ahead_is_bounded(tmp_path, monkeypatch):
     started = []
     original = sequence_read.read_image
 
-    def counting_read(path, channels=None):
+    def counting_read(path, channels=None, region=None):
         started.append(path)
-        return original(path, channels)
+        return original(path, channels, region=region)
 
     monkeypatch.setattr(sequence_read, "read_image", counting_read)
     stream = read_sequence(sequence, range(1, 21), workers=2, prefetch=3)

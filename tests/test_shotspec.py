@@ -64,10 +64,26 @@ def test_relative_paths_resolve_against_the_spec_file(studio, tmp_path):
 def test_frames_are_kept_in_canonical_form_and_found_on_disk_when_absent(studio, tmp_path):
     spec = shotspec.from_data(minimal(frames="1001-1010, 1012"), studio)
     assert spec.frames == "1001-1010,1012"
-    for frame in (1001, 1002, 1005):
+    for frame in (1001, 1002, 1003):
         (tmp_path / ("p.%04d.exr" % frame)).write_bytes(b"")
     spec = shotspec.from_data(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
-    assert list(spec.frame_range()) == [1001, 1002, 1005]
+    assert list(spec.frame_range()) == [1001, 1002, 1003]
+
+
+def test_a_plate_with_a_hole_and_no_frames_given_is_refused_not_published_with_the_hole(studio, tmp_path):
+    for frame in (1001, 1002, 1005, 1006):
+        (tmp_path / ("p.%04d.exr" % frame)).write_bytes(b"")
+    spec = shotspec.from_data(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
+    with pytest.raises(ShotSpecError) as raised:
+        spec.frame_range()
+    assert "missing frames 1003-1004 inside its range 1001-1006" in str(raised.value)
+    assert "give frames to skip them (e.g. 1001-1002,1005-1006)" in str(raised.value)
+    given = shotspec.from_data(minimal(frames="1001-1002,1005-1006", plate=str(tmp_path / "p.####.exr")), studio)
+    assert list(given.frame_range()) == [1001, 1002, 1005, 1006]  # skipping them on purpose
+    for frame in (2001, 2003, 2005):  # a plate rendered on 2s has no hole
+        (tmp_path / ("q.%04d.exr" % frame)).write_bytes(b"")
+    stepped = shotspec.from_data(minimal(frames=None, plate=str(tmp_path / "q.####.exr")), studio)
+    assert list(stepped.frame_range()) == [2001, 2003, 2005]
 
 
 def test_no_plate_frames_on_disk_is_an_error(studio, tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import OpenImageIO as oiio
@@ -31,6 +31,10 @@ def write_exr(
     pixel_aspect: float = 1.0,
     colourspace: Optional[str] = None,
     data_window: Optional[Window] = None,
+    origin: Tuple[int, int] = (0, 0),
+    display_window: Optional[Window] = None,
+    fps: Optional[float] = None,
+    timecode: Optional[Tuple[int, int]] = None,
 ) -> None:
     """Writes an H x W x C (or H x W) array as the display window of an EXR.
 
@@ -38,7 +42,12 @@ def write_exr(
     same folder, then renamed. `data_window` (display-window coordinates, inside it) stores only that
     region, as Nuke does for a bounding box. `colourspace` sets oiio:ColorSpace and the matching
     colorInteropID, so the file never reads back as a stale space. Lossy compressions (pxr24, b44,
-    b44a, dwaa, dwab, optionally with a level as "dwaa:45") are used only when named here."""
+    b44a, dwaa, dwab, optionally with a level as "dwaa:45") are used only when named here.
+
+    A plate's geometry: `origin` is where the array's top-left pixel lies in the file's pixel
+    coordinates and `display_window` the file's display window there (default: the array itself at
+    `origin`), so an array that covers a plate's overscan is written with the plate's data and display
+    windows. `fps` and `timecode` (SMPTE time code and user bits) go into FramesPerSecond and timeCode."""
     pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
     height, width, channels = pixels.shape
     if len(channel_names) != channels:
@@ -56,8 +65,14 @@ def write_exr(
             tuple(window), width, height, path))
 
     spec = oiio.ImageSpec(window.width, window.height, channels, datatype)
-    spec.x, spec.y = window.x, window.y
-    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, width, height
+    spec.x, spec.y = origin[0] + window.x, origin[1] + window.y
+    display = display_window or Window(origin[0], origin[1], width, height)
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = display
+    if fps:
+        numerator, denominator = _rational(fps)
+        spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (numerator, denominator))
+    if timecode:
+        spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), tuple(int(v) for v in timecode))
     spec.channelnames = tuple(channel_names)
     spec.attribute("compression", compression)
     spec.attribute("PixelAspectRatio", float(pixel_aspect))
@@ -75,6 +90,16 @@ def write_exr(
 
     stored = pixels[window.y:window.y + window.height, window.x:window.x + window.width]
     _write_atomically(path, spec, np.ascontiguousarray(stored, dtype=np.float32))
+
+
+def _rational(fps: float) -> Tuple[int, int]:
+    """24 -> 24/1, 23.976 -> 24000/1001 (the NTSC rates as EXR and Nuke write them)."""
+    for base in (24, 30, 48, 60, 120):
+        if abs(fps - base * 1000 / 1001) < 0.005:
+            return base * 1000, 1001
+    if abs(fps - round(fps)) < 1e-6:
+        return int(round(fps)), 1
+    return int(round(fps * 1000)), 1000
 
 
 def _header_value(name: str, value: AttributeValue) -> AttributeValue:

@@ -11,7 +11,8 @@ import numpy as np
 from ..errors import MediaError
 from ..progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from ..sequence import FrameRange, FrameSequence
-from .image_read import ImageInfo, read_image, read_image_info, read_matte
+from .image_read import ImageInfo, check_flat, read_image, read_image_info, read_matte
+from .window import Window
 
 
 def default_workers() -> int:
@@ -60,7 +61,9 @@ def check_sequence(sequence: FrameSequence, frames: Iterable[int]) -> List[Image
 
 def _header_or_error(path: str):
     try:
-        return read_image_info(path)
+        info = read_image_info(path)
+        check_flat(info)
+        return info
     except MediaError as error:
         return error
 
@@ -74,13 +77,15 @@ def read_sequence(
     progress: ProgressCallback = ignore_progress,
     workers: Optional[int] = None,
     prefetch: Optional[int] = None,
+    region: Optional[Window] = None,
 ) -> Iterator[Tuple[int, np.ndarray, ImageInfo]]:
     """Yields (frame, pixels, info) in frame order, reading ahead on `workers` threads.
 
     At most `prefetch` frames (default twice the workers) are held beyond the one being used, so
     memory is bounded by a few frames, not the shot. With `matte_channel`, each array is an H x W
     matte read with `read_matte` (range-checked); otherwise H x W x C through `read_image`
-    (NaN/Inf-checked). Reports stage "read" to `progress`."""
+    (NaN/Inf-checked). `region`: the area read (read_image), default the display window. Reports stage
+    "read" to `progress`."""
     frames = sorted(set(frames))
     workers = workers or default_workers()
     prefetch = max(1, prefetch or 2 * workers)
@@ -92,8 +97,8 @@ def read_sequence(
             raise MediaError("Frame {} is missing: {} does not exist. Render or copy it, or shorten "
                              "the frame range.".format(frame, path))
         if matte_channel is not None:
-            return read_matte(path, matte_channel), read_image_info(path)
-        return read_image(path, channels)
+            return read_matte(path, matte_channel, region), read_image_info(path)
+        return read_image(path, channels, region=region)
 
     pool = ThreadPoolExecutor(workers)
     pending = collections.deque()  # type: collections.deque
