@@ -31,6 +31,7 @@ Heavy modules (torch, OpenImageIO) are imported only by the commands that need t
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import sys
 from typing import List, Optional
@@ -269,9 +270,14 @@ def _absolute(path: Optional[str]) -> Optional[str]:
 
 def _shot_name_from_path(path: str) -> str:
     """`/x/sh010_plate.%04d.exr` -> `sh010_plate`: the file name up to the frame token or extension."""
+    import unicodedata
+
     name = os.path.basename(path).split(".")[0]
-    cleaned = "".join(character if character.isalnum() or character in "_-" else "_" for character in name)
-    return cleaned.strip("_-") or "shot"
+    # "Plage été 01" -> "Plage_ete_01": accents dropped, anything but ASCII letters, digits, _ - becomes _,
+    # so a name nobody typed is always a valid shot name.
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    cleaned = "".join(character if character.isalnum() or character in "_-" else "_" for character in ascii_name)
+    return re.sub(r"_+", "_", cleaned).strip("_-")[:64] or "shot"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -27,7 +27,7 @@ from .comp import merge_subject
 from .config import Config
 from .errors import MediaError
 from .media.colour import ColourTransform
-from .media.image_read import ImageInfo, check_flat, matte_channel_name, read_image, read_image_info, rgb
+from .media.image_read import ImageInfo, check_readable, chromaticities_space, matte_channel_name, read_image, read_image_info, rgb
 from .media.resize import resize_image
 from .media.window import Window
 from .media.sequence_read import check_sequence, read_sequence
@@ -263,12 +263,13 @@ def check_inputs(spec: ShotSpec) -> ShotInputs:
     matte_channel_name(matte_infos[0], spec.matte_channel)
     condition_path = _condition_path(spec)
     condition_info = read_image_info(condition_path)
-    check_flat(condition_info)
+    check_readable(condition_info)
     plate_colourspace = spec.colour.plate_colourspace
     if plate_colourspace == "auto":
         # An 8/16-bit file is display-referred unless it says otherwise (a PNG is tagged sRGB).
         integer = plate_info.pixel_type in _INTEGER_PIXEL_TYPES
-        plate_colourspace = plate_info.colourspace or (spec.colour.model_colourspace if integer else "scene_linear")
+        plate_colourspace = (plate_info.colourspace or chromaticities_space(plate_info)
+                             or (spec.colour.model_colourspace if integer else "scene_linear"))
     condition_colourspace = spec.colour.condition_colourspace
     if condition_colourspace == "auto":
         integer = condition_info.pixel_type in _INTEGER_PIXEL_TYPES

@@ -14,7 +14,7 @@ from .errors import SequenceError
 # More frames than an hour at 24 fps several times over is a typo, not a shot: refused before the
 # range is expanded (a range of 10 million frames would take 800 MB and block its reader).
 MAX_FRAMES = 100000
-_RANGE_FORMS = '"1001", "1001-1048", "1001-1100x2" or a comma-separated list of these'
+_RANGE_FORMS = '"1001", "1001-1048", "1001-1100x2" or a list of these separated by commas or spaces (as Nuke writes them)'
 
 # One range part: a frame, or first-last with an optional step ("x2"). Frames may be negative.
 _RANGE_PART = re.compile(r"^(-?\d+)(?:\s*-\s*(-?\d+)(?:\s*x\s*(\d+))?)?$")
@@ -30,7 +30,9 @@ class FrameRange:
 
     @classmethod
     def parse(cls, text: str) -> "FrameRange":
-        parts = str(text).split(",")
+        # Nuke writes "1-10 20-30"; "1001 - 1048" and "1-100 x 2" are one part each.
+        joined = re.sub(r"(\d)\s*x\s*(\d)", r"\1x\2", re.sub(r"(\d)\s*-\s*(-?\d)", r"\1-\2", str(text).strip()))
+        parts = re.split(r"\s*,\s*|\s+", joined)  # ",," leaves an empty part: refused below
         frames = []  # type: List[int]
         count = 0
         for part in parts:
@@ -138,8 +140,10 @@ class FrameSequence:
     @classmethod
     def parse(cls, path: str) -> "FrameSequence":
         path = str(path)
+        # Only the file name holds a frame token: "@" or "$F" in a folder name is part of its name ("@archive");
+        # "#" or "%04d" there is a token in the wrong place.
         directory, name = os.path.split(path)
-        if _FRAME_TOKEN.search(directory):
+        if re.search(r"#|%0?\d*d", directory):
             raise SequenceError(
                 "The frame token in {!r} is in a folder name: put the frame number in the file name, "
                 "e.g. plate.####.exr.".format(path)
@@ -155,6 +159,12 @@ class FrameSequence:
         if not tokens:
             return cls(path, path, "", 0, False)
         token = tokens[0]
+        if re.search(r"\d+-\d+$", name[:token.start()]):
+            raise SequenceError(
+                "{!r} holds a frame range before its frame token ({!r}): give the path with the token alone, "
+                "e.g. {}, and the range as the shot's frames.".format(
+                    path, re.search(r"\d+-\d+$", name[:token.start()]).group(0),
+                    re.sub(r"\d+-\d+$", "", name[:token.start()]) + token.group(0) + name[token.end():]))
         start = len(path) - len(name) + token.start()
         end = len(path) - len(name) + token.end()
         return cls(path, path[:start], path[end:], _token_padding(token), True)

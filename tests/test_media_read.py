@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import OpenImageIO as oiio
 import pytest
@@ -163,3 +165,61 @@ def test_truncated_missing_and_non_image_files(tmp_path):
             read_image(str(broken))
     with pytest.raises(MediaError, match="not found: .*nothere.exr"):
         read_image(str(tmp_path / "nothere.exr"))
+
+
+# -- what the header pass refuses (issue 19) ----------------------------------------------------------
+def _header_of(tmp_path, name, spec):
+    import OpenImageIO as oiio
+
+    path = str(tmp_path / name)
+    assert oiio.ImageBuf(spec).write(path)
+    return read_image_info(path)
+
+
+def test_luminance_chroma_and_oversized_frames_are_refused_from_the_header(tmp_path):
+    import OpenImageIO as oiio
+
+    from actanywhere.engine.media.image_read import check_readable
+
+    chroma = oiio.ImageSpec(8, 8, 3, oiio.HALF)
+    chroma.channelnames = ("Y", "RY", "BY")
+    with pytest.raises(MediaError, match="luminance/chroma EXR .*write it as RGB"):
+        check_readable(_header_of(tmp_path, "yc.exr", chroma))
+    huge = oiio.ImageSpec(16384, 16384, 3, oiio.HALF)  # a header only: no pixels are read
+    huge.tile_width = huge.tile_height = 64
+    path = str(tmp_path / "huge.exr")
+    output = oiio.ImageOutput.create(path)
+    assert output.open(path, huge)
+    output.close()
+    with pytest.raises(MediaError, match=r"huge.exr is 16384x16384 \(268 megapixels.*over the engine's limit of 67"):
+        check_readable(read_image_info(path))
+
+
+def test_chromaticities_name_the_plate_space_or_are_refused(tmp_path):
+    import OpenImageIO as oiio
+
+    from actanywhere.engine.media.image_read import chromaticities_space
+
+    def with_chromaticities(name, values):
+        spec = oiio.ImageSpec(4, 4, 3, oiio.HALF)
+        spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), values)
+        return _header_of(tmp_path, name, spec)
+
+    assert chromaticities_space(with_chromaticities("xyz.exr", (1, 0, 0, 1, 0, 0, 1 / 3, 1 / 3))) == "lin_ciexyzd65_scene"
+    assert chromaticities_space(with_chromaticities("ap1.exr", (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168,
+                                                                0.33767))) == "lin_ap1_scene"
+    with pytest.raises(MediaError, match="set colour.plate_colourspace"):
+        chromaticities_space(with_chromaticities("odd.exr", (0.7, 0.3, 0.2, 0.7, 0.1, 0.1, 0.3, 0.3)))
+    assert chromaticities_space(_header_of(tmp_path, "plain.exr", oiio.ImageSpec(4, 4, 3, oiio.HALF))) is None
+
+
+def test_a_symbolic_link_loop_is_named_as_such_not_as_missing(tmp_path):
+    from actanywhere.engine.media.sequence_read import check_sequence
+    from actanywhere.engine.sequence import FrameSequence
+
+    os.symlink(str(tmp_path / "p.0002.exr"), str(tmp_path / "p.0001.exr"))
+    os.symlink(str(tmp_path / "p.0001.exr"), str(tmp_path / "p.0002.exr"))
+    with pytest.raises(MediaError, match=r"frame 1: .*p.0001.exr is a symbolic link that leads to no file \(a loop"):
+        check_sequence(FrameSequence.parse(str(tmp_path / "p.####.exr")), [1, 2])
+    with pytest.raises(MediaError, match="symbolic link that leads to no file"):
+        read_image(str(tmp_path / "p.0001.exr"))

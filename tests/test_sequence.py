@@ -165,3 +165,21 @@ def test_module_parses_as_python_3_7():
     # Nuke 13 runs Python 3.7: no walrus, no positional-only parameters, no match statements.
     source = (pathlib.Path(__file__).parents[1] / "engine" / "sequence.py").read_text()
     ast.parse(source, feature_version=(3, 7))
+
+
+def test_nuke_style_ranges_and_paths():
+    """Issue 19: Nuke writes space-separated ranges; "@" and "$" are ordinary characters in folder
+    names; a range written into the path before its token is refused instead of becoming the prefix."""
+    assert FrameRange.parse("1-10 20-30").frames == tuple(range(1, 11)) + tuple(range(20, 31))
+    assert FrameRange.parse("1001-1003  1005").frames == (1001, 1002, 1003, 1005)
+    sequence = FrameSequence.parse("/shows/@archive/$F_plates/p.####.exr")
+    assert sequence.prefix == "/shows/@archive/$F_plates/p." and sequence.path(7) == "/shows/@archive/$F_plates/p.0007.exr"
+    with pytest.raises(SequenceError, match=r"holds a frame range before its frame token \('1-10'\).*e.g. plate.#.exr"):
+        FrameSequence.parse("/p/plate.1-10#.exr")
+
+
+def test_a_shot_name_taken_from_a_file_name_is_always_valid():
+    from actanywhere.engine.cli import _shot_name_from_path
+
+    assert _shot_name_from_path("/x/Plage été 01.%04d.exr") == "Plage_ete_01"
+    assert _shot_name_from_path("/x/§§§.%04d.exr") == "shot"

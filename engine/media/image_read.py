@@ -15,6 +15,17 @@ from .window import Window
 
 # Names a matte's alpha goes by, in the order they are looked for.
 _ALPHA_NAMES = ("A", "alpha", "Alpha", "a")
+# Bigger is a typo or a texture, not a plate: a frame of it would take gigabytes before the model starts.
+MAX_PIXELS = 8192 * 8192
+# EXR chromaticities (R, G, B, white as xy) -> the linear space they are (Color Interop Forum IDs).
+_PRIMARIES = {
+    "lin_rec709_scene": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
+    "lin_ap1_scene": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
+    "lin_ap0_scene": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767),
+    "lin_p3d65_scene": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
+    "lin_rec2020_scene": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
+    "lin_ciexyzd65_scene": (1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0 / 3.0, 1.0 / 3.0),
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class ImageInfo:
     pixel_type: str  # "half", "float", "uint8", ...
     display_origin: Tuple[int, int] = (0, 0)  # the display window's own origin (EXR displayWindow min)
     deep: bool = False  # a deep image (samples per pixel): the engine reads flat images only
+    chromaticities: Optional[Tuple[float, ...]] = None  # EXR chromaticities (R, G, B, white xy), if written
     timecode: Optional[Tuple[int, int]] = None  # SMPTE time code and user bits, as EXR stores them
 
     @property
@@ -108,10 +120,34 @@ def rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(pixels[..., :1], 3, axis=2)
 
 
-def check_flat(info: ImageInfo) -> None:
+def check_readable(info: ImageInfo) -> None:
+    """Refuses, from the header alone, what the engine cannot read right: deep images, luminance/chroma
+    EXRs and frames past MAX_PIXELS; each with what to do."""
     if info.deep:
         raise MediaError("{} is a deep image; the engine reads flat images: flatten it (Nuke: DeepToImage, or "
                          "oiiotool --flatten) and render it again.".format(info.path))
+    if {"RY", "BY"} & set(info.channel_names):
+        raise MediaError("{} is a luminance/chroma EXR (channels {}), which OpenImageIO cannot read as RGB: "
+                         "write it as RGB (Nuke's Write: no luminance/chroma) and render it again.".format(
+                             info.path, ", ".join(info.channel_names)))
+    work = info.work_window
+    if work.width * work.height > MAX_PIXELS:
+        raise MediaError("{} is {}x{} ({:.0f} megapixels with its overscan), over the engine's limit of {:.0f}: "
+                         "reformat the plate (e.g. to 4K) or check the file.".format(
+                             info.path, work.width, work.height, work.width * work.height / 1e6, MAX_PIXELS / 1e6))
+
+
+def chromaticities_space(info: ImageInfo) -> Optional[str]:
+    """The linear colour space an EXR's chromaticities attribute names (an interop ID), else None.
+    MediaError when it names primaries this engine does not know (it would read them as another space)."""
+    if not info.chromaticities:
+        return None
+    for space, primaries in _PRIMARIES.items():
+        if all(abs(a - b) < 0.002 for a, b in zip(info.chromaticities, primaries)):
+            return space
+    raise MediaError("{} has chromaticities {} that are none of Rec.709, ACES AP0/AP1, P3-D65, Rec.2020 or XYZ: "
+                     "set colour.plate_colourspace to its colour space.".format(
+                         info.path, ", ".join("%.4f" % value for value in info.chromaticities)))
 
 
 def matte_channel_name(info: ImageInfo, channel: str) -> str:
@@ -134,6 +170,9 @@ def _matte_channel_name(info: ImageInfo, channel: str) -> str:
 
 def _open(path: str) -> "oiio.ImageInput":
     if not os.path.isfile(path):
+        if os.path.islink(path):
+            raise MediaError("{} is a symbolic link that leads to no file (a loop, or its target is gone: {}). "
+                             "Fix the link.".format(path, os.readlink(path)))
         raise MediaError("Image file not found: {}. Check the path and that it is rendered.".format(path))
     image_input = oiio.ImageInput.open(path)
     if image_input is None:
@@ -150,6 +189,7 @@ def _image_info(path: str, spec: "oiio.ImageSpec", file_format: str) -> ImageInf
         fps = fps[0] / fps[1] if fps[1] else None
     colourspace = spec.getattribute("oiio:ColorSpace")
     timecode = spec.getattribute("smpte:TimeCode")
+    chromaticities = spec.getattribute("chromaticities")
     return ImageInfo(
         path=path,
         width=spec.full_width,
@@ -163,6 +203,7 @@ def _image_info(path: str, spec: "oiio.ImageSpec", file_format: str) -> ImageInf
         pixel_type=str(spec.format),
         display_origin=(spec.full_x, spec.full_y),
         deep=bool(spec.deep),
+        chromaticities=tuple(float(v) for v in chromaticities) if chromaticities else None,
         timecode=tuple(int(v) for v in timecode) if isinstance(timecode, (tuple, list)) and len(timecode) == 2 else None,
     )
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import MediaError
 from ..progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 from ..sequence import FrameRange, FrameSequence
-from .image_read import ImageInfo, check_flat, read_image, read_image_info, read_matte
+from .image_read import ImageInfo, check_readable, read_image, read_image_info, read_matte
 from .window import Window
 
 
@@ -62,7 +62,7 @@ def check_sequence(sequence: FrameSequence, frames: Iterable[int]) -> List[Image
 def _header_or_error(path: str):
     try:
         info = read_image_info(path)
-        check_flat(info)
+        check_readable(info)
         return info
     except MediaError as error:
         return error
