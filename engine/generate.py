@@ -27,7 +27,7 @@ from .comp import merge_subject
 from .config import Config
 from .errors import MediaError
 from .media.colour import ColourTransform
-from .media.image_read import ImageInfo, check_readable, chromaticities_space, matte_channel_name, read_image, read_image_info, rgb
+from .media.image_read import ImageInfo, check_readable, chromaticities_space, matte_location, read_image, read_image_info, rgb
 from .media.resize import resize_image
 from .media.window import Window
 from .media.sequence_read import check_sequence, read_sequence
@@ -260,7 +260,7 @@ def check_inputs(spec: ShotSpec) -> ShotInputs:
                    plate_frame.path, plate_frame.width, plate_frame.height)
             )
     # The matte's channel is looked up in its header now, not after the model has loaded.
-    matte_channel_name(matte_infos[0], spec.matte_channel)
+    matte_location(matte_infos[0], spec.matte_channel)
     condition_path = _condition_path(spec)
     condition_info = read_image_info(condition_path)
     check_readable(condition_info)

@@ -223,3 +223,27 @@ def test_a_symbolic_link_loop_is_named_as_such_not_as_missing(tmp_path):
         check_sequence(FrameSequence.parse(str(tmp_path / "p.####.exr")), [1, 2])
     with pytest.raises(MediaError, match="symbolic link that leads to no file"):
         read_image(str(tmp_path / "p.0001.exr"))
+
+
+def test_a_matte_in_another_part_of_a_multi_part_file_is_found(tmp_path):
+    path = str(tmp_path / "multi.exr")
+    beauty = oiio.ImageSpec(8, 6, 3, oiio.HALF)
+    beauty.channelnames = ("R", "G", "B")
+    beauty.attribute("name", "rgba")
+    matte = oiio.ImageSpec(8, 6, 1, oiio.HALF)
+    matte.channelnames = ("A",)
+    matte.attribute("name", "matte")
+    output = oiio.ImageOutput.create(path)
+    assert output.open(path, (beauty, matte))
+    output.write_image(np.zeros((6, 8, 3), np.float32))
+    assert output.open(path, matte, "AppendSubimage")
+    values = np.zeros((6, 8, 1), np.float32)
+    values[2:4, 3:6] = 1.0
+    output.write_image(values)
+    output.close()
+    info = read_image_info(path)
+    assert info.channel_names == ("R", "G", "B") and info.other_parts == (("matte", ("A",)),)
+    for channel in ("A", "matte.A"):
+        np.testing.assert_array_equal(read_matte(path, channel), values[..., 0])
+    with pytest.raises(MediaError, match=r"no channel 'mask' for the matte; its channels are R, G, B; part matte: A"):
+        read_matte(path, "mask")

@@ -45,6 +45,8 @@ class ImageInfo:
     display_origin: Tuple[int, int] = (0, 0)  # the display window's own origin (EXR displayWindow min)
     deep: bool = False  # a deep image (samples per pixel): the engine reads flat images only
     chromaticities: Optional[Tuple[float, ...]] = None  # EXR chromaticities (R, G, B, white xy), if written
+    # A multi-part file's parts after the first: (part name, its channels). The fields above are part 0's.
+    other_parts: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
     timecode: Optional[Tuple[int, int]] = None  # SMPTE time code and user bits, as EXR stores them
 
     @property
@@ -58,17 +60,23 @@ class ImageInfo:
 
 
 def read_image_info(path: str) -> ImageInfo:
-    """Opens only the header."""
+    """Opens only the header (of every part of a multi-part file)."""
     image_input = _open(path)
     try:
-        return _image_info(path, image_input.spec(), image_input.format_name())
+        info = _image_info(path, image_input.spec(), image_input.format_name())
+        parts, index = [], 1
+        while image_input.seek_subimage(index, 0):
+            spec = image_input.spec()
+            parts.append((str(spec.getattribute("name") or "part%d" % index), tuple(spec.channelnames)))
+            index += 1
+        return replace(info, other_parts=tuple(parts)) if parts else info
     finally:
         image_input.close()
 
 
 def read_image(
     path: str, channels: Optional[Sequence[str]] = None, *, check_pixels: bool = True,
-    region: Optional[Window] = None,
+    region: Optional[Window] = None, part: int = 0,
 ) -> Tuple[np.ndarray, ImageInfo]:
     """Returns (H x W x C float32 array covering the display window, or `region`, ImageInfo).
 
@@ -76,14 +84,16 @@ def read_image(
     smaller or larger than the display window; what lies outside the data window is 0. `region`
     (display-window coordinates, e.g. a plate's `work_window` with its overscan) is the area returned
     instead of the display window. `channels` picks and orders channels by name (all channels by
-    default). With `check_pixels`, NaN or Inf raises MediaError."""
+    default). `part`: the part of a multi-part file. With `check_pixels`, NaN or Inf raises MediaError."""
     image_input = _open(path)
     try:
+        if part and not image_input.seek_subimage(part, 0):
+            raise MediaError("{} has no part {}.".format(path, part))
         spec = image_input.spec()
         info = _image_info(path, spec, image_input.format_name())
         indices = _channel_indices(info, channels)
         first, last = min(indices), max(indices) + 1
-        data = image_input.read_image(0, 0, first, last, "float")
+        data = image_input.read_image(part, 0, first, last, "float")
         if data is None:
             raise MediaError(
                 "Cannot read the pixels of {}: {}. The file is probably truncated or corrupt; "
@@ -108,8 +118,8 @@ def read_matte(path: str, channel: str = "A", region: Optional[Window] = None) -
     since that is how mattes are often rendered. Filtering overshoot up to 0.01 outside [0, 1] is
     clamped; more raises MediaError."""
     info = read_image_info(path)
-    name = _matte_channel_name(info, channel)
-    pixels, _ = read_image(path, [name], region=region)
+    part, name = matte_location(info, channel)
+    pixels, _ = read_image(path, [name], region=region, part=part)
     return clamp_matte_range(pixels[:, :, 0], path)
 
 
@@ -150,21 +160,33 @@ def chromaticities_space(info: ImageInfo) -> Optional[str]:
                          info.path, ", ".join("%.4f" % value for value in info.chromaticities)))
 
 
-def matte_channel_name(info: ImageInfo, channel: str) -> str:
-    """The channel of `info`'s file that holds the matte asked for as `channel` (see read_matte)."""
-    return _matte_channel_name(info, channel)
-
-
-def _matte_channel_name(info: ImageInfo, channel: str) -> str:
+def matte_location(info: ImageInfo, channel: str) -> Tuple[int, str]:
+    """(part, channel name) of the matte asked for as `channel` (see read_matte). In a multi-part file
+    the matte may be in any part; "part.channel" (e.g. "matte.A") names the part when several hold it."""
     wanted = _ALPHA_NAMES if channel.lower() in ("a", "alpha") else (channel,)
     for name in wanted:
         if name in info.channel_names:
-            return name
-    if len(info.channel_names) == 1:
-        return info.channel_names[0]
+            return 0, name
+    found = []
+    for index, (part_name, channels) in enumerate(info.other_parts, start=1):
+        for name in wanted:
+            if name in channels:
+                found.append((index, name))
+            elif "." in name and name.split(".", 1)[0] == part_name and name.split(".", 1)[1] in channels:
+                found.append((index, name.split(".", 1)[1]))
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise MediaError("{} holds a channel {!r} in several parts ({}); name the part as part.channel, e.g. "
+                         "{}.{}".format(info.path, channel, ", ".join(info.other_parts[i - 1][0] for i, _ in found),
+                                        info.other_parts[found[0][0] - 1][0], found[0][1]))
+    if len(info.channel_names) == 1 and not info.other_parts:
+        return 0, info.channel_names[0]
+    listed = ", ".join(info.channel_names) + "".join(
+        "; part {}: {}".format(part_name, ", ".join(channels)) for part_name, channels in info.other_parts)
     raise MediaError(
         "{} has no channel {!r} for the matte; its channels are {}. Set the matte channel to one "
-        "of them.".format(info.path, channel, ", ".join(info.channel_names))
+        "of them.".format(info.path, channel, listed)
     )
 
 
