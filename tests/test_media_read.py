@@ -247,3 +247,18 @@ def test_a_matte_in_another_part_of_a_multi_part_file_is_found(tmp_path):
         np.testing.assert_array_equal(read_matte(path, channel), values[..., 0])
     with pytest.raises(MediaError, match=r"no channel 'mask' for the matte; its channels are R, G, B; part matte: A"):
         read_matte(path, "mask")
+
+
+def test_nan_in_the_rgb_of_an_rgba_file_stays_out_of_its_alpha(tmp_path):
+    """The alpha of a file whose RGB holds NaN is read as it is (a matte kept in the plate's alpha is
+    usable), and the plate itself is refused naming the count."""
+    from actanywhere.engine.media.exr_write import write_exr
+
+    pixels = np.zeros((4, 4, 4), np.float32)
+    pixels[..., 3] = 1.0
+    pixels[1, 1, 0] = np.nan
+    path = str(tmp_path / "nan.exr")
+    write_exr(path, pixels, ("R", "G", "B", "A"))
+    assert (read_matte(path, "A") == 1.0).all()
+    with pytest.raises(MediaError, match="has 1 NaN and 0 infinite pixel values"):
+        read_image(path)
