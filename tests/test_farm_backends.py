@@ -147,3 +147,23 @@ def test_submit_shot_matches_the_plugin_contract(tmp_path):
                                             "frames": "1001-1004", "command": ["nuke", "-t", "x.py"]})
     assert job.shots[0].export.node == "ActAnywhere1"
     assert job.shots[0].export.command == []  # the worker builds its own command
+
+
+def test_an_openjd_job_of_any_size_passes_openjd_check(tmp_path):
+    """Issue 20: a STRING list of task ids holds at most 1024 values; INT ranges hold any number."""
+    import yaml
+    from types import SimpleNamespace
+
+    from actanywhere.farm.backends import openjd
+
+    job = SimpleNamespace(job_id="big-1", shots=[SimpleNamespace(name="sh%04d" % n) for n in range(1100)],
+                          tasks=[SimpleNamespace(task_id="sh%04d-v00-0123456789ab" % n) for n in range(2050)])
+    farm = SimpleNamespace(worker_command=["/opt/actanywhere/bin/actanywhere"], worker_device="cuda")
+    template = openjd.job_template(job, "/farm/jobs/big", farm)
+    generate = next(step for step in template["steps"] if step["name"] == "Generate")
+    assert generate["parameterSpace"]["taskParameterDefinitions"] == [{"name": "Index", "type": "INT", "range": "1-2050"}]
+    path = str(tmp_path / "template.yaml")
+    with open(path, "w") as stream:
+        yaml.safe_dump(template, stream, sort_keys=False)
+    completed = subprocess.run([OPENJD, "check", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert completed.returncode == 0 and "passes validation" in completed.stdout, completed.stdout

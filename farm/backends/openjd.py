@@ -7,6 +7,8 @@ Generate runs in a step environment that starts one engine per worker session (o
 the end (onExit); the tasks of the session find it through ACTANYWHERE_FARM_ENGINE, so the model loads
 once per worker session, not once per task. Generate asks for a Linux host with a GPU.
 The job folder is a PATH parameter, so Deadline Cloud's storage-profile path mapping applies to it too.
+Tasks are INT indices (1-based shot and task numbers, the ones `farm task --shot-index / --index`
+take), so a job of any size fits: OpenJD lists hold at most 1024 values, ranges any number.
 Submission: `deadline bundle submit` when farm.openjd_queue is set.
 """
 from __future__ import annotations
@@ -39,17 +41,18 @@ def job_template(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
              "description": "the job folder on shared storage (specs, state, results)"},
         ],
         "steps": [
-            _step("Export", "Shot", shots, _action(command, ["export", "--shot", "{{Task.Param.Shot}}"])),
+            _step("Export", "ShotIndex", len(shots),
+                  _action(command, ["export", "--shot-index", "{{Task.Param.ShotIndex}}"])),
             generate_step(job, command, farm.worker_device),
-            _step("Publish", "Shot", shots, _action(command, ["publish", "--shot", "{{Task.Param.Shot}}"]),
-                  depends_on="Generate"),
+            _step("Publish", "ShotIndex", len(shots),
+                  _action(command, ["publish", "--shot-index", "{{Task.Param.ShotIndex}}"]), depends_on="Generate"),
         ],
     }
 
 
 def generate_step(job: FarmJob, command: List[str], device: str) -> Dict[str, Any]:
-    step = _step("Generate", "TaskId", [task.task_id for task in job.tasks],
-                 _action(command, ["generate", "--task", "{{Task.Param.TaskId}}"], cancel_notify_s=30),
+    step = _step("Generate", "Index", len(job.tasks),
+                 _action(command, ["generate", "--index", "{{Task.Param.Index}}"], cancel_notify_s=30),
                  depends_on="Export")
     step["stepEnvironments"] = [engine_environment(command, device)]
     step["hostRequirements"] = {
@@ -81,11 +84,13 @@ def _action(command: List[str], task_args: List[str], cancel_notify_s: int = 0) 
     return action
 
 
-def _step(name: str, parameter: str, values: List[str], action: Dict[str, Any], depends_on: str = "") -> Dict[str, Any]:
+def _step(name: str, parameter: str, count: int, action: Dict[str, Any], depends_on: str = "") -> Dict[str, Any]:
+    """A step of `count` tasks, numbered 1..count by an INT range."""
     step: Dict[str, Any] = {"name": name}
     if depends_on:
         step["dependencies"] = [{"dependsOn": depends_on}]
-    step["parameterSpace"] = {"taskParameterDefinitions": [{"name": parameter, "type": "STRING", "range": list(values)}]}
+    step["parameterSpace"] = {"taskParameterDefinitions": [
+        {"name": parameter, "type": "INT", "range": "1-%d" % count if count > 1 else "1"}]}
     step["script"] = {"actions": {"onRun": action}}
     return step
 
