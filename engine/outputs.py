@@ -446,14 +446,26 @@ def _alive(claim: Mapping[str, Any]) -> bool:
         return _age(os.path.join(claim["path"], CLAIM)) < CLAIM_TIMEOUT_S
     if not claim.get("pid"):
         return True  # a claim being made
-    pid = int(claim["pid"])
+    return bool(process_alive(claim.get("host"), claim["pid"], claim.get("started")))
+
+
+def process_start_time() -> Optional[int]:
+    """This process's start time (see process_alive), for records that name their process."""
+    return _process_start(os.getpid())
+
+
+def process_alive(host: Optional[str], pid, started: Optional[int] = None) -> Optional[bool]:
+    """Whether process `pid` of `host` (started at `started`, from process_start_time) still runs:
+    None when it is on another host, which cannot be seen from here."""
+    if host != socket.gethostname():
+        return None
+    pid = int(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # another user's process
-    started = claim.get("started")
     return started is None or _process_start(pid) in (None, started)  # a reused pid is another process
 
 

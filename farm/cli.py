@@ -111,6 +111,7 @@ def run_farm_command(arguments: argparse.Namespace, config) -> int:
 
 def job_status(job) -> List[Dict[str, Any]]:
     """One row per task of every stage, from the state files the tasks write on shared storage."""
+    from ..engine.outputs import process_alive
     from .tasks import read_json, state_path
 
     names = [("export", "export-" + shot.name) for shot in job.shots]
@@ -119,6 +120,11 @@ def job_status(job) -> List[Dict[str, Any]]:
     rows = []
     for stage, name in names:
         state = read_json(state_path(job.job_dir, name)) or {"state": "waiting"}
+        if state["state"] == "running" and state.get("pid") and \
+                process_alive(state.get("host"), state["pid"], state.get("started")) is False:
+            # killed (SIGKILL, a crash, the out-of-memory killer): its state file still says running
+            state = dict(state, state="dead", error="its process (pid %s on %s) is gone; the farm retries it, or "
+                                                    "run it again" % (state["pid"], state.get("host")))
         detail = state.get("error") or state.get("version_name") or ""
         if state.get("attempts", 0) > 1:
             detail = ("attempt %d; " % state["attempts"]) + detail

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List
 
 from ..engine.sequence import FrameRange, FrameSequence
 from .job import FarmError, FarmJob, write_json
-from .tasks import find_version, read_json, record_state, say
+from .tasks import find_version, read_json, record_state, say, write_progress
 
 MANIFEST_VERSION = 2  # 2: each version is a version record (outputs.PublishedVersion.to_data)
 
@@ -55,7 +55,7 @@ def publish_shot(job: FarmJob, shot_name: str, write: Callable[[str], None] = sa
             problems.append("task %s %s: %s" % (task.task_id, record.version_name, "; ".join(incomplete)))
             continue
         versions.append(dict(record.to_data(), variant=task.variant, condition=task.spec.condition))
-        write("openjd_progress: %d" % int(90.0 * len(versions) / len(shot.tasks)))
+        write_progress(write, int(90.0 * len(versions) / len(shot.tasks)))
     if problems:
         raise FarmError("publish %s refused, the shot is incomplete: %s. Rerun the failed generate tasks, "
                         "then publish again" % (shot.name, "; ".join(problems)))
@@ -68,7 +68,7 @@ def publish_shot(job: FarmJob, shot_name: str, write: Callable[[str], None] = sa
     _write_shot_timeline(otio_path, shot.name, versions, frames, shot.spec.output.fps or 24.0, job.job_id)
     write_json(manifest_path(job.job_dir, shot.name), manifest)
     write("openjd_status: published %s: %s" % (shot.name, ", ".join(v["version_name"] for v in versions)))
-    write("openjd_progress: 100")
+    write_progress(write, 100)
     return manifest
 
 

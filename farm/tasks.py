@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..engine.errors import ActAnywhereError
 from ..engine.progress import ProgressEvent, ProgressLog
-from ..engine.outputs import OutputError, OutputTemplate, PublishedVersion, published_by, read_otio
+from ..engine.outputs import OutputError, OutputTemplate, PublishedVersion, process_start_time, published_by, read_otio
 from ..engine.sequence import FrameSequence
 from ..engine.shotspec import ShotSpec
 from .job import FarmError, FarmJob, Task, write_json
@@ -39,9 +39,17 @@ _STAGE_SPANS = {"read": (0.0, 0.1), "track": (0.0, 0.1), "encode": (0.1, 0.15), 
                 "refine": (0.6, 0.85), "decode": (0.85, 0.88), "interaction": (0.88, 0.9), "write": (0.9, 1.0)}
 
 
+def write_progress(write: Callable[[str], None], percent: int) -> None:
+    """One progress figure in the forms the farms read: `openjd_progress: N` (Deadline Cloud, OpenJD)
+    and `Progress: N%` (Deadline 10's CommandLine plugin); OpenCue logs both."""
+    write("openjd_progress: %d" % percent)
+    write("Progress: %d%%" % percent)
+
+
 class ProgressLines:
-    """ProgressEvents as `openjd_progress` lines, one per whole percent, and as `openjd_status` lines
-    in the CLI's plain format (engine/progress.py `describe`): one per stage, or every `interval_s`."""
+    """ProgressEvents as progress lines (write_progress), one per whole percent and only ever forward
+    (stages come round again for every seed, and some run before sampling), and as `openjd_status`
+    lines in the CLI's plain format (engine/progress.py `describe`): one per stage, or every `interval_s`."""
 
     def __init__(self, write: Callable[[str], None], first: float = 0.0, span: float = 100.0,
                  interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
@@ -53,9 +61,9 @@ class ProgressLines:
         self.status(event)
         low, high = _STAGE_SPANS.get(event.stage, (0.0, 1.0))
         percent = int(self.first + self.span * (low + (high - low) * event.fraction))
-        if percent != self.last:
+        if percent > self.last:
             self.last = percent
-            self.write("openjd_progress: %d" % percent)
+            write_progress(self.write, percent)
 
 
 def say(text: str) -> None:
@@ -73,7 +81,7 @@ def record_state(job_dir: str, name: str, stage: str, state: str, **details: Any
     previous = read_json(path) or {}
     attempts = previous.get("attempts", 0) + (1 if state == "running" else 0)
     data = dict(previous, name=name, stage=stage, state=state, host=socket.gethostname(), pid=os.getpid(),
-                updated=time.time(), attempts=attempts, **details)
+                started=process_start_time(), updated=time.time(), attempts=attempts, **details)
     if state == "running":
         data.pop("error", None)
     write_json(path, data)
@@ -105,7 +113,7 @@ def run_export(job: FarmJob, shot_name: str, config, force: bool = False, write:
         elif shot.export is not None:
             write("openjd_status: %s inputs already exported; skipped (--force renders again)" % shot.name)
         check_inputs(shot.spec)
-        write("openjd_progress: 100")
+        write_progress(write, 100)
     except BaseException as error:
         record_state(job.job_dir, "export-" + shot.name, "export", "failed", error=str(error))
         raise
@@ -165,7 +173,7 @@ def run_generate(job: FarmJob, tasks: List[Task], config, engine: Optional[str] 
             raise
         record_state(job.job_dir, task.task_id, "generate", state, version_name=record.version_name,
                      sequences=record.sequences, folder=record.folder)
-        write("openjd_progress: %d" % int(100.0 * (number + 1) / len(tasks)))
+        write_progress(write, int(100.0 * (number + 1) / len(tasks)))
         records.append(record)
     return records
 

@@ -136,6 +136,9 @@ def test_killed_task_publishes_nothing_and_publish_names_missing_frames(tmp_path
     task.wait(60)
     assert task.returncode == -signal.SIGKILL, "".join(seen)
     assert published_frames(tmp_path / "out") == []
+    status = subprocess.run(CLI + ["farm", "status", job_dir, "--json"], stdout=subprocess.PIPE, text=True, env=ENV)
+    [generate] = [row for row in json.loads(status.stdout) if row["stage"] == "generate"]
+    assert generate["state"] == "dead" and "is gone" in generate["detail"]  # not "running" for ever
 
     publish = subprocess.run(CLI + ["farm", "task", "publish", "--job", job_dir, "--shot", "sh010"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)

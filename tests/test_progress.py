@@ -104,3 +104,17 @@ def test_farm_progress_lines_carry_the_same_plain_lines_as_status():
         "openjd_status: read frame 1/3", "openjd_status: read frame 3/3", "openjd_status: sample step 1/2"]
     assert [line for line in lines if line.startswith("openjd_progress:")] == [
         "openjd_progress: %d" % percent for percent in (3, 6, 10, 37)]  # sample runs from 15% to 60%
+
+
+def test_farm_progress_only_moves_forward_in_the_forms_each_farm_reads():
+    """Issue 20: stages come round again for the next seed (and the interaction pass reports before
+    sampling), which made openjd_progress run 85, 90, 10, 15 ...; now it never goes back, and every
+    figure is also written as Deadline 10's `Progress: N%`."""
+    lines, clock = [], Clock()
+    progress = ProgressLines(lines.append, clock=clock)
+    for stage, done, total in [("interaction", 1, 1), ("sample", 1, 2), ("sample", 2, 2), ("write", 1, 1),
+                               ("sample", 1, 2), ("refine", 1, 1), ("write", 1, 1)]:
+        progress(ProgressEvent(stage, done, total))
+    figures = [int(line.split(":")[1]) for line in lines if line.startswith("openjd_progress:")]
+    assert figures == sorted(set(figures)) and figures[-1] == 100
+    assert [line for line in lines if line.startswith("Progress:")] == ["Progress: %d%%" % n for n in figures]
