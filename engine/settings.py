@@ -193,4 +193,8 @@ class FarmSettings:
     worker_device: str = setting("auto", check=_check_device, help="device of the engine a farm worker starts")
     nuke_executable: str = setting("nuke", help="Nuke on the workers, for the export stage (nuke -t)")
     chunk_size: int = setting(1, minimum=1, help="generate tasks per farm task on OpenCue and Deadline 10")
+    gpu_memory_gib: int = setting(16, minimum=0, help="GPU memory a generate task asks of its worker (OpenJD, OpenCue)")
+    generate_timeout_s: int = setting(14400, minimum=60, help="a generate task running longer is stopped by the farm")
+    stage_timeout_s: int = setting(3600, minimum=60, help="the same for export and publish tasks and the engine's start")
+    max_retries_per_task: int = setting(2, minimum=0, help="retries of a failed task (Deadline Cloud, Deadline 10)")
     local_sticky_engine: bool = setting(True, help="local backend: one engine per worker (false: a fresh process per task)")

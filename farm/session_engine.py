@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,7 +54,8 @@ def start_engine(job: FarmJob, session_dir: str, device: str = "auto", config_ar
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
     write_json(os.path.join(session_dir, STATE_FILE), {"endpoint": endpoint, "pid": process.pid,
-                                                        "started": time.time(), "job_id": job.job_id})
+                                                        "started": time.time(), "job_id": job.job_id,
+                                                        "job_dir": job.job_dir})
     write("openjd_status: starting the engine on %s (pid %d)" % (endpoint, process.pid))
     deadline = time.monotonic() + timeout_s
     with EngineClient(endpoint, timeout_s=2.0, retries=0) as client:
@@ -85,7 +87,23 @@ def stop_engine(session_dir: str, timeout_s: float = 60.0, write: Callable[[str]
     stopped = _terminate(int(state["pid"]), timeout_s)
     write("openjd_status: engine %s (pid %s) %s" % (state["endpoint"], state["pid"],
                                                     "stopped" if stopped else "killed after %gs" % timeout_s))
+    _keep_log(session_dir, state, write)
     os.remove(os.path.join(session_dir, STATE_FILE))
+
+
+def _keep_log(session_dir: str, state: dict, write: Callable[[str], None]) -> None:
+    """The session's working folder goes with the session: its engine log is kept in the job folder
+    (JOB_DIR/logs/engine-<host>-<pid>.log) for the wrangler."""
+    source = os.path.join(session_dir, LOG_FILE)
+    if not state.get("job_dir") or not os.path.isfile(source):
+        return
+    target = os.path.join(state["job_dir"], "logs", "engine-%s-%s.log" % (socket.gethostname(), state["pid"]))
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(source, target)
+        write("openjd_status: engine log kept in %s" % target)
+    except OSError as error:  # the log is for people: its loss never fails the session
+        write("openjd_status: could not keep the engine log in %s: %s" % (target, error.strerror))
 
 
 def engine_starts(job_dir: str) -> List[dict]:

@@ -158,7 +158,7 @@ def test_an_openjd_job_of_any_size_passes_openjd_check(tmp_path):
 
     job = SimpleNamespace(job_id="big-1", shots=[SimpleNamespace(name="sh%04d" % n) for n in range(1100)],
                           tasks=[SimpleNamespace(task_id="sh%04d-v00-0123456789ab" % n) for n in range(2050)])
-    farm = SimpleNamespace(worker_command=["/opt/actanywhere/bin/actanywhere"], worker_device="cuda")
+    farm = farm_config(tmp_path).farm
     template = openjd.job_template(job, "/farm/jobs/big", farm)
     generate = next(step for step in template["steps"] if step["name"] == "Generate")
     assert generate["parameterSpace"]["taskParameterDefinitions"] == [{"name": "Index", "type": "INT", "range": "1-2050"}]
@@ -167,3 +167,24 @@ def test_an_openjd_job_of_any_size_passes_openjd_check(tmp_path):
         yaml.safe_dump(template, stream, sort_keys=False)
     completed = subprocess.run([OPENJD, "check", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert completed.returncode == 0 and "passes validation" in completed.stdout, completed.stdout
+
+
+def test_every_openjd_step_has_hosts_timeouts_and_cancelation_and_the_job_its_retry_limit(tmp_path):
+    import yaml
+
+    config = farm_config(tmp_path, "farm.gpu_memory_gib=40", "farm.generate_timeout_s=7200", "farm.max_retries_per_task=3")
+    submission = prepare(golden_job(tmp_path, config), config, "openjd", job_dir=str(tmp_path))
+    template = yaml.safe_load(read(os.path.join(submission.job_dir, "openjd", "template.yaml")))
+    actions = []
+    for step in template["steps"]:
+        assert step["hostRequirements"]["attributes"] == [{"name": "attr.worker.os.family", "anyOf": ["linux"]}]
+        actions.append((step["name"], step["script"]["actions"]["onRun"]))
+        for environment in step.get("stepEnvironments", []):
+            actions += [(environment["name"], action) for action in environment["script"]["actions"].values()]
+    assert all(action["timeout"] > 0 and action["cancelation"]["mode"] == "NOTIFY_THEN_TERMINATE"
+               for _, action in actions)
+    assert dict(actions)["Generate"]["timeout"] == 7200
+    generate = next(step for step in template["steps"] if step["name"] == "Generate")
+    assert {"name": "amount.worker.gpu.memory", "min": 40 * 1024} in generate["hostRequirements"]["amounts"]
+    values = yaml.safe_load(read(os.path.join(submission.job_dir, "openjd", "parameter_values.yaml")))
+    assert {"name": "deadline:maxRetriesPerTask", "value": 3} in values["parameterValues"]

@@ -77,6 +77,10 @@ def test_openjd_run_two_shots_two_variants_one_engine_per_session(tmp_path):
         engines.add(state["engine"])
     assert len(engines) == 1 and engines.pop() == engine_starts(job_dir)[0]["endpoint"]
     assert completed.stdout.count("Entering Environment: ActAnywhereEngine") == 1
+    # the session's working folder is gone with the session: its engine log is kept in the job folder
+    [log] = [name for name in os.listdir(os.path.join(job_dir, "logs")) if name.startswith("engine-")]
+    with open(os.path.join(job_dir, "logs", log)) as stream:
+        assert "engine" in stream.read().lower()
 
     # A retried task finds its version and publishes nothing new.
     frames_before = published_frames(tmp_path / "out")

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import yaml
 
@@ -26,6 +26,7 @@ from ..job import FarmError, FarmJob
 TEMPLATE = "template.yaml"
 PARAMETERS = "parameter_values.yaml"
 ENGINE_ENVIRONMENT = "ActAnywhereEngine"
+CANCEL_NOTIFY_S = 30  # from SIGTERM to SIGKILL: enough to cancel an engine job and remove a staging folder
 
 
 def job_template(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
@@ -41,28 +42,37 @@ def job_template(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
              "description": "the job folder on shared storage (specs, state, results)"},
         ],
         "steps": [
-            _step("Export", "ShotIndex", len(shots),
-                  _action(command, ["export", "--shot-index", "{{Task.Param.ShotIndex}}"])),
-            generate_step(job, command, farm.worker_device),
-            _step("Publish", "ShotIndex", len(shots),
-                  _action(command, ["publish", "--shot-index", "{{Task.Param.ShotIndex}}"]), depends_on="Generate"),
+            _with_host(_step("Export", "ShotIndex", len(shots), _action(
+                command, ["export", "--shot-index", "{{Task.Param.ShotIndex}}"], farm.stage_timeout_s))),
+            generate_step(job, command, farm),
+            _with_host(_step("Publish", "ShotIndex", len(shots), _action(
+                command, ["publish", "--shot-index", "{{Task.Param.ShotIndex}}"], farm.stage_timeout_s),
+                depends_on="Generate")),
         ],
     }
 
 
-def generate_step(job: FarmJob, command: List[str], device: str) -> Dict[str, Any]:
+def generate_step(job: FarmJob, command: List[str], farm) -> Dict[str, Any]:
     step = _step("Generate", "Index", len(job.tasks),
-                 _action(command, ["generate", "--index", "{{Task.Param.Index}}"], cancel_notify_s=30),
+                 _action(command, ["generate", "--index", "{{Task.Param.Index}}"], farm.generate_timeout_s),
                  depends_on="Export")
-    step["stepEnvironments"] = [engine_environment(command, device)]
-    step["hostRequirements"] = {
-        "attributes": [{"name": "attr.worker.os.family", "anyOf": ["linux"]}],
-        "amounts": [{"name": "amount.worker.gpu", "min": 1}],
-    }
+    step["stepEnvironments"] = [engine_environment(command, farm.worker_device, farm.stage_timeout_s)]
+    return _with_host(step, gpu_memory_gib=farm.gpu_memory_gib)
+
+
+def _with_host(step: Dict[str, Any], gpu_memory_gib: Optional[int] = None) -> Dict[str, Any]:
+    """Every step runs on Linux workers (the worker command and the paths are POSIX); Generate also asks
+    for a GPU with the memory farm.gpu_memory_gib says (Deadline Cloud counts it in MiB)."""
+    requirements: Dict[str, Any] = {"attributes": [{"name": "attr.worker.os.family", "anyOf": ["linux"]}]}
+    if gpu_memory_gib is not None:
+        requirements["amounts"] = [{"name": "amount.worker.gpu", "min": 1}]
+        if gpu_memory_gib:
+            requirements["amounts"].append({"name": "amount.worker.gpu.memory", "min": int(gpu_memory_gib) * 1024})
+    step["hostRequirements"] = requirements
     return step
 
 
-def engine_environment(command: List[str], device: str) -> Dict[str, Any]:
+def engine_environment(command: List[str], device: str, timeout_s: int) -> Dict[str, Any]:
     """Start the engine when the worker's session enters the step, stop it when the session ends."""
     session = "{{Session.WorkingDirectory}}/actanywhere_engine"
     enter = command[1:] + ["farm", "engine", "start", "--job", "{{Param.JobDir}}", "--session-dir", session,
@@ -70,17 +80,21 @@ def engine_environment(command: List[str], device: str) -> Dict[str, Any]:
     leave = command[1:] + ["farm", "engine", "stop", "--session-dir", session]
     return {"name": ENGINE_ENVIRONMENT,
             "description": "one ActAnywhere engine per worker session; tasks reach it through ACTANYWHERE_FARM_ENGINE",
-            "script": {"actions": {"onEnter": {"command": command[0], "args": enter},
-                                   "onExit": {"command": command[0], "args": leave}}}}
+            "script": {"actions": {"onEnter": _bounded({"command": command[0], "args": enter}, timeout_s),
+                                   "onExit": _bounded({"command": command[0], "args": leave}, timeout_s)}}}
 
 
-def _action(command: List[str], task_args: List[str], cancel_notify_s: int = 0) -> Dict[str, Any]:
+def _action(command: List[str], task_args: List[str], timeout_s: int) -> Dict[str, Any]:
     stage, rest = task_args[0], task_args[1:]
-    action: Dict[str, Any] = {"command": command[0],
-                              "args": command[1:] + ["farm", "task", stage, "--job", "{{Param.JobDir}}"] + rest}
-    if cancel_notify_s:
-        # SIGTERM first: a generate task stops without publishing, then the farm may retry it.
-        action["cancelation"] = {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": cancel_notify_s}
+    return _bounded({"command": command[0],
+                     "args": command[1:] + ["farm", "task", stage, "--job", "{{Param.JobDir}}"] + rest}, timeout_s)
+
+
+def _bounded(action: Dict[str, Any], timeout_s: int) -> Dict[str, Any]:
+    """An action the farm stops after `timeout_s`, and cancels with SIGTERM first: a task unwinds
+    without publishing (a generate task cancels its engine job), then the farm may retry it."""
+    action["timeout"] = int(timeout_s)
+    action["cancelation"] = {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": CANCEL_NOTIFY_S}
     return action
 
 
@@ -95,14 +109,15 @@ def _step(name: str, parameter: str, count: int, action: Dict[str, Any], depends
     return step
 
 
-def parameter_values(job: FarmJob, worker_job_dir: str) -> Dict[str, Any]:
+def parameter_values(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
     return {"parameterValues": [{"name": "JobDir", "value": worker_job_dir},
-                                {"name": "deadline:priority", "value": job.priority}]}
+                                {"name": "deadline:priority", "value": job.priority},
+                                {"name": "deadline:maxRetriesPerTask", "value": int(farm.max_retries_per_task)}]}
 
 
 def write_job(job: FarmJob, out_dir: str, worker_job_dir: str, farm) -> List[str]:
     os.makedirs(out_dir, exist_ok=True)
-    files = {TEMPLATE: job_template(job, worker_job_dir, farm), PARAMETERS: parameter_values(job, worker_job_dir)}
+    files = {TEMPLATE: job_template(job, worker_job_dir, farm), PARAMETERS: parameter_values(job, worker_job_dir, farm)}
     written = []
     for name, data in files.items():
         path = os.path.join(out_dir, name)
