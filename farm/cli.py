@@ -46,6 +46,9 @@ def add_farm_commands(commands, common: argparse.ArgumentParser) -> None:
     for stage in ("export", "generate", "publish"):
         parser = stages.add_parser(stage, parents=[common], help="the %s task" % stage)
         parser.add_argument("--job", default=os.environ.get("ACTANYWHERE_FARM_JOB"), help="the job folder")
+        parser.add_argument("--path-mapping-rules", metavar="FILE",
+                            help="the session's path mapping rules (OpenJD pathmapping-1.0, "
+                                 "{{Session.PathMappingRulesFile}}), applied to every path of the job's specs")
         if stage == "generate":
             which = parser.add_mutually_exclusive_group(required=True)
             which.add_argument("--task", action="append", help="task id (repeatable)")
@@ -66,6 +69,7 @@ def add_farm_commands(commands, common: argparse.ArgumentParser) -> None:
     start.add_argument("--session-dir", required=True, help="the session's working folder")
     start.add_argument("--device", help="default farm.worker_device")
     start.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the model to load")
+    start.add_argument("--path-mapping-rules", metavar="FILE", help="the session's path mapping rules (its sandbox follows them)")
     stop = engine_commands.add_parser("stop", parents=[common], help="stop the session's engine")
     stop.add_argument("--session-dir", required=True)
 
@@ -145,11 +149,11 @@ def _run_worker_command(arguments: argparse.Namespace, config) -> int:
             if arguments.engine_command == "stop":
                 stop_engine(arguments.session_dir)
                 return 0
-            job = job_module.load(_job_dir(arguments.job))
+            job = _mapped(job_module.load(_job_dir(arguments.job)), arguments)
             start_engine(job, arguments.session_dir, arguments.device or config.farm.worker_device,
                          _config_arguments(arguments), timeout_s=arguments.timeout)
             return 0
-        job = job_module.load(_job_dir(arguments.job))
+        job = _mapped(job_module.load(_job_dir(arguments.job)), arguments)
         if arguments.stage == "generate":
             from .tasks import run_generate
 
@@ -175,6 +179,16 @@ def _run_worker_command(arguments: argparse.Namespace, config) -> int:
 
 def _terminated(signum, frame) -> None:
     raise KeyboardInterrupt()
+
+
+def _mapped(job, arguments: argparse.Namespace):
+    """The job with the session's path mapping rules applied to its specs, when a farm gives them."""
+    if not getattr(arguments, "path_mapping_rules", None):
+        return job
+    from .path_mapping import SessionRules
+
+    rules = SessionRules.from_file(arguments.path_mapping_rules)
+    return job.with_paths_mapped(rules.map) if rules else job
 
 
 def _shot_by_index(job, index: int) -> str:

@@ -22,6 +22,7 @@ backend's tasks read it from shared storage.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -141,6 +142,24 @@ class FarmJob:
             if task.task_id == task_id:
                 return task
         raise FarmError("job %s has no task %r (see %s)" % (self.job_id, task_id, os.path.join(self.job_dir or ".", JOB_FILE)))
+
+    def with_paths_mapped(self, map_path) -> "FarmJob":
+        """This job with every path of its specs and export steps passed through `map_path` (a worker
+        session's path mapping rules, farm/path_mapping.py); task ids stay as they were."""
+        from .path_mapping import map_spec_paths
+
+        def remap(spec: ShotSpec) -> ShotSpec:
+            return shotspec.from_data(map_spec_paths(spec.to_data(), map_path), source="shot %s after path mapping" % spec.shot)
+
+        shots = []
+        for shot in self.shots:
+            export = shot.export
+            if export is not None:
+                export = dataclasses.replace(export, script=map_path(export.script))
+            mapped = Shot(shot.name, shot.index, remap(shot.spec), export)
+            mapped.tasks = [dataclasses.replace(task, spec=remap(task.spec)) for task in shot.tasks]
+            shots.append(mapped)
+        return dataclasses.replace(self, shots=shots, sandbox_roots=[map_path(root) for root in self.sandbox_roots])
 
     def tasks_by_index(self, text: str) -> List[Task]:
         """Tasks by their 1-based index: `3`, `1-4` (a chunk), or `1,3`."""

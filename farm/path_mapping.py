@@ -3,12 +3,17 @@
 Rules come from the config (`farm.path_mapping: [{source, destination}]`). The longest matching source
 prefix wins; a prefix matches whole path components only (`/shows` maps `/shows/x`, not
 `/showsX`), Windows paths match case-insensitively with either slash, and mapped paths use forward
-slashes. Mapping happens once, when a job is written for the farm: the job folder then holds worker paths.
+slashes. Mapping happens when a job is written for the farm: the job folder then holds worker paths.
+
+A farm may map paths again on the worker: Deadline Cloud's storage profiles reach a session as OpenJD's
+path mapping rules (`pathmapping-1.0`, the file `{{Session.PathMappingRulesFile}}`), which the tasks
+apply to every path of the job's specs and export steps with openjd-sessions' own `PathMappingRule`
+(SessionRules), so a job submitted from one root runs against another.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 # Fields of a shot spec's data that hold paths.
 SPEC_PATH_FIELDS = (("plate",), ("matte",), ("condition",), ("output", "template"), ("colour", "ocio_config"))
@@ -40,20 +45,74 @@ class PathMapper:
 
     def map_spec_data(self, data: Mapping[str, Any]) -> dict:
         """A copy of a shot spec's data with its path fields mapped."""
-        mapped = {key: dict(value) if isinstance(value, Mapping) else value for key, value in data.items()}
-        for field_path in SPEC_PATH_FIELDS:
-            holder = mapped
-            for key in field_path[:-1]:
-                holder = holder.get(key) if isinstance(holder.get(key), dict) else None
-                if holder is None:
-                    break
-            if holder is not None and isinstance(holder.get(field_path[-1]), str):
-                holder[field_path[-1]] = self.map(holder[field_path[-1]])
-        return mapped
+        return map_spec_paths(data, self.map)
 
     def map_arguments(self, arguments: Sequence[str]) -> List[str]:
         """A command line with each argument that is a mapped path replaced."""
         return [self.map(argument) if isinstance(argument, str) else argument for argument in arguments]
+
+
+def map_spec_paths(data: Mapping[str, Any], map_path: Callable[[str], str]) -> dict:
+    """A copy of a shot spec's data with every path field passed through `map_path`."""
+    mapped = {key: dict(value) if isinstance(value, Mapping) else value for key, value in data.items()}
+    for field_path in SPEC_PATH_FIELDS:
+        holder = mapped
+        for key in field_path[:-1]:
+            holder = holder.get(key) if isinstance(holder.get(key), dict) else None
+            if holder is None:
+                break
+        if holder is not None and isinstance(holder.get(field_path[-1]), str):
+            holder[field_path[-1]] = map_path(holder[field_path[-1]])
+    return mapped
+
+
+class SessionRules:
+    """A farm session's path mapping rules (OpenJD pathmapping-1.0), applied as openjd-sessions does."""
+
+    VERSION = "pathmapping-1.0"
+
+    def __init__(self, rules: Sequence[Any] = ()):
+        self.rules = list(rules)
+
+    @classmethod
+    def from_file(cls, path: str) -> "SessionRules":
+        import json
+
+        from ..engine.errors import ActAnywhereError
+
+        try:
+            with open(path, "r", encoding="utf-8") as stream:
+                text = stream.read()
+            data = json.loads(text) if text.strip() else {"version": cls.VERSION, "path_mapping_rules": []}
+        except (OSError, ValueError) as error:
+            raise ActAnywhereError("path mapping rules %s cannot be read (%s); the farm writes them as %s JSON"
+                                   % (path, error, cls.VERSION)) from None
+        if not isinstance(data, dict) or data.get("version") != cls.VERSION:
+            raise ActAnywhereError("path mapping rules %s are not %s (version %r)" % (
+                path, cls.VERSION, data.get("version") if isinstance(data, dict) else None))
+        try:
+            from openjd.sessions import PathMappingRule
+        except ImportError:
+            raise ActAnywhereError("path mapping rules need openjd-sessions on the worker: install actanywhere's "
+                                   "farm extra (pip install actanywhere[farm])") from None
+        try:
+            rules = [PathMappingRule.from_dict(rule) for rule in data.get("path_mapping_rules") or []]
+        except (TypeError, ValueError, KeyError) as error:
+            raise ActAnywhereError("path mapping rules %s: a rule is malformed (%s)" % (path, error)) from None
+        # The longest source wins, as with the config's rules.
+        return cls(sorted(rules, key=lambda rule: -len(str(rule.source_path))))
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def map(self, path: Optional[str]) -> Optional[str]:
+        if not path or "://" in path:
+            return path
+        for rule in self.rules:
+            changed, mapped = rule.apply(path=path)
+            if changed:
+                return mapped
+        return path
 
 
 def _normal(path: str) -> str:

@@ -166,3 +166,31 @@ def test_killed_task_publishes_nothing_and_publish_names_missing_frames(tmp_path
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     assert again.returncode != 0 and "is damaged: bg: frames 1003 missing in" in again.stdout, again.stdout
     assert sorted(os.listdir(str(tmp_path / "out" / "sh010"))) == ["v001"]
+
+
+@pytest.mark.slow
+def test_openjd_run_with_the_sessions_path_mapping_rules_reads_and_publishes_in_the_mapped_root(tmp_path):
+    """Issue 20: a job written with the workstation's root (/studio_src, which the workers do not have)
+    runs on a session whose path mapping rules (a Deadline Cloud storage profile) map it to the real
+    root; every path inside the specs follows, and the version is published there."""
+    real = tmp_path / "real"
+    make_shot(real / "sh010")
+    spec = spec_data("/studio_src/sh010", shot="sh010", out="/studio_src/out", frames="1001-1002")
+    spec["output"]["template"] = "/studio_src/out/{shot}/{version}/{shot}_{pass}_{version}.####.exr"
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump({"name": "mapped", "shots": [{"spec": spec}]}))
+    job_dir = str(tmp_path / "job")
+    assert main(["farm", "submit", str(tmp_path / "job.yaml"), "--backend", "openjd", "--dry-run", job_dir,
+                 "--set", "farm.worker_command=[%s, -m, actanywhere.engine.cli]" % sys.executable,
+                 "--set", "farm.worker_device=cpu", "--set", "farm.jobs_dir=%s" % tmp_path]) == 0
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"version": "pathmapping-1.0", "path_mapping_rules": [
+        {"source_path_format": "POSIX", "source_path": "/studio_src", "destination_path": str(real)}]}))
+    completed = subprocess.run([OPENJD, "run", os.path.join(job_dir, "openjd", "template.yaml"), "-p", "JobDir=" + job_dir,
+                                "--path-mapping-rules", "file://" + str(rules), "--step", "Publish", "--run-dependencies"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-4000:]
+    assert sorted(published_frames(real / "out" / "sh010")) == sorted(
+        "sh010_%s_v001.%d.exr" % (pass_name, frame) for pass_name in ("bg", "comp") for frame in (1001, 1002))
+    with open(os.path.join(job_dir, "results", "sh010.json")) as stream:
+        manifest = json.load(stream)
+    assert manifest["versions"][0]["folder"] == str(real / "out" / "sh010" / "v001")

@@ -76,7 +76,7 @@ def engine_environment(command: List[str], device: str, timeout_s: int) -> Dict[
     """Start the engine when the worker's session enters the step, stop it when the session ends."""
     session = "{{Session.WorkingDirectory}}/actanywhere_engine"
     enter = command[1:] + ["farm", "engine", "start", "--job", "{{Param.JobDir}}", "--session-dir", session,
-                           "--device", device]
+                           "--device", device, "--path-mapping-rules", "{{Session.PathMappingRulesFile}}"]
     leave = command[1:] + ["farm", "engine", "stop", "--session-dir", session]
     return {"name": ENGINE_ENVIRONMENT,
             "description": "one ActAnywhere engine per worker session; tasks reach it through ACTANYWHERE_FARM_ENGINE",
@@ -86,8 +86,11 @@ def engine_environment(command: List[str], device: str, timeout_s: int) -> Dict[
 
 def _action(command: List[str], task_args: List[str], timeout_s: int) -> Dict[str, Any]:
     stage, rest = task_args[0], task_args[1:]
+    # The session's path mapping rules (a Deadline Cloud storage profile) reach the paths inside the specs.
     return _bounded({"command": command[0],
-                     "args": command[1:] + ["farm", "task", stage, "--job", "{{Param.JobDir}}"] + rest}, timeout_s)
+                     "args": command[1:] + ["farm", "task", stage, "--job", "{{Param.JobDir}}",
+                                            "--path-mapping-rules", "{{Session.PathMappingRulesFile}}"] + rest},
+                    timeout_s)
 
 
 def _bounded(action: Dict[str, Any], timeout_s: int) -> Dict[str, Any]:
