@@ -87,6 +87,8 @@ class SessionRules:
         except (OSError, ValueError) as error:
             raise ActAnywhereError("path mapping rules %s cannot be read (%s); the farm writes them as %s JSON"
                                    % (path, error, cls.VERSION)) from None
+        if isinstance(data, dict) and not data.get("path_mapping_rules"):
+            return cls()  # a session without rules (OpenJD writes the file anyway)
         if not isinstance(data, dict) or data.get("version") != cls.VERSION:
             raise ActAnywhereError("path mapping rules %s are not %s (version %r)" % (
                 path, cls.VERSION, data.get("version") if isinstance(data, dict) else None))

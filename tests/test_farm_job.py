@@ -94,3 +94,27 @@ def test_job_folder_holds_worker_paths(config, tmp_path):
     assert task.spec.plate == "/mnt/shows/demo/sh010/plate/p.%04d.exr"
     assert task.spec.output.template.startswith("/mnt/shows/demo/sh010/out/")
     assert loaded.sandbox_roots == ["/farm/jobs/demo", "/mnt/shows/demo/sh010", "/mnt/shows/demo/sh020"]
+
+
+def test_session_path_mapping_rules_follow_openjd(tmp_path):
+    """pathmapping-1.0 rules as a farm session gets them: the longest source first, Windows sources
+    matched as OpenJD matches them; a file with no rules (a session without a storage profile) maps nothing."""
+    import json
+
+    from actanywhere.farm.path_mapping import SessionRules
+
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps({"version": "pathmapping-1.0", "path_mapping_rules": [
+        {"source_path_format": "POSIX", "source_path": "/shows", "destination_path": "/mnt/shows"},
+        {"source_path_format": "POSIX", "source_path": "/shows/demo", "destination_path": "/fast/demo"},
+        {"source_path_format": "WINDOWS", "source_path": "Z:\\\\shows", "destination_path": "/mnt/z"}]}))
+    rules = SessionRules.from_file(str(path))
+    assert rules.map("/shows/demo/sh010/p.####.exr") == "/fast/demo/sh010/p.####.exr"
+    assert rules.map("/shows/other/p.exr") == "/mnt/shows/other/p.exr"
+    assert rules.map("Z:\\\\shows\\\\sh020\\\\p.exr") == "/mnt/z/sh020/p.exr"
+    assert rules.map("/showsX/p.exr") == "/showsX/p.exr" and rules.map("ocio://default") == "ocio://default"
+    path.write_text("{}")
+    assert not SessionRules.from_file(str(path))
+    path.write_text(json.dumps({"version": "pathmapping-9", "path_mapping_rules": [{"source_path": "/a"}]}))
+    with pytest.raises(Exception, match="not pathmapping-1.0"):
+        SessionRules.from_file(str(path))
