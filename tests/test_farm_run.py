@@ -194,3 +194,37 @@ def test_openjd_run_with_the_sessions_path_mapping_rules_reads_and_publishes_in_
     with open(os.path.join(job_dir, "results", "sh010.json")) as stream:
         manifest = json.load(stream)
     assert manifest["versions"][0]["folder"] == str(real / "out" / "sh010" / "v001")
+
+
+@pytest.mark.slow
+def test_a_retried_task_whose_first_engine_job_lives_on_publishes_no_second_version(tmp_path):
+    """Issue 20's case: the farm kills a generate task's process while the session's engine keeps its job
+    running; that job publishes, and the farm's retry (a new engine job of the same task) returns that
+    version instead of publishing another (it used to publish v002 beside an untracked v001)."""
+    from engine_support import EngineProcess
+
+    job_file = write_job(tmp_path, shots=("sh010",), seeds=(5,), steps=30)
+    job_dir = str(tmp_path / "job")
+    assert main(["farm", "submit", job_file, "--backend", "local", "--dry-run", job_dir]) == 0
+    engine = EngineProcess(tmp_path, tmp_path / "journal")
+    try:
+        engine.start()
+        command = CLI + ["farm", "task", "generate", "--job", job_dir, "--index", "1", "--engine", engine.endpoint]
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+        seen = []
+        for line in first.stdout:  # its engine job is sampling: kill the task's own process
+            seen.append(line)
+            if line.startswith("openjd_progress:") and int(line.split(":")[1]) >= 20:
+                first.send_signal(signal.SIGKILL)
+                break
+        first.wait(60)
+        assert first.returncode == -signal.SIGKILL, "".join(seen)
+        retry = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
+                               timeout=600)
+        assert retry.returncode == 0, retry.stdout
+        assert sorted(os.listdir(str(tmp_path / "out" / "sh010"))) == ["v001"]  # no second version
+        with engine.client() as client:
+            jobs = client.jobs()
+        assert len(jobs) == 2 and all(job["state"] == "done" for job in jobs)  # both ran; one published
+    finally:
+        assert engine.stop() == 0, engine.log()
