@@ -27,7 +27,8 @@ def farm_config(tmp_path, *extra):
         "farm.path_mapping=[{source: %s, destination: /farm/jobs/demo}, {source: /shows, destination: /mnt/shows}]"
         % tmp_path,
         "farm.worker_command=[/opt/actanywhere/bin/actanywhere]", "farm.deadline10_pool=gpu",
-        "farm.deadline10_group=actanywhere", "farm.opencue_show=demo", "farm.chunk_size=2"] + list(extra)).config
+        "farm.deadline10_group=actanywhere", "farm.opencue_show=demo", "farm.chunk_size=2",
+        "farm.jobs_dir=%s" % tmp_path] + list(extra)).config  # job folders in the test's folder, not under /shows
 
 
 def golden_job(tmp_path, config):
@@ -188,3 +189,30 @@ def test_every_openjd_step_has_hosts_timeouts_and_cancelation_and_the_job_its_re
     assert {"name": "amount.worker.gpu.memory", "min": 40 * 1024} in generate["hostRequirements"]["amounts"]
     values = yaml.safe_load(read(os.path.join(submission.job_dir, "openjd", "parameter_values.yaml")))
     assert {"name": "deadline:maxRetriesPerTask", "value": 3} in values["parameterValues"]
+
+
+def test_deadline10_resubmits_only_the_stages_deadline_refused(tmp_path, monkeypatch):
+    """Issue 20: deadlinecommand accepts the export job and refuses the generate job (Result=Failure);
+    the next try submits generate and publish only, depending on the export job it already has."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake_tool(tools, "deadlinecommand",
+              'echo "$@" >> {0}/calls.txt\n'
+              'if [ "$(basename $1)" = generate.job_info.txt ] && [ ! -e {0}/refused ]; then\n'
+              '  touch {0}/refused; echo "Result=Failure"; echo "Error: the repository is busy"; exit 0\nfi\n'
+              'echo "Result=Success"\necho "JobID=id-$(basename $1 .job_info.txt)"\n'.format(tools))
+    monkeypatch.setenv("PATH", "%s%s%s" % (tools, os.pathsep, os.environ["PATH"]))
+    config = farm_config(tmp_path)
+    job = golden_job(tmp_path, config)
+    submission = prepare(job, config, "deadline10", job_dir=str(tmp_path / "job"))
+    from actanywhere.farm.backends import deadline10
+
+    folder = os.path.join(submission.job_dir, "deadline10")
+    with pytest.raises(FarmError, match=r"refused the generate job .*repository is busy.*accepted \(export\)"):
+        deadline10.submit(folder, config.farm)
+    assert deadline10.submit(folder, config.farm) == "id-generate"
+    calls = [os.path.basename(call.split()[0]) for call in read(str(tools / "calls.txt")).splitlines()]
+    assert calls == ["export.job_info.txt", "generate.job_info.txt", "generate.job_info.txt", "publish.job_info.txt"]
+    generate = read(os.path.join(folder, "generate.job_info.txt"))
+    assert generate.count("JobDependencies=") == 1 and "JobDependencies=id-export\n" in generate
+    assert "TaskTimeoutMinutes=240\n" in generate and "OnTaskTimeout=Error\n" in generate

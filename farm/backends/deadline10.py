@@ -8,9 +8,13 @@
 Deadline frames are the task indices (`--index <STARTFRAME>-<ENDFRAME>`: a chunk of farm.chunk_size runs in
 one process that loads the model once). Submitted with `deadlinecommand` when it is on PATH and
 farm.deadline10_pool is set: each job after the first gets `JobDependencies=` the id of the one before.
+Each accepted stage's id is kept in <out>/submitted.json until all three are in, so a submission that
+failed part-way and is run again submits only the stages Deadline does not have yet (never a second
+export job).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -43,6 +47,9 @@ def stage_files(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Tuple[Dict
             "Priority": str(job.priority),
             "MachineLimit": "0",
             "OnJobComplete": "Nothing",
+            # a task running longer is failed (and retried by the repository's rules), as OpenJD's timeouts do
+            "TaskTimeoutMinutes": str(max(1, (farm.generate_timeout_s if stage == "generate" else farm.stage_timeout_s) // 60)),
+            "OnTaskTimeout": "Error",
             "EnvironmentKeyValue0": "ACTANYWHERE_FARM_JOB=%s" % worker_job_dir,
             "OutputDirectory0": "%s/results" % worker_job_dir,
         }
@@ -100,18 +107,51 @@ def submit(out_dir: str, farm) -> str:
     deadlinecommand = shutil.which("deadlinecommand")
     if not deadlinecommand:
         raise FarmError("deadline10: deadlinecommand is not on PATH; the job files are in %s (see submit.txt)" % out_dir)
+    record = os.path.join(out_dir, SUBMITTED)
+    ids = _read_ids(record)
     previous = ""
-    ids = {}
     for stage in STAGES:
+        if stage in ids:  # accepted by an earlier try of this submission
+            previous = ids[stage]
+            continue
         job_info = os.path.join(out_dir, "%s.job_info.txt" % stage)
         if previous:
-            with open(job_info, "a", encoding="utf-8") as stream:
-                stream.write("JobDependencies=%s\n" % previous)
+            _set_dependency(job_info, previous)
         completed = subprocess.run([deadlinecommand, job_info, os.path.join(out_dir, "%s.plugin_info.txt" % stage)],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         match = re.search(r"^JobID=(\S+)", completed.stdout, re.MULTILINE)
-        if completed.returncode != 0 or not match:
+        if completed.returncode != 0 or not match or re.search(r"^Result=Failure", completed.stdout, re.MULTILINE):
             last = (completed.stdout.strip().splitlines() or ["no output"])[-1]
-            raise FarmError("deadline10: deadlinecommand refused the %s job (exit %d): %s" % (stage, completed.returncode, last))
+            raise FarmError("deadline10: deadlinecommand refused the %s job (exit %d): %s; %s" % (
+                stage, completed.returncode, last, "submit again: the stages Deadline accepted (%s) are not sent "
+                "twice" % ", ".join(ids) if ids else "submit again"))
         previous = ids[stage] = match.group(1)
+        _write_ids(record, ids)
+    os.remove(record)  # all three accepted: a later submission of this job is a new one
     return ids["generate"]
+
+
+SUBMITTED = "submitted.json"
+
+
+def _read_ids(path: str) -> Dict[str, str]:
+    try:
+        with open(path, "r", encoding="utf-8") as stream:
+            return dict(json.load(stream))
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def _write_ids(path: str, ids: Dict[str, str]) -> None:
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as stream:
+        json.dump(ids, stream, indent=1)
+    os.replace(temporary, path)
+
+
+def _set_dependency(job_info: str, job_id: str) -> None:
+    """The job info's one JobDependencies line (a retry rewrites it, never adds a second)."""
+    with open(job_info, "r", encoding="utf-8") as stream:
+        lines = [line for line in stream if not line.startswith("JobDependencies=")]
+    with open(job_info, "w", encoding="utf-8") as stream:
+        stream.writelines(lines + ["JobDependencies=%s\n" % job_id])

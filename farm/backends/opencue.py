@@ -50,13 +50,18 @@ def build_outline(job: FarmJob, worker_job_dir: str, farm):
                    range=shots, chunk=1, cores=1)
     generate = Shell("generate", command=_command(command, task_base + ["generate", "--job", worker_job_dir,
                                                                         "--index", "#FRAME_START#-#FRAME_END#"]),
-                     range=tasks, chunk=farm.chunk_size, cores=2, gpus=1, gpu_memory="8g")
+                     range=tasks, chunk=farm.chunk_size, cores=2, gpus=1,
+                     gpu_memory="%dg" % max(1, farm.gpu_memory_gib), memory="%dg" % max(8, farm.gpu_memory_gib))
     publish = Shell("publish", command=_command(command, task_base + ["publish", "--job", worker_job_dir,
                                                                       "--shot-index", "#IFRAME#"]),
                     range=shots, chunk=1, cores=1)
     generate.depend_all(export)
     publish.depend_all(generate)
     for layer in (export, generate, publish):
+        # as Deadline 10's EnvironmentKeyValue0: the task finds its job folder without an argument too
+        layer.set_env("ACTANYWHERE_FARM_JOB", worker_job_dir)
+        if os.environ.get("ACTANYWHERE_CONFIG"):  # the studio config the job was submitted with
+            layer.set_env("ACTANYWHERE_CONFIG", os.environ["ACTANYWHERE_CONFIG"])
         job_outline.add_layer(layer)
     return job_outline
 
