@@ -216,3 +216,17 @@ def test_deadline10_resubmits_only_the_stages_deadline_refused(tmp_path, monkeyp
     generate = read(os.path.join(folder, "generate.job_info.txt"))
     assert generate.count("JobDependencies=") == 1 and "JobDependencies=id-export\n" in generate
     assert "TaskTimeoutMinutes=240\n" in generate and "OnTaskTimeout=Error\n" in generate
+
+
+def test_the_openjd_bundle_names_its_assets_for_job_attachments(tmp_path):
+    """Issue 20: without shared storage, Deadline Cloud's job attachments move what asset_references.yaml
+    names: the inputs from the submitting machine, the outputs back to it."""
+    import yaml
+
+    config = farm_config(tmp_path)
+    submission = prepare(golden_job(tmp_path, config), config, "openjd", job_dir=str(tmp_path / "job"))
+    assets = yaml.safe_load(read(os.path.join(submission.job_dir, "openjd", "asset_references.yaml")))["assetReferences"]
+    assert "/shows/demo/sh010/plate" in assets["inputs"]["directories"]  # as the workstation sees it
+    assert "/shows/demo/comp/sh020.nk" in assets["inputs"]["filenames"]  # the export step's script
+    assert os.path.join(submission.job_dir, "results") in assets["outputs"]["directories"]
+    assert all(not path.startswith("/farm/") for paths in assets["inputs"].values() for path in paths)  # not worker paths

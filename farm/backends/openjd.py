@@ -1,7 +1,10 @@
 """Open Job Description (AWS Deadline Cloud): a job bundle, runnable locally with `openjd run`.
 
     <out>/template.yaml           jobtemplate-2023-09: steps Export -> Generate -> Publish
-    <out>/parameter_values.yaml   the bundle's parameter values (the job folder, the priority)
+    <out>/parameter_values.yaml   the bundle's parameter values (the job folder, the priority, retries)
+    <out>/asset_references.yaml   what job attachments carry to workers without the shared storage: the
+                                  plates, mattes, conditions, OCIO config and export scripts in, the
+                                  versions' folders and the job folder's results out
 
 Generate runs in a step environment that starts one engine per worker session (onEnter) and stops it at
 the end (onExit); the tasks of the session find it through ACTANYWHERE_FARM_ENGINE, so the model loads
@@ -25,6 +28,7 @@ from ..job import FarmError, FarmJob
 
 TEMPLATE = "template.yaml"
 PARAMETERS = "parameter_values.yaml"
+ASSETS = "asset_references.yaml"
 ENGINE_ENVIRONMENT = "ActAnywhereEngine"
 CANCEL_NOTIFY_S = 30  # from SIGTERM to SIGKILL: enough to cancel an engine job and remove a staging folder
 
@@ -118,9 +122,38 @@ def parameter_values(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
                                 {"name": "deadline:maxRetriesPerTask", "value": int(farm.max_retries_per_task)}]}
 
 
+def asset_references(job: FarmJob) -> Dict[str, Any]:
+    """Deadline Cloud's asset references (deadline-cloud's AssetReferences.to_dict form), in the
+    submitting machine's paths: job attachments upload the inputs from there and download the outputs."""
+    from ...engine.outputs import OutputTemplate
+    from ...engine.sequence import FrameSequence
+
+    directories, filenames, outputs = set(), set(), set()
+    for shot in job.shots:
+        if shot.export is not None:
+            filenames.add(shot.export.script)
+        for task in shot.tasks:
+            spec = task.spec
+            directories.update(os.path.dirname(FrameSequence.parse(path).prefix) for path in (spec.plate, spec.matte))
+            condition = FrameSequence.parse(spec.condition)
+            if condition.has_frame_token:
+                directories.add(os.path.dirname(condition.prefix))
+            else:
+                filenames.add(spec.condition)
+            if spec.colour.ocio_config and "://" not in spec.colour.ocio_config:
+                filenames.add(spec.colour.ocio_config)
+            outputs.add(OutputTemplate.parse(spec.output.template).version_parent(task.shot, task.seed))
+    if job.job_dir:
+        directories.add(os.path.join(job.job_dir, "specs"))
+        outputs.update(os.path.join(job.job_dir, name) for name in ("results", "state", "logs"))
+    return {"assetReferences": {"inputs": {"directories": sorted(directories), "filenames": sorted(filenames)},
+                                "outputs": {"directories": sorted(outputs)}, "referencedPaths": []}}
+
+
 def write_job(job: FarmJob, out_dir: str, worker_job_dir: str, farm) -> List[str]:
     os.makedirs(out_dir, exist_ok=True)
-    files = {TEMPLATE: job_template(job, worker_job_dir, farm), PARAMETERS: parameter_values(job, worker_job_dir, farm)}
+    files = {TEMPLATE: job_template(job, worker_job_dir, farm), PARAMETERS: parameter_values(job, worker_job_dir, farm),
+             ASSETS: asset_references(job)}
     written = []
     for name, data in files.items():
         path = os.path.join(out_dir, name)
