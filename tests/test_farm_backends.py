@@ -162,7 +162,10 @@ def test_an_openjd_job_of_any_size_passes_openjd_check(tmp_path):
     farm = farm_config(tmp_path).farm
     template = openjd.job_template(job, "/farm/jobs/big", farm)
     generate = next(step for step in template["steps"] if step["name"] == "Generate")
-    assert generate["parameterSpace"]["taskParameterDefinitions"] == [{"name": "Index", "type": "INT", "range": "1-2050"}]
+    assert generate["parameterSpace"]["taskParameterDefinitions"] == [  # farm_config's chunk_size is 2
+        {"name": "Index", "type": "CHUNK[INT]", "range": "1-2050",
+         "chunks": {"defaultTaskCount": 2, "rangeConstraint": "CONTIGUOUS"}}]
+    assert template["extensions"] == ["TASK_CHUNKING"]
     path = str(tmp_path / "template.yaml")
     with open(path, "w") as stream:
         yaml.safe_dump(template, stream, sort_keys=False)

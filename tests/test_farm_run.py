@@ -57,11 +57,12 @@ def test_openjd_run_two_shots_two_variants_one_engine_per_session(tmp_path):
     job_dir = str(tmp_path / "job")
     assert main(["farm", "submit", job_file, "--backend", "openjd", "--dry-run", job_dir,
                  "--set", "farm.worker_command=[%s, -m, actanywhere.engine.cli]" % sys.executable,
-                 "--set", "farm.worker_device=cpu"]) == 0
+                 "--set", "farm.worker_device=cpu", "--set", "farm.chunk_size=2"]) == 0
     completed = subprocess.run([OPENJD, "run", os.path.join(job_dir, "openjd", "template.yaml"), "-p", "JobDir=" + job_dir,
                                 "--step", "Publish", "--run-dependencies"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, env=ENV, timeout=600)
     assert completed.returncode == 0, completed.stdout[-4000:]
+    assert "Index(CHUNK[INT]) = 1-2" in completed.stdout and "Index(CHUNK[INT]) = 3-4" in completed.stdout
     assert "Session ended successfully" in completed.stdout
     assert "openjd_progress: 100" in completed.stdout
     assert_published(job_dir, ("sh010", "sh020"), (7, 8))

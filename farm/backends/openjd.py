@@ -36,7 +36,7 @@ CANCEL_NOTIFY_S = 30  # from SIGTERM to SIGKILL: enough to cancel an engine job 
 def job_template(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
     command = list(farm.worker_command)
     shots = [shot.name for shot in job.shots]
-    return {
+    template = {
         "specificationVersion": "jobtemplate-2023-09",
         "name": "ActAnywhere %s" % job.job_id,
         "parameterDefinitions": [
@@ -54,12 +54,21 @@ def job_template(job: FarmJob, worker_job_dir: str, farm) -> Dict[str, Any]:
                 depends_on="Generate")),
         ],
     }
+    if farm.chunk_size > 1:
+        # Generate's tasks come in chunks "N-M" (`farm task generate --index N-M`): fewer, longer tasks.
+        template = {"specificationVersion": template.pop("specificationVersion"), "extensions": ["TASK_CHUNKING"],
+                    **template}
+    return template
 
 
 def generate_step(job: FarmJob, command: List[str], farm) -> Dict[str, Any]:
     step = _step("Generate", "Index", len(job.tasks),
                  _action(command, ["generate", "--index", "{{Task.Param.Index}}"], farm.generate_timeout_s),
                  depends_on="Export")
+    if farm.chunk_size > 1:
+        definition = step["parameterSpace"]["taskParameterDefinitions"][0]
+        definition.update(type="CHUNK[INT]", chunks={"defaultTaskCount": int(farm.chunk_size),
+                                                     "rangeConstraint": "CONTIGUOUS"})
     step["stepEnvironments"] = [engine_environment(command, farm.worker_device, farm.stage_timeout_s)]
     return _with_host(step, gpu_memory_gib=farm.gpu_memory_gib)
 
