@@ -6,10 +6,12 @@ reaches Nuke only through NukeMainThread.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import time
 import traceback
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import nuke  # noqa: F401  (the one place)
 
@@ -32,7 +34,19 @@ class NukeMainThread(MainThread):
         nuke.executeInMainThread(function, args)
 
     def call_and_wait(self, function, *args):
-        return nuke.executeInMainThreadWithResult(function, args)
+        # Nuke prints an exception of the call and returns None: it is carried back and raised here.
+        box = {}  # type: Dict[str, Any]
+
+        def run():
+            try:
+                box["result"] = function(*args)
+            except BaseException as error:  # noqa: B902 (raised again in the caller's thread)
+                box["error"] = error
+
+        nuke.executeInMainThreadWithResult(run)
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
 
 
 class NukeProgress(ProgressUI):
@@ -268,6 +282,36 @@ def _evaluate(node, knob_name: str) -> str:
 
 
 # -- buttons ------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def in_group_of(node):
+    """Nuke runs a Group's button scripts inside that Group: nodes made then (the export's Write, the
+    collected Reads) would land in it, and toNode/allNodes would look there. Handlers run in the group
+    that holds the node (the root, or the artist's Group), as Foundry's Group-button examples do."""
+    with nuke.root():
+        parent_name = node.fullName().rpartition(".")[0]
+        parent = nuke.toNode(parent_name) if parent_name else None
+        if parent is None:
+            yield
+        else:
+            with parent:
+                yield
+
+
+def _node_named(full_name: str):
+    """The node of a full name (Group1.ActAnywhere1), whatever group is current when a callback runs."""
+    with nuke.root():
+        return nuke.toNode(full_name)
+
+
+def _beside(handler: Callable) -> Callable:
+    """A button handler run `in_group_of` its node."""
+    @functools.wraps(handler)
+    def run(node, *args, **kwargs):
+        with in_group_of(node):
+            return handler(node, *args, **kwargs)
+    return run
+
+
 def _report(node, error: BaseException, endpoint: Optional[str] = None) -> None:
     if not isinstance(error, ActAnywhereError):
         traceback.print_exc()
@@ -280,6 +324,7 @@ def _set_status(node, text: str) -> None:
     node["status"].setValue(text[:300])
 
 
+@_beside
 def on_export(node) -> None:
     try:
         exported = run_export(node)
@@ -288,6 +333,7 @@ def on_export(node) -> None:
         _report(node, error)
 
 
+@_beside
 def on_generate(node, client_factory=None, poll_s: Optional[float] = None) -> Optional[GenerateJob]:
     """Export, then send to the engine on a background thread; returns the running job."""
     endpoint = None
@@ -307,7 +353,7 @@ def on_generate(node, client_factory=None, poll_s: Optional[float] = None) -> Op
     entry = _history_entry(node, spec, exported, destination="engine")
 
     def submitted(job_id: str) -> None:
-        target = nuke.toNode(node_name)
+        target = _node_named(node_name)
         if target is not None:
             target["last_job_id"].setValue(job_id)
             _set_status(target, "job %s running on %s" % (job_id, endpoint))
@@ -315,17 +361,18 @@ def on_generate(node, client_factory=None, poll_s: Optional[float] = None) -> Op
             _add_history(target, entry)
 
     def done(job_id: str, record: Dict[str, Any], result: Dict[str, Any]) -> None:
-        target = nuke.toNode(node_name)
+        target = _node_named(node_name)
         if target is None:
             return
         entry["results"] = result.get("results") or []
         entry["job_id"] = job_id
         _add_history(target, entry)
-        created = collect_node(target)
+        with in_group_of(target):  # later, on the main thread, in whatever group is current then
+            created = collect_node(target)
         _set_status(target, "job %s done: %d new version(s) collected" % (job_id, created))
 
     def failed(message: str) -> None:
-        target = nuke.toNode(node_name)
+        target = _node_named(node_name)
         if target is not None:
             _set_status(target, message.splitlines()[0])
         nuke.message(message)
@@ -336,6 +383,7 @@ def on_generate(node, client_factory=None, poll_s: Optional[float] = None) -> Op
     return job
 
 
+@_beside
 def on_submit_farm(node, submitter=None) -> Optional[str]:
     try:
         resolved = load_config()
@@ -443,6 +491,7 @@ def collect_node(node) -> int:
     return len(plan.of_class("Merge2"))
 
 
+@_beside
 def on_collect(node) -> None:
     try:
         count = collect_node(node)
@@ -457,6 +506,7 @@ def collect_selected() -> None:
             on_collect(node)
 
 
+@_beside
 def on_copy_snippet(node) -> None:
     try:
         text = nk_snippet.render(collect_plan(node, standalone=True))
@@ -468,6 +518,7 @@ def on_copy_snippet(node) -> None:
         _report(node, error)
 
 
+@_beside
 def on_refresh_engine(node) -> None:
     endpoint = None
     try:
@@ -500,10 +551,11 @@ def headless_export(script: str, node_name: str, frame_text: str) -> Dict[str, A
     """The farm's export step: open `script`, export `node_name`'s inputs for `frame_text`."""
     if script:
         nuke.scriptOpen(script)
-    node = nuke.toNode(node_name)
+    node = _node_named(node_name)  # the node's full name, e.g. Comp.ActAnywhere1
     if node is None or node.knob("actanywhere_tab") is None:
         raise export.ExportError("%s: no ActAnywhere node named %s" % (script or "the script", node_name))
-    exported = run_export(node, render=True, frame_text=frame_text)
+    with in_group_of(node):
+        exported = run_export(node, render=True, frame_text=frame_text)
     return {"plate": exported.plate, "matte": exported.matte, "matte_channel": exported.matte_channel,
             "condition": exported.condition, "condition_frame": exported.condition_frame,
             "frames": str(exported.frames), "reused": exported.reused}

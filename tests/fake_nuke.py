@@ -91,7 +91,10 @@ class NukeState:
         self.main_thread = threading.current_thread()
         self.render_hook = None  # callable(write_node, frame), e.g. to write real EXRs
         self.lock = threading.Lock()
-        self.context = None  # the Group being built, or None
+        # Nuke's current group, as a stack: Group.begin()/end() and `with group:` push and pop it; a
+        # PyScript button on a Group runs inside that Group (press()). nuke.nodes.X, createNode, toNode
+        # and allNodes act in the current group, as Foundry documents.
+        self.context_stack = []
         self.this_node = None
         self.progress_tasks = []
         self.menus = {}
@@ -342,12 +345,21 @@ class Node:
 
     # groups
     def begin(self):
-        if self._class != "Group":
+        if self._class not in ("Group", "Root"):
             raise RuntimeError("fake nuke: begin() on a %s" % self._class)
-        state.context = self
+        state.context_stack.append(self)
 
     def end(self):
-        state.context = None
+        if not state.context_stack:
+            raise RuntimeError("fake nuke: end() without begin()")
+        state.context_stack.pop()
+
+    def __enter__(self):
+        self.begin()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.end()
 
     def nodes(self):
         return list(self._children)
@@ -360,9 +372,19 @@ def _siblings(node):
     return node.parent._children if node.parent is not None else state.nodes
 
 
+def _current_group():
+    """The Group nodes are made in now, or None for the root."""
+    top = state.context_stack[-1] if state.context_stack else None
+    return None if top is None or top.Class() == "Root" else top
+
+
+def thisGroup():
+    return _current_group() or _root
+
+
 def _create(node_class, knobs):
     _require_main_thread("creating a %s node" % node_class)
-    parent = state.context
+    parent = _current_group()
     node = Node(node_class, parent)
     existing = {other.name() for other in (parent._children if parent else state.nodes)}
     prefix = "Merge" if node_class == "Merge2" else node_class
@@ -400,8 +422,14 @@ def createNode(node_class, knobs="", inpanel=True):
 
 
 def toNode(name):
-    scope = state.nodes
+    """As Nuke: a name relative to the current group; "root.X.Y" from the root."""
+    group = _current_group()
+    scope = group._children if group is not None else state.nodes
     parts = name.split(".")
+    if parts[0] == "root":
+        scope, parts = state.nodes, parts[1:]
+        if not parts:
+            return _root
     node = None
     for part in parts:
         node = next((candidate for candidate in scope if candidate.name() == part), None)
@@ -421,7 +449,9 @@ def allNodes(filter=None, group=None, recurseGroups=False):
             if recurseGroups and node._children:
                 walk(node._children)
 
-    walk(group.nodes() if group is not None else state.nodes)
+    if group is None:
+        group = _current_group()  # Nuke: "the current group" when none is given
+    walk(group.nodes() if group is not None and group.Class() != "Root" else state.nodes)
     return found
 
 
@@ -469,14 +499,19 @@ def executeInMainThread(call, args=(), kwargs=None):
 
 
 def executeInMainThreadWithResult(call, args=(), kwargs=None):
+    """As Nuke: queued for the main thread (called from the main thread it would wait for itself and hang:
+    here an error); an exception in the call is printed, not raised, and the result is then None."""
     if threading.current_thread() is state.main_thread:
-        return call(*args, **(kwargs or {}))
+        raise RuntimeError("fake nuke: executeInMainThreadWithResult from the main thread hangs Nuke")
     box = {"done": threading.Event()}
     with state.lock:
         state.main_queue.append((call, tuple(args), dict(kwargs or {}), box))
     box["done"].wait(60)
     if "error" in box:
-        raise box["error"]
+        import traceback
+
+        traceback.print_exception(type(box["error"]), box["error"], box["error"].__traceback__)
+        return None
     return box.get("result")
 
 
@@ -546,6 +581,26 @@ def menu(name):
 
 def thisNode():
     return state.this_node
+
+
+def press(node, knob_name):
+    """A click on a PyScript button of `node`, as Nuke runs it: `nuke.thisNode()` is the node and, for a
+    Group's own button, the current group is that Group (so nodes the script makes go inside it unless
+    it changes context)."""
+    import sys
+
+    knob = node[knob_name]
+    previous = state.this_node
+    state.this_node = node
+    inside = node.Class() == "Group"
+    if inside:
+        node.begin()
+    try:
+        exec(knob.command, {"nuke": sys.modules[__name__]})
+    finally:
+        if inside:
+            node.end()
+        state.this_node = previous
 
 
 # -- the TCL the plugin's defaults use ---------------------------------------------------------------------

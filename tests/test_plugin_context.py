@@ -1,0 +1,72 @@
+"""The buttons as Nuke runs them: a PyScript button on the ActAnywhere Group runs inside that Group, so
+nuke.nodes.X, toNode and allNodes act there (Foundry: "the current group"). Collect and export must still
+make their nodes beside the node, in the group that holds it, wired to the artist's nodes."""
+import json
+
+from fake_nuke import make_comp
+from test_plugin_collect import engine_results, history
+
+
+def test_collect_pressed_inside_the_group_builds_beside_the_node(nuke, adapter):
+    plate, roto, node = make_comp(nuke, adapter)
+    node["job_history"].setValue(history("/r", engine_results("/r")))
+    nuke.press(node, "collect")
+    top = {n.name() for n in nuke.allNodes()}
+    assert {"AA_sh010_v001_bg", "AA_sh010_v002_bg", "AA_sh010_v001_comp"} <= top  # beside the node, not in it
+    inside = {n.name() for n in node.nodes()}
+    assert not any(name.startswith("AA_") for name in inside)
+    copy = nuke.toNode("AA_sh010_subject")
+    assert copy.input(0) is plate and copy.input(1) is roto  # wired to the artist's nodes across no group
+    assert node["status"].value().startswith("collected 2")
+
+
+def test_an_actanywhere_node_inside_a_group_collects_into_that_group(nuke, adapter):
+    with nuke.nodes.Group(name="Comp") as group:
+        plate, roto, node = make_comp(nuke, adapter)
+    node["job_history"].setValue(history("/r", engine_results("/r", versions=(1,))))
+    nuke.press(node, "collect")
+    assert "AA_sh010_v001_bg" in {n.name() for n in group.nodes()}
+    assert "AA_sh010_v001_bg" not in {n.name() for n in nuke.allNodes()} and node.fullName() == "Comp.ActAnywhere1"
+
+
+def test_export_pressed_inside_the_group_renders_from_the_parent(nuke, adapter):
+    plate, roto, node = make_comp(nuke, adapter)
+    nuke.press(node, "export_inputs")
+    assert node["status"].value().startswith("exported"), node["status"].value()
+    assert not [n for n in node.nodes() if n.Class() in ("Write", "Crop", "Copy")]  # nothing built inside it
+    assert all(n.Class() != "Write" for n in nuke.allNodes())  # the temporary nodes are removed again
+    assert nuke.state.executions  # and the Write did render
+
+
+def test_the_history_survives_a_press_from_inside(nuke, adapter):
+    plate, roto, node = make_comp(nuke, adapter)
+    node["job_history"].setValue(history("/r", engine_results("/r", versions=(1,))))
+    nuke.press(node, "collect")
+    nuke.press(node, "collect")  # nothing new the second time
+    assert len([n for n in nuke.allNodes("Read")]) == 2 and json.loads(node["job_history"].value())
+
+
+def test_main_thread_calls_behave_as_in_nuke_and_errors_still_reach_the_caller(nuke, adapter):
+    """Nuke's executeInMainThreadWithResult hangs when called from the main thread and, for a call that
+    raises, prints the traceback and returns None: the fake does the same, and the adapter still hands
+    the error to the background thread that asked."""
+    import threading
+
+    import pytest
+
+    with pytest.raises(RuntimeError, match="hangs Nuke"):
+        nuke.executeInMainThreadWithResult(lambda: 1)
+    outcome = {}
+
+    def background():
+        try:
+            adapter.NukeMainThread().call_and_wait(lambda: 1 / 0)
+        except ZeroDivisionError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    while thread.is_alive():
+        nuke.run_main_queue()
+        thread.join(0.01)
+    assert isinstance(outcome.get("error"), ZeroDivisionError)
