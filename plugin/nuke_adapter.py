@@ -248,6 +248,10 @@ def run_export(node, render: bool = True, frame_text: Optional[str] = None) -> e
     """Export the node's inputs (render=False: only evaluate the paths the export will write)."""
     settings = read_settings(node)
     root = root_info()
+    if not root.name or root.name == "Root":
+        # The exports go beside the script ([file dirname [value root.name]]): for an unsaved script that is
+        # "." in TCL, Nuke's working directory, which the engine and the farm never see.
+        raise export.ExportError("save the script first: the exported plate and matte go beside it")
     plan = plan_for_node(node, settings, root, frame_text)
     created = build(plan.nodes)
     try:

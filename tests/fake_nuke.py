@@ -70,6 +70,23 @@ DEFAULTS = {
              "colorManagement": "Nuke", "OCIO_config": "nuke-default", "customOCIOConfigPath": "",
              "workingSpaceLUT": "linear"},
 }
+# The values of built-in enumeration knobs the plugin sets, as Nuke 15 lists them: any other text is an error
+# in Nuke (a Write with compression "zip" fails when the script loads).
+BUILT_IN_ENUMS = {
+    ("Write", "file_type"): ("cin", "dpx", "exr", "hdr", "jpeg", "mov", "null", "pfm", "png", "sgi", "targa", "tiff",
+                             "xpm", "yuv"),
+    ("Write", "datatype"): ("16 bit half", "32 bit float"),
+    ("Write", "compression"): ("none", "Zip (1 scanline)", "Zip (16 scanlines)", "PIZ Wavelet (32 scanlines)", "RLE",
+                               "B44", "B44A", "DWAA", "DWAB"),
+    ("Write", "channels"): ("none", "rgb", "rgba", "alpha", "all"),
+    ("Read", "on_error"): ("error", "black", "checkerboard", "nearest frame"),
+    ("Merge2", "operation"): ("over", "under", "plus", "multiply", "screen", "copy", "mask", "stencil", "max", "min"),
+}
+# A Write's EXR knobs exist only once its file_type is exr (Nuke builds them with the file format).
+WRITE_EXR_KNOBS = {"datatype", "compression", "metadata", "interleave", "autocrop", "write_full_layer",
+                   "standard_layer_name_format", "dw_compression_level", "truncateChannelNames", "heroview",
+                   "noprefix"}
+
 INPUT_LIMITS = {"Read": 0, "Constant": 0, "Roto": 1, "RotoPaint": 1, "Write": 1, "Crop": 1, "Premult": 1, "Dot": 1,
                 "Copy": 2, "Merge2": 3, "Shuffle2": 2, "Group": 3, "Input": 0, "Output": 1}
 RGBA = ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]
@@ -136,6 +153,10 @@ class Knob:
         _require_main_thread("setting knob %s" % self._name)
         if self._values and value not in self._values:
             raise ValueError("fake nuke: %r is not one of %s's values %s" % (value, self._name, self._values))
+        allowed = BUILT_IN_ENUMS.get((self.node.Class(), self._name)) if self.node is not None else None
+        if allowed is not None and value not in allowed and not (isinstance(value, int) and 0 <= value < len(allowed)):
+            raise ValueError("fake nuke: %s.%s has no value %r; Nuke's are %s" % (
+                self.node.Class(), self._name, value, ", ".join(allowed)))
         self._value = value
         return True
 
@@ -260,12 +281,19 @@ class Node:
         self._knobs["name"]._value = name
 
     # knobs
+    def _has_knob(self, name):
+        if self._class == "Write" and name in WRITE_EXR_KNOBS and self._knobs["file_type"]._value != "exr":
+            return False  # not built yet: set file_type to exr first
+        return name in self._knobs
+
     def knob(self, name):
-        return self._knobs.get(name)
+        return self._knobs.get(name) if self._has_knob(name) else None
 
     def __getitem__(self, name):
-        if name not in self._knobs:
-            raise NameError("fake nuke: %s node %s has no knob named %r" % (self._class, self.name(), name))
+        if not self._has_knob(name):
+            raise NameError("fake nuke: %s node %s has no knob named %r%s" % (
+                self._class, self.name(), name, " (a Write has it once file_type is exr)"
+                if self._class == "Write" and name in WRITE_EXR_KNOBS else ""))
         return self._knobs[name]
 
     def knobs(self):
@@ -616,9 +644,10 @@ def evaluate_tcl(text, node=None):
             if owner is None:
                 raise RuntimeError("fake nuke: TCL [value %s]: no such node" % words[1])
             return str(owner[knob_name]._value)
-        if words[:1] == ["file"] and len(words) == 3:
-            operation, path = words[1], words[2]
-            return {"dirname": os.path.dirname, "tail": os.path.basename,
+        if words[:1] == ["file"] and len(words) in (2, 3):  # [file dirname ""]: an unsaved script's name
+            operation, path = words[1], words[2] if len(words) == 3 else ""
+            # Tcl's own answers: [file dirname ""] and [file dirname x.nk] are ".", not "".
+            return {"dirname": lambda p: os.path.dirname(p) or ".", "tail": os.path.basename,
                     "rootname": lambda p: os.path.splitext(p)[0]}[operation](path)
         raise RuntimeError("fake nuke: TCL %r is beyond this fake" % match.group(0))
 

@@ -70,3 +70,31 @@ def test_main_thread_calls_behave_as_in_nuke_and_errors_still_reach_the_caller(n
         nuke.run_main_queue()
         thread.join(0.01)
     assert isinstance(outcome.get("error"), ZeroDivisionError)
+
+
+def test_the_fake_refuses_what_nuke_refuses_on_built_in_knobs(nuke):
+    """Enumeration knobs of built-in nodes take Nuke's own values only, and a Write's EXR knobs appear
+    once its file_type is exr: the export's Write (tests/test_plugin_export.py) passes through both."""
+    import pytest
+
+    write = nuke.nodes.Write()
+    with pytest.raises(NameError, match="once file_type is exr"):
+        write["compression"]
+    write["file_type"].setValue("exr")
+    with pytest.raises(ValueError, match="has no value 'zip'"):
+        write["compression"].setValue("zip")
+    write["compression"].setValue("Zip (1 scanline)")
+    with pytest.raises(ValueError, match="on_error has no value 'skip'"):
+        nuke.nodes.Read()["on_error"].setValue("skip")
+
+
+def test_export_and_generate_of_an_unsaved_script_ask_to_save_it(nuke, adapter):
+    """Nuke evaluates the default export folder of an unsaved script to "." (its working directory):
+    exports there would be lost to the engine and the farm, so export and generate refuse first."""
+    plate, roto, node = make_comp(nuke, adapter)
+    nuke.root()["name"].setValue("")
+    assert nuke.evaluate_tcl("[file dirname [value root.name]]") == "."
+    nuke.press(node, "export_inputs")
+    assert "save the script first" in node["status"].value()
+    assert adapter.on_generate(node, client_factory=lambda: None) is None
+    assert "save the script first" in node["status"].value() and not nuke.state.executions
