@@ -106,7 +106,8 @@ def add_knobs(node) -> None:
         "double": lambda spec: nuke.Double_Knob(spec.name, spec.label),
         "enum": lambda spec: nuke.Enumeration_Knob(spec.name, spec.label, list(spec.values)),
         "bool": lambda spec: nuke.Boolean_Knob(spec.name, spec.label),
-        "channel": lambda spec: nuke.Channel_Knob(spec.name, spec.label),
+        # depth 1: one channel (rgba.alpha); without it Nuke shows a layer with a checkbox per channel
+        "channel": lambda spec: nuke.Channel_Knob(spec.name, spec.label, 1),
         "button": lambda spec: nuke.PyScript_Knob(spec.name, spec.label, spec.command),
         "multiline": lambda spec: nuke.Multiline_Eval_String_Knob(spec.name, spec.label),
     }

@@ -141,6 +141,9 @@ class Knob:
     def name(self):
         return self._name
 
+    def depth(self):  # Channel_Knob
+        return getattr(self, "_depth", 0)
+
     def label(self):
         return self._label
 
@@ -219,6 +222,10 @@ def _knob_class(kind):
             knob.command = extra[0]
         elif kind == "Text_Knob" and extra:
             knob._value = extra[0]
+        elif kind == "Channel_Knob":
+            # Nuke: Channel_Knob(name, label, depth); without depth 1 it is a layer with a checkbox per channel
+            knob._depth = int(extra[0]) if extra else 4
+            knob._value = "none"
         elif kind in ("Int_Knob",):
             knob._value = 0
         elif kind == "Double_Knob":

@@ -98,3 +98,8 @@ def test_export_and_generate_of_an_unsaved_script_ask_to_save_it(nuke, adapter):
     assert "save the script first" in node["status"].value()
     assert adapter.on_generate(node, client_factory=lambda: None) is None
     assert "save the script first" in node["status"].value() and not nuke.state.executions
+
+
+def test_the_matte_channel_knob_picks_one_channel(nuke, adapter):
+    node = adapter.create_node()
+    assert node["matte_channel"].depth() == 1  # a single-channel picker, not a layer with checkboxes
