@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -21,7 +20,7 @@ from ..engine import config as config_module, shotspec
 from ..engine.config import Config
 from . import job as job_module
 from .backends import module as backend_module
-from .job import ExportStep, FarmJob, JobFile, ShotEntry, Variants, write_json
+from .job import ExportStep, FarmError, FarmJob, JobFile, ShotEntry, Variants, write_json
 from .path_mapping import PathMapper
 
 SUBMISSION_FILE = "submission.json"
@@ -57,7 +56,7 @@ def submit_job(job: FarmJob, config: Config, backend: Optional[str] = None, dry_
         return submission
     if backend == "local":
         if detach_local:
-            submission.farm_job_id = _start_detached(submission.job_dir, config_arguments)
+            submission.farm_job_id = _start_detached(submission.job_dir, config_arguments, config.farm.worker_command)
         else:
             backend_module("local").run_job(job, config, config_arguments, log=log)
             submission.farm_job_id = job.job_id
@@ -69,14 +68,19 @@ def submit_job(job: FarmJob, config: Config, backend: Optional[str] = None, dry_
     return submission
 
 
-def _start_detached(job_dir: str, config_arguments: Sequence[str]) -> str:
+def _start_detached(job_dir: str, config_arguments: Sequence[str], command: Sequence[str]) -> str:
     """The local backend from the Nuke panel: `actanywhere farm run JOB_DIR` in the background, so Nuke
-    stays responsive; its output goes to JOB_DIR/logs/local_run.log."""
+    stays responsive; its output goes to JOB_DIR/logs/local_run.log. The command is farm.worker_command
+    (a studio's install of actanywhere), never sys.executable: inside Nuke that is the Nuke binary."""
     os.makedirs(os.path.join(job_dir, "logs"), exist_ok=True)
     with open(os.path.join(job_dir, "logs", "local_run.log"), "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "actanywhere.engine.cli", "farm", "run", job_dir]
-                                   + list(config_arguments), stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            process = subprocess.Popen(list(command) + ["farm", "run", job_dir] + list(config_arguments), stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as error:
+            raise FarmError("cannot start %s for the local farm run (%s); set farm.worker_command to the "
+                            "actanywhere command of this machine, e.g. [/opt/actanywhere/bin/actanywhere]"
+                            % (command[0], error.strerror)) from None
     return "local-%d" % process.pid
 
 

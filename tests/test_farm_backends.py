@@ -233,3 +233,18 @@ def test_the_openjd_bundle_names_its_assets_for_job_attachments(tmp_path):
     assert "/shows/demo/comp/sh020.nk" in assets["inputs"]["filenames"]  # the export step's script
     assert os.path.join(submission.job_dir, "results") in assets["outputs"]["directories"]
     assert all(not path.startswith("/farm/") for paths in assets["inputs"].values() for path in paths)  # not worker paths
+
+
+def test_the_panels_local_run_starts_the_configured_command_not_nukes_python(tmp_path, monkeypatch):
+    """Issue 17: inside Nuke, sys.executable is the Nuke binary; the detached local run uses
+    farm.worker_command (the studio's actanywhere)."""
+    started = []
+
+    class Process:
+        pid = 4242
+
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **kwargs: started.append(command) or Process())
+    config = farm_config(tmp_path, "farm.worker_command=[/opt/actanywhere/bin/actanywhere]", "farm.backend=local")
+    reply = submit_shot(shot_data("sh010"), config=config)
+    assert reply["job_id"] == "local-4242" and len(reply["tasks"]) == 1 and reply["tasks"][0]["task_id"]
+    assert started[0][:3] == ["/opt/actanywhere/bin/actanywhere", "farm", "run"] and sys.executable not in started[0]
