@@ -103,7 +103,8 @@ def run_export(job: FarmJob, shot_name: str, config, force: bool = False, write:
     record_state(job.job_dir, "export-" + shot.name, "export", "running")
     try:
         if shot.export is not None and (force or not _inputs_ready(shot.spec)):
-            command = shot.export.command or export_command(shot.export, config.farm.nuke_executable)
+            command = shot.export.command or export_command(
+                shot.export, config.farm.nuke_executable, _export_mapping(job, shot.name, config))
             write("openjd_status: exporting %s from %s" % (shot.name, shot.export.script))
             completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             sys.stdout.write(completed.stdout)
@@ -120,12 +121,23 @@ def run_export(job: FarmJob, shot_name: str, config, force: bool = False, write:
     record_state(job.job_dir, "export-" + shot.name, "export", "done")
 
 
-def export_command(export, nuke_executable: str) -> List[str]:
+def _export_mapping(job: FarmJob, shot_name: str, config) -> Optional[str]:
+    """The workstation -> worker rules (farm.path_mapping) for the export's filename filter, as a file in the
+    job folder; None without rules."""
+    if not config.farm.path_mapping:
+        return None
+    path = os.path.join(job.job_dir, "state", "export-%s.path_mapping.json" % shot_name)
+    write_json(path, {"rules": [[rule.source, rule.destination] for rule in config.farm.path_mapping]})
+    return path
+
+
+def export_command(export, nuke_executable: str, path_mapping: Optional[str] = None) -> List[str]:
     """`nuke -t <this install's plugin>/farm_export.py ...`: the worker's own install, not the workstation's."""
     from ..plugin import __file__ as plugin_init
 
     script = os.path.join(os.path.dirname(os.path.abspath(plugin_init)), "farm_export.py").replace(os.sep, "/")
-    return [nuke_executable, "-t", script, "--script", export.script, "--node", export.node, "--frames", export.frames]
+    command = [nuke_executable, "-t", script, "--script", export.script, "--node", export.node, "--frames", export.frames]
+    return command + (["--path-mapping", path_mapping] if path_mapping else [])
 
 
 def _inputs_ready(spec: ShotSpec) -> bool:

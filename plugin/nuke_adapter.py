@@ -552,8 +552,14 @@ def on_refresh_engine(node) -> None:
 
 
 # -- headless (nuke -t) -----------------------------------------------------------------------------------
-def headless_export(script: str, node_name: str, frame_text: str) -> Dict[str, Any]:
-    """The farm's export step: open `script`, export `node_name`'s inputs for `frame_text`."""
+def headless_export(script: str, node_name: str, frame_text: str,
+                    map_path: Optional[Callable[[str], str]] = None) -> Dict[str, Any]:
+    """The farm's export step: open `script`, export `node_name`'s inputs for `frame_text`. `map_path`
+    (the job's workstation -> worker path mapping) becomes a filename filter: every path the script's
+    nodes read and write, and the script's own, as the worker sees them."""
+    if map_path is not None:
+        nuke.addFilenameFilter(map_path)
+        script = map_path(script) if script else script
     if script:
         nuke.scriptOpen(script)
     node = _node_named(node_name)  # the node's full name, e.g. Comp.ActAnywhere1

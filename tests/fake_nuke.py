@@ -116,6 +116,7 @@ class NukeState:
         self.progress_tasks = []
         self.menus = {}
         self.opened_scripts = []
+        self.filename_filters = []
 
 
 state = NukeState()
@@ -502,9 +503,17 @@ def delete(node):
     state.deleted.append(node.name())
 
 
+def addFilenameFilter(call, args=(), kwargs=None, nodeClass="*"):
+    state.filename_filters.append(call)
+
+
 def filename(node, flags=0):
-    """The evaluated file knob: TCL expanded, frame token kept."""
-    return evaluate_tcl(str(node["file"]._value), node)
+    """The evaluated file knob: TCL expanded, frame token kept, the filename filters applied (Nuke reads
+    and writes what they return)."""
+    name = evaluate_tcl(str(node["file"]._value), node)
+    for call in state.filename_filters:
+        name = call(name)
+    return name
 
 
 def execute(node, first, last, incr=1):

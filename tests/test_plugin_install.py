@@ -144,3 +144,17 @@ def test_headless_export_for_the_farm(nuke, adapter, capsys):
     assert nuke.state.executions == [("Write1", 1002, 1003, 1)]
     assert farm_export.main(["--script", "/s/c.nk", "--node", "Nope", "--frames", "1001"]) == 2
     assert "no ActAnywhere node named Nope" in capsys.readouterr().err
+
+
+def test_headless_export_maps_the_scripts_paths_for_the_worker(nuke, adapter, capsys, tmp_path):
+    """Issue 17: the script holds workstation paths; the farm's export gives nuke -t the job's path
+    mapping and a filename filter maps what the script reads and writes, and the script's own path."""
+    plate, roto, node = make_comp(nuke, adapter)
+    node["export_dir"].setValue("/shows/demo/sh010/actanywhere")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [["/shows", "/mnt/shows"]]}))
+    assert farm_export.main(["--script", "/shows/demo/comp.nk", "--node", "ActAnywhere1", "--frames", "1002-1003",
+                             "--path-mapping", str(rules)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert nuke.state.opened_scripts == ["/mnt/shows/demo/comp.nk"]
+    assert printed["matte"].startswith("/mnt/shows/demo/sh010/actanywhere/"), printed
