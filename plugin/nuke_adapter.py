@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 import time
 import traceback
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -253,6 +254,14 @@ def run_export(node, render: bool = True, frame_text: Optional[str] = None) -> e
         # The exports go beside the script ([file dirname [value root.name]]): for an unsaved script that is
         # "." in TCL, Nuke's working directory, which the engine and the farm never see.
         raise export.ExportError("save the script first: the exported plate and matte go beside it")
+    if nuke.root().proxy():
+        # Nuke renders and evaluates paths at proxy size then: the engine would get a smaller plate.
+        raise export.ExportError("switch proxy mode off: the engine generates at the plate's full resolution")
+    plate = node.input(0)
+    if len(nuke.views()) > 1 and plate is not None and plate.knob("file") is not None and \
+            re.search(r"%[Vv]", plate["file"].value() or ""):
+        raise export.ExportError("the plate is a stereo sequence (%%V in %s): ActAnywhere generates one view; "
+                                 "give it one eye's Read (e.g. a OneView node on the plate)" % plate["file"].value())
     plan = plan_for_node(node, settings, root, frame_text)
     created = build(plan.nodes)
     try:

@@ -56,7 +56,7 @@ NODE_KNOBS = {
     "Root": {"name", "project_directory", "frame", "first_frame", "last_frame", "lock_range", "format",
              "proxy_type", "proxy_format", "fps", "colorManagement", "OCIO_config", "customOCIOConfigPath",
              "workingSpaceLUT", "monitorLut", "int8Lut", "int16Lut", "logLut", "floatLut", "defaultViewerLUT",
-             "onScriptLoad", "onScriptSave", "onScriptClose", "label"},
+             "onScriptLoad", "onScriptSave", "onScriptClose", "label", "proxy"},
 }
 DEFAULTS = {
     "Read": {"frame_mode": "expression", "frame": "", "on_error": "error", "colorspace": "default", "raw": False,
@@ -117,6 +117,7 @@ class NukeState:
         self.menus = {}
         self.opened_scripts = []
         self.filename_filters = []
+        self.views = ["main"]  # nuke.views(): a stereo script has ["left", "right"]
 
 
 state = NukeState()
@@ -266,6 +267,10 @@ class Node:
     # identity
     def Class(self):
         return self._class
+
+    def proxy(self):
+        """Root: whether the script is in proxy mode (Nuke then renders and evaluates at proxy size)."""
+        return bool(self._knobs["proxy"]._value) if "proxy" in self._knobs else False
 
     def name(self):
         return self._knobs["name"]._value
@@ -625,6 +630,10 @@ def menu(name):
 
 def thisNode():
     return state.this_node
+
+
+def views():
+    return list(state.views)
 
 
 def press(node, knob_name):

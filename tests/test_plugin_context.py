@@ -103,3 +103,15 @@ def test_export_and_generate_of_an_unsaved_script_ask_to_save_it(nuke, adapter):
 def test_the_matte_channel_knob_picks_one_channel(nuke, adapter):
     node = adapter.create_node()
     assert node["matte_channel"].depth() == 1  # a single-channel picker, not a layer with checkboxes
+
+
+def test_proxy_mode_and_a_stereo_plate_are_refused_with_what_to_do(nuke, adapter):
+    plate, roto, node = make_comp(nuke, adapter)
+    nuke.root()["proxy"].setValue(True)
+    nuke.press(node, "export_inputs")
+    assert "switch proxy mode off" in node["status"].value()
+    nuke.root()["proxy"].setValue(False)
+    nuke.state.views = ["left", "right"]
+    plate["file"].setValue("/shows/demo/sh010/plate/sh010_plate_%V.%04d.exr")
+    nuke.press(node, "export_inputs")
+    assert "stereo sequence" in node["status"].value() and not nuke.state.executions
