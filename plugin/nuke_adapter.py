@@ -150,15 +150,32 @@ def root_info() -> export.RootInfo:
     root = nuke.root()
     name = root["name"].value()
     colour = root["colorManagement"].value() if root.knob("colorManagement") else "Nuke"
-    custom = ""
-    if colour == "OCIO" and root.knob("OCIO_config") and root["OCIO_config"].value() == "custom":
-        custom = root["customOCIOConfigPath"].value()
     return export.RootInfo(
         name=name, project_directory=root["project_directory"].evaluate() if root.knob("project_directory") else "",
         first=int(root["first_frame"].value()), last=int(root["last_frame"].value()),
         colour_management=colour,
         working_space=root["workingSpaceLUT"].value() if root.knob("workingSpaceLUT") else "linear",
-        ocio_config=custom)
+        ocio_config=ocio_config(root, colour))
+
+
+def ocio_config(root, colour_management: str) -> str:
+    """The OCIO config the script's colour spaces are names of, as Deadline Cloud's Nuke submitter resolves
+    it: $OCIO (which overrides the root in Nuke too), else the root's custom config path, evaluated (TCL,
+    environment variables), else a stock config OCIO ships (ocio://<name>); "" for Nuke's own colour
+    management or a stock config OCIO does not ship (the engine then uses its own)."""
+    import os
+
+    if colour_management != "OCIO":
+        return ""
+    if os.environ.get("OCIO"):
+        return os.environ["OCIO"]
+    name = root["OCIO_config"].value() if root.knob("OCIO_config") else ""
+    if name == "custom":
+        knob = root["customOCIOConfigPath"]
+        return knob.evaluate() or knob.value()
+    if name.startswith(("cg-config-", "studio-config-")):  # the ACES configs built into OCIO 2.2 and later
+        return "ocio://" + name
+    return ""
 
 
 def source_info(node) -> export.SourceInfo:

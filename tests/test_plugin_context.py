@@ -115,3 +115,21 @@ def test_proxy_mode_and_a_stereo_plate_are_refused_with_what_to_do(nuke, adapter
     plate["file"].setValue("/shows/demo/sh010/plate/sh010_plate_%V.%04d.exr")
     nuke.press(node, "export_inputs")
     assert "stereo sequence" in node["status"].value() and not nuke.state.executions
+
+
+def test_the_ocio_config_is_resolved_as_nuke_resolves_it(nuke, adapter, monkeypatch):
+    """Issue 17: $OCIO first, then the root's custom path evaluated, then a stock config OCIO ships."""
+    root = nuke.root()
+    root["colorManagement"].setValue("OCIO")
+    root["OCIO_config"].setValue("custom")
+    root["customOCIOConfigPath"].setValue("[file dirname [value root.name]]/config.ocio")
+    monkeypatch.delenv("OCIO", raising=False)
+    root["name"].setValue("/shows/demo/comp/sh010.nk")
+    assert adapter.root_info().ocio_config == "/shows/demo/comp/config.ocio"  # evaluated, not the TCL
+    monkeypatch.setenv("OCIO", "/studio/ocio/config.ocio")
+    assert adapter.root_info().ocio_config == "/studio/ocio/config.ocio"
+    monkeypatch.delenv("OCIO")
+    root["OCIO_config"].setValue("cg-config-v2.1.0_aces-v1.3_ocio-v2.3")
+    assert adapter.root_info().ocio_config == "ocio://cg-config-v2.1.0_aces-v1.3_ocio-v2.3"
+    root["OCIO_config"].setValue("nuke-default")
+    assert adapter.root_info().ocio_config == ""
