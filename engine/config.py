@@ -228,7 +228,3 @@ def _source_of(key_path: str, sources: Dict[str, str]) -> str:
         key_path = key_path.rpartition(".")[0]
     return "schema default"
 
-
-def section_defaults(config: Config) -> Dict[str, Dict[str, Any]]:
-    """The sections a shot spec inherits from the config, as plain data."""
-    return {name: schema.to_data(getattr(config, name)) for name in ("sampler", "tiling", "camera", "colour", "output")}

@@ -13,7 +13,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..engine.settings import CAMERA_TRACK_MODES, FARM_BACKENDS, SCHEDULERS
 
-NODE_CLASS_LABEL = "ActAnywhere"
 INPUTS = ("plate", "matte", "condition")  # the Group's inputs, in order
 FRAME_RANGE_MODES = ("input", "root", "custom")
 CONDITION_SOURCES = ("file", "input")

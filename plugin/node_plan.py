@@ -52,10 +52,6 @@ class NodePlan:
         self._nodes.append(node)
         return node
 
-    def extend(self, other: "NodePlan") -> None:
-        for node in other:
-            self.add(node)
-
     def node(self, key: str) -> PlannedNode:
         for node in self._nodes:
             if node.key == key:

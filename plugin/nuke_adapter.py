@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import time
 import traceback
@@ -597,9 +596,6 @@ def headless_export(script: str, node_name: str, frame_text: str,
             "condition": exported.condition, "condition_frame": exported.condition_frame,
             "frames": str(exported.frames), "reused": exported.reused}
 
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, sort_keys=True)
 
 
 __all__ = ["install_menu", "create_node", "on_export", "on_generate", "on_submit_farm", "on_collect",

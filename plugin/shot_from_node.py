@@ -6,7 +6,7 @@ a validated ShotSpec, so a bad knob is reported here, in Nuke, before anything i
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ..engine import shotspec
 from ..engine.config import BUILT_IN, Resolved
@@ -79,9 +79,6 @@ def build_spec(settings: NodeSettings, exported: ExportResult, resolved: Resolve
     data = spec_data(settings, exported, template, ocio_config)
     return shotspec.from_data(data, resolved.config, source="ActAnywhere node %s" % settings.node_name)
 
-
-def profile_choice(settings: NodeSettings) -> Optional[str]:
-    return None if settings.model in ("", DEFAULT_CHOICE) else settings.model
 
 
 __all__ = ["build_spec", "spec_data", "output_template", "shot_name", "ShotSpecError"]

@@ -28,8 +28,7 @@ from actanywhere.engine.model.detail import restore_detail
 from actanywhere.engine.model.interaction import apply_gains, interaction_gains
 from actanywhere.engine.model.profile import CLIP_TOKENS, CONDITION_LATENT, FG_LATENT, MASK, NOISY
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
-
-SCHEDULERS = ("ddim", "dpmsolver++")
+from actanywhere.engine.settings import SCHEDULERS  # the one list; settings checks spec values against it
 
 
 def make_scheduler(name: str, noise_schedule: dict):
