@@ -300,3 +300,62 @@ class EngineClient:
                 if len(self._final) >= 1000:  # final states of jobs nobody waits for: keep it bounded
                     self._final.pop(next(iter(self._final)))
                 self._final[job_id] = message["job"]
+
+
+class JobEndedError(EngineError):
+    """A job that ended failed or cancelled; `record` is its final record, `code` its error code."""
+
+    def __init__(self, record: Dict[str, Any]):
+        error = record.get("error") or {}
+        code = error.get("code") or ("job_cancelled" if record.get("state") == "cancelled" else "job_failed")
+        super().__init__("job %s %s: %s" % (record.get("job_id", "?"), record.get("state", "failed"),
+                                            error.get("message", "no message")), code)
+        self.record = record
+
+
+def run_job(client, spec, *, job_id: Optional[str] = None, task_id: str = "", priority: int = 0,
+            on_submitted: Optional[Callable[[str], None]] = None, on_event: Optional[EventCallback] = None,
+            should_cancel: Optional[Callable[[], bool]] = None, poll_s: float = 0.5,
+            timeout_s: Optional[float] = None) -> Dict[str, Any]:
+    """Submit a shot and follow it to its end: the one submit-and-wait of the panel, the farm and the CLI.
+
+    Returns {"job_id", "record", "result"} for a done job; a failed or cancelled one raises JobEndedError
+    (its message and code are the job's). `should_cancel` is asked every `poll_s` (the artist's cancel
+    button). After `timeout_s` the wait stops with EngineError wait_timeout and the job keeps running on
+    the engine. When the caller itself is interrupted (a farm's SIGTERM, Ctrl-C), the job is cancelled on
+    the engine before the interruption goes on, so it publishes nothing. `client`: an EngineClient (or
+    anything with its submit, wait, cancel and result)."""
+    options = dict({"priority": priority} if priority else {}, **({"task_id": task_id} if task_id else {}))
+    job_id = client.submit(spec, job_id=job_id, **options)
+    if on_submitted is not None:
+        on_submitted(job_id)
+    cancel_sent = False
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while True:
+            if not cancel_sent and should_cancel is not None and should_cancel():
+                client.cancel(job_id)
+                cancel_sent = True
+            wait_s = poll_s if should_cancel is not None else None
+            if deadline is not None:
+                remaining = max(0.0, deadline - time.monotonic())
+                wait_s = remaining if wait_s is None else min(wait_s, remaining)
+            try:
+                record = client.wait(job_id, timeout_s=wait_s, on_event=on_event)
+            except EngineError as error:
+                if error.code == "wait_timeout" and (deadline is None or time.monotonic() < deadline):
+                    continue  # only a poll for the cancel button
+                raise
+            break
+    except EngineError:
+        raise  # the engine's own answer (or its silence): nothing to cancel that it would hear
+    except BaseException:
+        if not cancel_sent:
+            try:
+                client.cancel(job_id)
+            except EngineError:
+                pass
+        raise
+    if record.get("state") != "done":
+        raise JobEndedError(record)
+    return {"job_id": job_id, "record": record, "result": client.result(job_id)}

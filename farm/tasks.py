@@ -198,31 +198,22 @@ def _generate_here(task: Task, config, progress, write) -> PublishedVersion:
 
 
 def _generate_on_engine(task: Task, endpoint: str, config, progress) -> PublishedVersion:
-    from ..engine.client import EngineClient
+    from ..engine.client import EngineClient, JobEndedError, run_job
     from ..engine.protocol import new_id
 
     # The engine's sandbox checks the output's deepest existing folder: make the versions' folder exist.
     os.makedirs(_template(task).version_parent(task.shot, task.seed), exist_ok=True)
 
-    with EngineClient.from_settings(config.engine, endpoint=endpoint,
-                                    on_event=lambda _job, event: progress(event)) as client:
+    with EngineClient.from_settings(config.engine, endpoint=endpoint) as client:
         # A fresh engine job id per attempt (the engine never reruns a job id it knows, and a retry must
-        # run); the task id makes it exactly-once: the engine returns a version this task published.
-        engine_job = client.submit(task.spec, job_id="%s.%s" % (task.task_id[:50], new_id()[:8]), watch=True,
-                                   task_id=task.task_id)
+        # run); the task id makes it exactly-once: the engine returns a version this task published. A task
+        # interrupted (the farm's SIGTERM) cancels its engine job, which then publishes nothing.
         try:
-            final = client.wait(engine_job)
-        except BaseException:  # cancelled or killed: stop the engine's work too (it publishes nothing)
-            try:
-                client.cancel(engine_job)
-            except ActAnywhereError:
-                pass
-            raise
-        if final["state"] != "done":
-            error = final.get("error") or {}
-            raise FarmError("task %s: engine job %s %s: %s" % (task.task_id, engine_job, final["state"],
-                                                             error.get("message", "no message")))
-        return PublishedVersion.from_data(client.result(engine_job)["results"][0], "engine job %s" % engine_job)
+            ended = run_job(client, task.spec, job_id="%s.%s" % (task.task_id[:50], new_id()[:8]),
+                            task_id=task.task_id, on_event=lambda _job, event: progress(event))
+        except JobEndedError as error:
+            raise FarmError("task %s: %s" % (task.task_id, error)) from None
+        return PublishedVersion.from_data(ended["result"]["results"][0], "engine job %s" % ended["job_id"])
 
 
 # -- finding a finished version --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import threading
 import traceback
 from typing import Any, Callable, Dict, Optional
 
+from ..engine.client import JobEndedError, run_job
 from ..engine.errors import EngineError
 from ..engine.progress import ProgressEvent
 from .messages import describe_error, describe_failed_job
@@ -101,26 +102,17 @@ class GenerateJob:
                 self.main.call(self._progress.close)
 
     def _follow(self, client: Any) -> None:
-        job_id = client.submit(self.spec_data, job_id=self.job_id)
-        self.job_id = job_id
-        self.main.call(self.on_submitted, job_id)
-        cancel_sent = False
-        while True:
-            if not cancel_sent and self._progress.cancelled():
-                client.cancel(job_id)
-                cancel_sent = True
-            try:
-                record = client.wait(job_id, timeout_s=self.poll_s, on_event=self._event)
-            except EngineError as error:
-                if error.code == "wait_timeout":
-                    continue
-                raise
-            break
-        if record.get("state") == "done":
-            result = client.result(job_id)
-            self.main.call(self.on_done, job_id, record, result)
-        else:
-            self.main.call(self.on_failed, describe_failed_job(record))
+        def submitted(job_id: str) -> None:
+            self.job_id = job_id
+            self.main.call(self.on_submitted, job_id)
+
+        try:
+            ended = run_job(client, self.spec_data, job_id=self.job_id, on_submitted=submitted, on_event=self._event,
+                            should_cancel=self._progress.cancelled, poll_s=self.poll_s)
+        except JobEndedError as error:
+            self.main.call(self.on_failed, describe_failed_job(error.record))
+            return
+        self.main.call(self.on_done, ended["job_id"], ended["record"], ended["result"])
 
     def _event(self, job_id: str, event: ProgressEvent) -> None:
         percent = int(100 * event.fraction)

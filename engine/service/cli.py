@@ -9,7 +9,6 @@ from typing import Any, Dict
 
 from .. import shotspec
 from ..config import Config
-from ..errors import EngineError
 
 
 def run_engine_command(arguments: argparse.Namespace, config: Config) -> int:
@@ -44,19 +43,17 @@ def run_engine_command(arguments: argparse.Namespace, config: Config) -> int:
 
 def _submit(client, arguments: argparse.Namespace, config: Config) -> int:
     spec = shotspec.load(arguments.spec, config)  # relative paths resolve here, against the spec file
-    job_id = client.submit(spec, job_id=arguments.job_id, priority=arguments.priority)
     if not arguments.wait:
+        job_id = client.submit(spec, job_id=arguments.job_id, priority=arguments.priority)
         _print(arguments, {"job_id": job_id}, job_id)
         return 0
+    from ..client import run_job
     from ..progress_bar import ProgressBar  # tqdm when present, else plain lines
 
-    with ProgressBar(enabled=not arguments.quiet) as bar:
-        record = client.wait(job_id, timeout_s=arguments.timeout, on_event=lambda _job, event: bar.update(event))
-    if record["state"] != "done":
-        error = record.get("error") or {}
-        raise EngineError("job %s %s: %s" % (job_id, record["state"], error.get("message", "")),
-                          error.get("code", record["state"]))
-    _print(arguments, record, describe(record))
+    with ProgressBar(enabled=not arguments.quiet) as bar:  # --timeout stops the wait; the job runs on
+        ended = run_job(client, spec, job_id=arguments.job_id, priority=arguments.priority,
+                        on_event=lambda _job, event: bar.update(event), timeout_s=arguments.timeout)
+    _print(arguments, ended["record"], describe(ended["record"]))
     return 0
 
 
