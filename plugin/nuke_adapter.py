@@ -317,14 +317,10 @@ def in_group_of(node):
     """Nuke runs a Group's button scripts inside that Group: nodes made then (the export's Write, the
     collected Reads) would land in it, and toNode/allNodes would look there. Handlers run in the group
     that holds the node (the root, or the artist's Group), as Foundry's Group-button examples do."""
-    with nuke.root():
-        parent_name = node.fullName().rpartition(".")[0]
-        parent = nuke.toNode(parent_name) if parent_name else None
-        if parent is None:
-            yield
-        else:
-            with parent:
-                yield
+    parent_name = node.fullName().rpartition(".")[0]
+    parent = _node_named(parent_name) if parent_name else None
+    with parent if parent is not None else nuke.root():
+        yield
 
 
 def _node_named(full_name: str):

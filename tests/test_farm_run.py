@@ -35,6 +35,19 @@ def write_job(tmp_path, shots=("sh010", "sh020"), seeds=(7, 8), **shot_extra):
     return str(path)
 
 
+def kill_while_sampling(command):
+    """Run a generate task and SIGKILL it once its progress says it is sampling (20%)."""
+    task = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    seen = []
+    for line in task.stdout:
+        seen.append(line)
+        if line.startswith("openjd_progress:") and int(line.split(":")[1]) >= 20:
+            task.send_signal(signal.SIGKILL)
+            break
+    task.wait(60)
+    assert task.returncode == -signal.SIGKILL, "".join(seen)
+
+
 def assert_published(job_dir, shots, seeds):
     for shot in shots:
         with open(os.path.join(job_dir, "results", shot + ".json")) as stream:
@@ -130,16 +143,7 @@ def test_killed_task_publishes_nothing_and_publish_names_missing_frames(tmp_path
     job_file = write_job(tmp_path, shots=("sh010",), seeds=(5,), steps=40)
     job_dir = str(tmp_path / "job")
     assert main(["farm", "submit", job_file, "--backend", "local", "--dry-run", job_dir]) == 0
-    task = subprocess.Popen(CLI + ["farm", "task", "generate", "--job", job_dir, "--index", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
-    seen = []
-    for line in task.stdout:  # kill it in the middle of sampling
-        seen.append(line)
-        if line.startswith("openjd_progress:") and int(line.split(":")[1]) >= 20:
-            task.send_signal(signal.SIGKILL)
-            break
-    task.wait(60)
-    assert task.returncode == -signal.SIGKILL, "".join(seen)
+    kill_while_sampling(CLI + ["farm", "task", "generate", "--job", job_dir, "--index", "1"])
     assert published_frames(tmp_path / "out") == []
     status = subprocess.run(CLI + ["farm", "status", job_dir, "--json"], stdout=subprocess.PIPE, text=True, env=ENV)
     [generate] = [row for row in json.loads(status.stdout) if row["stage"] == "generate"]
@@ -211,15 +215,7 @@ def test_a_retried_task_whose_first_engine_job_lives_on_publishes_no_second_vers
     try:
         engine.start()
         command = CLI + ["farm", "task", "generate", "--job", job_dir, "--index", "1", "--engine", engine.endpoint]
-        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
-        seen = []
-        for line in first.stdout:  # its engine job is sampling: kill the task's own process
-            seen.append(line)
-            if line.startswith("openjd_progress:") and int(line.split(":")[1]) >= 20:
-                first.send_signal(signal.SIGKILL)
-                break
-        first.wait(60)
-        assert first.returncode == -signal.SIGKILL, "".join(seen)
+        kill_while_sampling(command)  # its engine job is sampling: kill the task's own process
         retry = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
                                timeout=600)
         assert retry.returncode == 0, retry.stdout

@@ -12,7 +12,6 @@ from actanywhere.engine.cli import main
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.backbones import wan_vace
 from engine_support import make_shot, published_frames, spec_data
-from wan_support import save_tiny_wan_vace
 
 
 def count(module, skip=()):
@@ -53,7 +52,7 @@ def test_windows_are_4k_plus_1_frames_and_continue_each_other(frames, native, ex
 
 
 def test_a_missing_or_changed_weight_file_is_named(tmp_path):
-    source = save_tiny_wan_vace(tmp_path / "Wan2.1-VACE-1.3B-diffusers")
+    source = wan_vace.save_random("wan-vace-tiny", tmp_path / "Wan2.1-VACE-1.3B-diffusers")
     os.remove(str(source / "transformer" / "diffusion_pytorch_model.safetensors"))
     with pytest.raises(ModelError) as raised:
         wan_vace.init_profile(source, tmp_path / "profile")
@@ -65,7 +64,7 @@ def test_a_missing_or_changed_weight_file_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_model_init_check_and_generate_end_to_end(tmp_path, capsys):
-    source = save_tiny_wan_vace(tmp_path / "Wan2.1-VACE-1.3B-diffusers")
+    source = wan_vace.save_random("wan-vace-tiny", tmp_path / "Wan2.1-VACE-1.3B-diffusers")
     profile = tmp_path / "profiles" / "wan"
     assert main(["model", "init", "wan-vace", "--from", str(source), "--out", str(profile)]) == 0
     assert main(["model", "check", str(profile)]) == 0
@@ -105,7 +104,7 @@ def test_model_init_check_and_generate_end_to_end(tmp_path, capsys):
 
 
 def test_windows_continue_each_other_the_prompt_is_read_once_and_seeds_differ(tmp_path):
-    source = save_tiny_wan_vace(tmp_path / "src")
+    source = wan_vace.save_random("wan-vace-tiny", tmp_path / "src")
     profile = wan_vace.init_profile(source, tmp_path / "profile", native_size=(48, 80, 5))
     pipeline = wan_vace.load("wan", str(profile))
     assert pipeline.vae_scale_factor == 16 and not pipeline.supports_refinement

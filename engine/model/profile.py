@@ -63,8 +63,31 @@ def _default_noise_schedule() -> Dict[str, object]:
     }
 
 
+class NativeSize:
+    """What every profile kind says of itself in the same way: its `native_size` (height, width, frames)
+    and `dtype_policy` (torch dtype per device type)."""
+
+    native_size: Tuple[int, int, int]
+    dtype_policy: Dict[str, str]
+
+    @property
+    def native_height(self) -> int:
+        return self.native_size[0]
+
+    @property
+    def native_width(self) -> int:
+        return self.native_size[1]
+
+    @property
+    def native_frames(self) -> int:
+        return self.native_size[2]
+
+    def dtype_name(self, device_type: str) -> str:
+        return self.dtype_policy.get(device_type, "float32")
+
+
 @dataclass
-class ModelProfile:
+class ModelProfile(NativeSize):
     """One model of the ActAnywhere architecture and the conventions it was trained with."""
 
     name: str
@@ -160,21 +183,6 @@ class ModelProfile:
     def spatial_condition(self) -> bool:
         """Whether the U-Net also sees the condition image's latent (CONDITION_LATENT)."""
         return CONDITION_LATENT in self.channel_order
-
-    @property
-    def native_height(self) -> int:
-        return self.native_size[0]
-
-    @property
-    def native_width(self) -> int:
-        return self.native_size[1]
-
-    @property
-    def native_frames(self) -> int:
-        return self.native_size[2]
-
-    def dtype_name(self, device_type: str) -> str:
-        return self.dtype_policy.get(device_type, "float32")
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:

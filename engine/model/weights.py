@@ -23,7 +23,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -115,16 +115,30 @@ def missing_files(directory) -> List[str]:
         return backbones.backbone(backbones.directory_kind(directory)).missing_files(directory)
     directory = Path(directory)
     missing = [] if (directory / PROFILE_FILE).is_file() else [PROFILE_FILE]
-    for part, (config, weights) in PARTS.items():
+    missing += missing_part_files(directory, PARTS)
+    extra = list(CONDITIONING_FILES.get(_conditioning_of(directory), ()))
+    for folder in _small_nets_of(directory):
+        extra += [f"{folder}/{name}" for name in NET_FILES]
+    return missing + [name for name in extra if not (directory / name).is_file()]
+
+
+def missing_part_files(directory: Path, parts: Dict[str, Tuple[str, str]]) -> List[str]:
+    """The config and weight files (possibly sharded) absent from each part folder, {part: (config, weights)};
+    every backbone's directory check uses it."""
+    missing = []
+    for part, (config, weights) in parts.items():
         if not (directory / part / config).is_file():
             missing.append(f"{part}/{config}")
         files = _weight_files(directory / part, weights)
         if not files or not all(f.is_file() for f in files):
             missing.append(f"{part}/{weights}")
-    extra = list(CONDITIONING_FILES.get(_conditioning_of(directory), ()))
-    for folder in _small_nets_of(directory):
-        extra += [f"{folder}/{name}" for name in NET_FILES]
-    return missing + [name for name in extra if not (directory / name).is_file()]
+    return missing
+
+
+def part_checksums(directory: Path, parts: Dict[str, Tuple[str, str]]) -> Dict[str, str]:
+    """sha256 of each part folder's weight files (shards and their index included), by relative path."""
+    return {path.relative_to(directory).as_posix(): _sha256_file(path)
+            for part, (_, weights) in parts.items() for path in _weight_files(directory / part, weights)}
 
 
 def _missing_error(directory: Path, missing: List[str]) -> ModelError:
@@ -153,10 +167,7 @@ def file_checksums(directory) -> Dict[str, str]:
     if not backbones.is_unet_directory(directory):
         return backbones.backbone(backbones.directory_kind(directory)).file_checksums(directory)
     directory = Path(directory)
-    sums = {}
-    for part, (_, weights) in PARTS.items():
-        for path in _weight_files(directory / part, weights):
-            sums[path.relative_to(directory).as_posix()] = _sha256_file(path)
+    sums = part_checksums(directory, PARTS)
     for name in list(CONDITIONING_FILES[IP_ADAPTER]) + [f"{folder}/{NET_FILES[1]}" for folder in SMALL_NETS]:
         if (directory / name).is_file():
             sums[name] = _sha256_file(directory / name)

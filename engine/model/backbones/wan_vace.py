@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.profile import NativeSize
 from actanywhere.engine.progress import EtaClock, ProgressEvent, ignore_progress
 
 KIND = "wan-vace"
@@ -54,7 +55,7 @@ OTHER_FILES = ("model_index.json", "scheduler/scheduler_config.json", "tokenizer
 
 
 @dataclass
-class WanVaceProfile:
+class WanVaceProfile(NativeSize):
     """A wan-vace profile: what generate needs to know of it, and the sampling defaults."""
 
     name: str = KIND
@@ -76,21 +77,6 @@ class WanVaceProfile:
         if min(self.native_size) <= 0 or (frames - 1) % 4:
             raise ModelError(f"profile '{self.name}': native_size must be [height, width, 4k+1 frames], "
                              f"got {list(self.native_size)}")
-
-    @property
-    def native_height(self) -> int:
-        return self.native_size[0]
-
-    @property
-    def native_width(self) -> int:
-        return self.native_size[1]
-
-    @property
-    def native_frames(self) -> int:
-        return self.native_size[2]
-
-    def dtype_name(self, device_type: str) -> str:
-        return self.dtype_policy.get(device_type, "float32")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -121,12 +107,6 @@ class WanVaceProfile:
 
 
 # -- the files -------------------------------------------------------------------------------------
-def _weight_files(folder: Path, name: str) -> List[Path]:
-    from actanywhere.engine.model.weights import _weight_files as sharded
-
-    return sharded(folder, name)
-
-
 def expected_files() -> List[str]:
     return ([PROFILE_FILE] + ["%s/%s" % (part, config) for part, (config, _) in COMPONENTS.items()]
             + ["%s/%s" % (part, weights) for part, (_, weights) in COMPONENTS.items()] + list(OTHER_FILES))
@@ -134,27 +114,19 @@ def expected_files() -> List[str]:
 
 def missing_files(directory, with_profile: bool = True) -> List[str]:
     """The expected files absent from a wan-vace directory (relative paths); empty when complete."""
+    from actanywhere.engine.model.weights import missing_part_files
+
     directory = Path(directory)
     missing = [] if not with_profile or (directory / PROFILE_FILE).is_file() else [PROFILE_FILE]
-    for part, (config, weights) in COMPONENTS.items():
-        if not (directory / part / config).is_file():
-            missing.append(f"{part}/{config}")
-        files = _weight_files(directory / part, weights)
-        if not files or not all(path.is_file() for path in files):
-            missing.append(f"{part}/{weights}")
+    missing += missing_part_files(directory, COMPONENTS)
     return missing + [name for name in OTHER_FILES if not (directory / name).is_file()]
 
 
 def file_checksums(directory) -> Dict[str, str]:
     """sha256 of every weight file, by relative path (what weights.sha256 lists)."""
-    from actanywhere.engine.model.weights import _sha256_file
+    from actanywhere.engine.model.weights import part_checksums
 
-    directory = Path(directory)
-    sums = {}
-    for part, (_, weights) in COMPONENTS.items():
-        for path in _weight_files(directory / part, weights):
-            sums[path.relative_to(directory).as_posix()] = _sha256_file(path)
-    return sums
+    return part_checksums(Path(directory), COMPONENTS)
 
 
 def _missing_error(directory: Path, missing: List[str]) -> ModelError:
