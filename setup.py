@@ -56,5 +56,9 @@ setup(
         # pyoutline installs generic top-level modules (bin, wrappers): only where OpenCue is used.
         "opencue": ["opencue-pyoutline==1.37.0", "opencue-pycue==1.37.0"],
     },
-    entry_points={"console_scripts": ["actanywhere=actanywhere.engine.cli:main"]},
+    entry_points={
+        "console_scripts": ["actanywhere=actanywhere.engine.cli:main"],
+        # Packages that add config sections and commands (engine/extensions.py): the engine names none.
+        "actanywhere.extensions": ["farm = actanywhere.farm.extension:EXTENSION"],
+    },
 )

@@ -19,7 +19,7 @@ import torch
 from actanywhere.engine.model.detail import restore_detail
 from actanywhere.engine.model.pipeline import ActAnywherePipeline
 from actanywhere.engine.model.tiled_vae import decode_tiled
-from actanywhere.engine.model.weights import UntrainedModelWarning, load_profile
+from actanywhere.engine.model.profile_files import UntrainedModelWarning, load_profile
 
 
 def best_of(repeats: int, work) -> float:

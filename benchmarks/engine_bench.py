@@ -70,7 +70,7 @@ def in_process_runner(directory, arguments, config):
     from actanywhere.engine import shotspec
     from actanywhere.engine.generate import generate_shot, load_pipeline
 
-    spec = shotspec.from_data(spec_data(directory, arguments.frames, arguments.steps, "inprocess"), config)
+    spec = shotspec.resolve(spec_data(directory, arguments.frames, arguments.steps, "inprocess"), config)
     pipeline = load_pipeline(spec.model, config, log=lambda text: None)
 
     def run():
@@ -179,7 +179,7 @@ def main(argv=None):
     width, height = (int(value) for value in arguments.size.split("x"))
 
     from actanywhere.engine import config as config_module
-    from actanywhere.engine.model.weights import UntrainedModelWarning
+    from actanywhere.engine.model.profile_files import UntrainedModelWarning
 
     warnings.simplefilter("ignore", UntrainedModelWarning)
     root = os.path.realpath(tempfile.mkdtemp(prefix="engine_bench_"))

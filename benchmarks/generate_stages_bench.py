@@ -48,7 +48,7 @@ def main(argv=None):
     config = config_module.load().config
     inputs = write_demo_shot(os.path.join(out, "inputs"), size=(args.width, args.height), frames=args.frames,
                              model_colourspace=config.colour.model_colourspace)
-    spec = shotspec.from_data({
+    spec = shotspec.resolve({
         "shot": "bench", "plate": inputs["plate"], "matte": inputs["matte"], "condition": inputs["condition"],
         "frames": inputs["frames"], "condition_frame": inputs["condition_frame"], "model": args.profile,
         "colour": {"plate_colourspace": inputs["plate_colourspace"]}, "camera": {"track": args.camera},

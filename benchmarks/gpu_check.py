@@ -73,7 +73,7 @@ def unet_sd15(device: torch.device, dtype: torch.dtype, tiny: bool):
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
     from actanywhere.engine.model.profile import ModelProfile
     from actanywhere.engine.model.sd15 import SD15_CONFIGS, build_sd15_unet, read_config
-    from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
+    from actanywhere.engine.model.profile_files import CONFIGS_DIR, build_from_configs
 
     if tiny:
         return ActAnywherePipeline(build_from_configs(CONFIGS_DIR / "tiny"), device=device)

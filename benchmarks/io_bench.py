@@ -63,7 +63,7 @@ def run_project(source: FrameSequence, folder: str, frames: range, threads: int)
 def run_oiiotool(source: FrameSequence, folder: str, frames: range, threads: int,
                  parallel_frames: bool) -> float:
     oiiotool = shutil.which("oiiotool") or os.path.join(os.path.dirname(sys.executable), "oiiotool")
-    frame_range = "{}-{}".format(frames[0], frames[-1])
+    frame_range = "%d-%d" % (frames[0], frames[-1])
     command = [oiiotool, "--threads", str(threads)] + (["--parallel-frames"] if parallel_frames else []) + [
         "--frames", frame_range, source.as_printf(),  # oiiotool reads "#" as four digits
         "--colorconvert", SOURCE_SPACE, TARGET_SPACE, "--clamp:min=0:max=1",
@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     frames = range(FIRST_FRAME, FIRST_FRAME + args.frames)
     with tempfile.TemporaryDirectory(prefix="io_bench_") as folder:
-        print("writing {} frames of {}x{} half RGBA zip ...".format(args.frames, WIDTH, HEIGHT))
+        print("writing %d frames of %dx%d half RGBA zip ..." % (args.frames, WIDTH, HEIGHT))
         source = make_plates(folder, args.frames)
         # Flush dirty pages before each run, so no run pays for the previous one's write-back.
         os.sync()
@@ -90,13 +90,13 @@ def main() -> None:
         oiiotool = run_oiiotool(source, folder, frames, args.threads, parallel_frames=False)
         os.sync()
         oiiotool_parallel = run_oiiotool(source, folder, frames, args.threads, parallel_frames=True)
-        print("threads {}, {} frames, {} -> {}".format(args.threads, args.frames, SOURCE_SPACE, TARGET_SPACE))
-        print("project                    {:7.2f} s  {:6.1f} frames/s".format(project, args.frames / project))
-        print("oiiotool                   {:7.2f} s  {:6.1f} frames/s".format(oiiotool, args.frames / oiiotool))
-        print("oiiotool --parallel-frames {:7.2f} s  {:6.1f} frames/s".format(
+        print("threads %s, %d frames, %s -> %s" % (args.threads, args.frames, SOURCE_SPACE, TARGET_SPACE))
+        print("project                    %7.2f s  %6.1f frames/s" % (project, args.frames / project))
+        print("oiiotool                   %7.2f s  %6.1f frames/s" % (oiiotool, args.frames / oiiotool))
+        print("oiiotool --parallel-frames %7.2f s  %6.1f frames/s" % (
             oiiotool_parallel, args.frames / oiiotool_parallel))
-        print("ratio project/oiiotool {:.2f}x, project/oiiotool --parallel-frames {:.2f}x (target <= 1.2x)"
-              .format(project / oiiotool, project / oiiotool_parallel))
+        print("ratio project/oiiotool %.2fx, project/oiiotool --parallel-frames %.2fx (target <= 1.2x)"
+              % (project / oiiotool, project / oiiotool_parallel))
 
 
 if __name__ == "__main__":

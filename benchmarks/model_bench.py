@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from actanywhere.engine.model.pipeline import ActAnywherePipeline
-from actanywhere.engine.model.weights import UntrainedModelWarning, load_profile
+from actanywhere.engine.model.profile_files import UntrainedModelWarning, load_profile
 
 
 def main(argv=None):
@@ -59,11 +59,15 @@ def main(argv=None):
     matte[:, size // 4: 3 * size // 4, size // 3: 2 * size // 3] = 1
     condition = rng.random((size, size, 3), dtype=np.float32)
 
-    print(f"profile {model.profile.name} ({'trained' if model.trained else 'untrained'}), "
-          f"{sum(model.num_parameters().values()) / 1e6:.2f}M parameters, device {pipe.device}, dtype {pipe.dtype}, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"input {frames} frames x {size}x{size}, latent {size // pipe.vae_scale_factor}x"
-          f"{size // pipe.vae_scale_factor}, scheduler {args.scheduler}, {args.steps} steps")
+    print("profile %s (%s), "
+          "%.2fM parameters, device %s, dtype %s, "
+          "torch threads %s"
+          % (model.profile.name, 'trained' if model.trained else 'untrained',
+             sum(model.num_parameters().values()) / 1e6, pipe.device, pipe.dtype, torch.get_num_threads()))
+    print("input %s frames x %sx%s, latent %sx"
+          "%s, scheduler %s, %s steps"
+          % (frames, size, size, size // pipe.vae_scale_factor, size // pipe.vae_scale_factor, args.scheduler,
+             args.steps))
 
     # Warm-up: first calls allocate and pick kernels.
     pipe(foreground[:2], matte[:2], condition, steps=1, guidance_scale=1.0, scheduler=args.scheduler)
@@ -86,10 +90,12 @@ def main(argv=None):
         encode = marks["encode_last"] - begin
         decode = end - marks["sample_last"]
         batch = 2 if guidance > 1 else 1
-        print(f"guidance {guidance:g} (U-Net batch {batch}): {sampling / args.steps:.3f} s/step, "
-              f"U-Net {unet / args.steps:.3f} s/step over {len(unet_seconds)} calls, "
-              f"pipeline overhead {100 * (sampling - unet) / unet:.2f}% | encode {encode:.2f} s, "
-              f"decode {decode:.2f} s, total {end - begin:.2f} s")
+        print("guidance %g (U-Net batch %s): %.3f s/step, "
+              "U-Net %.3f s/step over %s calls, "
+              "pipeline overhead %.2f%% | encode %.2f s, "
+              "decode %.2f s, total %.2f s"
+              % (guidance, batch, sampling / args.steps, unet / args.steps, len(unet_seconds),
+                 100 * (sampling - unet) / unet, encode, decode, end - begin))
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def run_one(args) -> dict:
     from actanywhere.engine.media.resize import resize_image
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
     from actanywhere.engine.model.refine import PlateRefiner, TilingPlan
-    from actanywhere.engine.model.weights import UntrainedModelWarning
+    from actanywhere.engine.model.profile_files import UntrainedModelWarning
     from actanywhere.engine.settings import TilingSettings
 
     torch.set_num_threads(args.threads or torch.get_num_threads())

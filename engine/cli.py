@@ -36,7 +36,7 @@ import os
 import sys
 from typing import List, Optional
 
-from . import __version__, config as config_module, shotspec
+from . import __version__, config as config_module, extensions, shotspec
 from .errors import ActAnywhereError, ModelError, ShotSpecError
 
 
@@ -174,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_check.add_argument("directory")
 
     _add_engine_commands(commands, common)
-    _add_farm_commands(commands, common)
+    for extension in extensions.installed():  # the farm's commands, and any other package's
+        if extension.add_commands:
+            extension.add_commands(commands, common)
 
     demo = commands.add_parser("demo", parents=[common], help="run the bundled demo shot on the embedded model")
     demo.add_argument("--out", default="demo_out", help="directory for the demo's inputs and outputs (default demo_out)")
@@ -218,12 +220,6 @@ def _add_engine_commands(commands, common: argparse.ArgumentParser) -> None:
     create.add_argument("--dir", default=".", help="directory for the two files (default: here)")
 
 
-def _add_farm_commands(commands, common: argparse.ArgumentParser) -> None:
-    from ..farm.cli import add_farm_commands  # argparse only; the farm's heavy parts load on use
-
-    add_farm_commands(commands, common)
-
-
 def spec_from_arguments(arguments: argparse.Namespace, config: config_module.Config) -> shotspec.ShotSpec:
     """A shot spec from a SHOT.yaml, the flags, or both (flags win)."""
     data = {}
@@ -261,7 +257,7 @@ def spec_from_arguments(arguments: argparse.Namespace, config: config_module.Con
         raise ShotSpecError(
             "%s: %s not given; pass a SHOT.yaml or --%s" % (source, ", ".join(missing), " --".join(missing))
         )
-    return shotspec.from_data(data, config, base_dir=base_dir, source=source)
+    return shotspec.resolve(data, config, base_dir=base_dir, source=source)
 
 
 def _absolute(path: Optional[str]) -> Optional[str]:
@@ -364,10 +360,9 @@ def _run(arguments: argparse.Namespace) -> int:
         spec = shotspec.load(arguments.spec, resolved.config)
         sys.stdout.write(spec.to_yaml())
         return 0
-    if arguments.command == "farm":
-        from ..farm.cli import run_farm_command
-
-        return run_farm_command(arguments, resolved.config)
+    extension = extensions.for_command(arguments.command)
+    if extension is not None:
+        return extension.run_command(arguments, resolved.config)
     if arguments.command in ("serve", "submit", "status", "jobs", "cancel", "keys"):
         from .service.cli import run_engine_command  # pyzmq only; the workers load torch
 
@@ -425,14 +420,14 @@ def _run_track_command(arguments: argparse.Namespace, config: config_module.Conf
 
 
 def _run_model_command(arguments: argparse.Namespace) -> int:
-    from .model import weights
+    from .model import profile_files
 
     if arguments.model_command == "check":
-        missing = weights.missing_files(arguments.directory)
+        missing = profile_files.missing_files(arguments.directory)
         if missing:
             raise ModelError("%s: missing %s" % (arguments.directory, ", ".join(missing)))
-        weights.verify_checksums(arguments.directory)
-        print("%s: complete, checksum %s" % (arguments.directory, weights.checksum(arguments.directory)))
+        profile_files.verify_checksums(arguments.directory)
+        print("%s: complete, checksum %s" % (arguments.directory, profile_files.checksum(arguments.directory)))
         return 0
     if os.path.exists(arguments.out):
         raise ModelError("%s already exists; profile directories are never overwritten: choose a new --out" % arguments.out)

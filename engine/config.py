@@ -15,6 +15,7 @@ the directory of the file that sets them. `Resolved.sources` records which layer
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,14 +23,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import yaml
 
-from . import schema
+from . import extensions, schema
 from .errors import ConfigError
 from .schema import setting
 from .settings import (
     CameraSettings,
     ColourSettings,
     EngineSettings,
-    FarmSettings,
     ModelSettings,
     OutputSettings,
     SamplerSettings,
@@ -52,7 +52,46 @@ class Config:
     colour: ColourSettings = field(default_factory=ColourSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
-    farm: FarmSettings = field(default_factory=FarmSettings)
+    # The sections other packages add (engine/extensions.py), such as `farm`: read as config.farm.
+    # Not a key of the file: each section sits at the top level beside the engine's own.
+    extensions: Dict[str, Any] = field(
+        default_factory=lambda: {name: cls() for name, cls in extensions.config_sections().items()})
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("extensions") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError("the config has no section %r (known sections: %s)" % (name, ", ".join(section_names())))
+
+
+def section_names() -> List[str]:
+    """The config's top-level keys: the engine's sections and the ones installed packages add."""
+    own = [f.name for f in dataclasses.fields(Config) if f.name != "extensions"]
+    return own + sorted(extensions.config_sections())
+
+
+def build_config(data: Mapping[str, Any], context: Optional[schema.Context] = None) -> Any:
+    """A Config from plain data, the package sections included (a partial context: the checked mapping)."""
+    context = context or schema.Context()
+    added = extensions.config_sections()
+    unknown = sorted(set(data) - set(section_names()))
+    if unknown:
+        raise schema.Invalid(unknown[0], "unknown key; known keys here: %s" % ", ".join(sorted(section_names())))
+    sections = {name: schema.convert(cls, data[name], name, None, context)
+                for name, cls in added.items() if name in data or not context.partial}
+    own = schema.build(Config, {key: value for key, value in data.items() if key not in added}, context=context)
+    if context.partial:
+        own.update(sections)
+        return own
+    own.extensions = sections
+    return own
+
+
+def config_data(config: Config) -> Dict[str, Any]:
+    """The plain-data form of a config, every section at the top level (as a config file holds it)."""
+    data = schema.to_data(config)
+    data.update(data.pop("extensions"))
+    return data
 
 
 @dataclass
@@ -66,7 +105,7 @@ class Resolved:
     def to_yaml(self) -> str:
         """The resolved config as YAML, each value annotated with its source."""
         lines = []
-        _annotated_yaml(schema.to_data(self.config), "", 0, self.sources, lines)
+        _annotated_yaml(config_data(self.config), "", 0, self.sources, lines)
         return "\n".join(lines) + "\n"
 
 
@@ -98,7 +137,7 @@ def load(
         _merge(merged, parse_override(override, environ), "", sources, "--set " + override)
 
     try:
-        config = schema.build(Config, merged)
+        config = build_config(merged)
     except schema.Invalid as error:
         raise schema.config_error(error, "the merged config (" + ", ".join(label for _, label in layer_files) + ")")
     return Resolved(config, sources, [label for _, label in layer_files])
@@ -113,7 +152,7 @@ def read_layer(path: str, environ: Mapping[str, str], beside_file: bool = True) 
     data = expand_environment(data, environ, path)
     base_dir = os.path.dirname(os.path.abspath(path)) if beside_file else os.getcwd()
     try:
-        return schema.build(Config, data, context=schema.Context(base_dir=base_dir, partial=True))
+        return build_config(data, schema.Context(base_dir=base_dir, partial=True))
     except schema.Invalid as error:
         raise schema.config_error(error, path)
 
@@ -183,7 +222,7 @@ def parse_override(text: str, environ: Mapping[str, str]) -> Dict[str, Any]:
     cursor[keys[-1]] = value
     nested = expand_environment(nested, environ, "--set " + text)
     try:
-        return schema.build(Config, nested, context=schema.Context(base_dir=os.getcwd(), partial=True))
+        return build_config(nested, schema.Context(base_dir=os.getcwd(), partial=True))
     except schema.Invalid as error:
         raise schema.config_error(error, "--set " + text)
 

@@ -49,7 +49,7 @@ def prepare_demo_shot(out_dir: str, config: Config, steps=None) -> shotspec.Shot
     }
     if steps is not None:
         data["sampler"] = {"steps": steps}
-    spec = shotspec.from_data(data, config, source="demo shot")
+    spec = shotspec.resolve(data, config, source="demo shot")
     spec.save(os.path.join(out_dir, inputs["shot"] + ".yaml"))
     return spec
 

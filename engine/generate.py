@@ -11,7 +11,6 @@ scratch files, so memory holds the working-size shot, a few plate frames and one
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import warnings
@@ -26,7 +25,7 @@ from .camera.shot_camera import ShotCamera
 from .comp import merge_subject
 from .config import Config
 from .errors import MediaError
-from .media.colour import ColourTransform
+from .generation_plan import GenerationPlan, ShotColour
 from .media.image_read import ImageInfo, check_readable, chromaticities_space, matte_location, read_image, read_image_info, rgb
 from .media.resize import resize_image
 from .media.window import Window
@@ -51,6 +50,7 @@ class ShotInputs:
     plate_colourspace: str
     condition_path: str
     condition_colourspace: str
+    colour: ShotColour  # the three transforms, built once (an unknown colour space fails here)
     # The plate's geometry, kept in the outputs: its work window (display window and overscan together,
     # in display-window coordinates) and its first frame's header (display window, origin, fps).
     region: Optional[Window] = None
@@ -82,30 +82,25 @@ def generate_shot(
     if pipeline is None:
         pipeline = load_pipeline(spec.model, config, log)
     from .model.interaction import GainedFrames
-    from .model.refine import PlateRefiner, TilingPlan
+    from .model.refine import PlateRefiner
 
-    width, height = size = working_size(inputs.plate_info, pipeline)
-    plan = TilingPlan.from_settings(spec.tiling, pipeline)
-    refine_size = refinement_size(inputs.plate_info, size, plan)
-    if refine_size and not pipeline.supports_refinement:
-        log("%s: profile %s has no tiled refinement yet: the plate is sampled at %dx%d and scaled up to %dx%d"
-            % (spec.shot, spec.model, width, height, refine_size[0], refine_size[1]))
-        refine_size = None
-    steps, guidance = sampler_values(spec, pipeline.profile)
+    plan = GenerationPlan.build(spec, inputs, pipeline, log)
+    refine_size = plan.refine_size
     log("%s: %d frames %s, plate %dx%d, sampling at %dx%d%s with profile %s (%d steps, guidance %g)"
         % (spec.shot, len(inputs.frames), inputs.frames, inputs.plate_info.width, inputs.plate_info.height,
-           width, height, ", refining at %dx%d" % refine_size if refine_size else "", spec.model, steps, guidance))
+           plan.working_size[0], plan.working_size[1], ", refining at %dx%d" % refine_size if refine_size else "",
+           spec.model, plan.steps, plan.guidance))
     with tempfile.TemporaryDirectory(prefix="actanywhere_scratch_") as scratch:
         refiner = None
         if refine_size:
-            refiner = PlateRefiner(pipeline, len(inputs.frames), refine_size[0], refine_size[1], plan, scratch)
+            refiner = PlateRefiner(pipeline, len(inputs.frames), refine_size[0], refine_size[1], plan.tiling, scratch)
         camera = ShotCamera(spec, list(inputs.frames), inputs.plate_info.width, inputs.plate_info.height,
                             progress, log)
         # The interaction pass reads the plate at its own work size (128 rows), from the full-size frames.
         pass_frames = None
         if pipeline.model.interaction is not None:
             pass_frames = PassFrames(len(inputs.frames), *interaction_work_size(inputs.plate_info))
-        foreground, matte = read_working_frames(spec, inputs, size, progress, refiner, camera, pass_frames)
+        foreground, matte = read_working_frames(spec, inputs, plan.working_size, progress, refiner, camera, pass_frames)
         track = camera.finish()
         condition = read_condition(spec, inputs, log)
         subject = condition_subject(camera, inputs, foreground, matte, condition)
@@ -126,18 +121,18 @@ def generate_shot(
                 continue
             generated = pipeline(
                 foreground, matte, condition,
-                steps=steps, guidance_scale=guidance,
-                scheduler=spec.sampler.scheduler, seed=seed, progress=progress,
-                window_frames=plan.window_frames, window_overlap=plan.window_overlap, spatial=spatial,
+                steps=plan.steps, guidance_scale=plan.guidance,
+                scheduler=plan.scheduler, seed=seed, progress=progress,
+                window_frames=plan.tiling.window_frames, window_overlap=plan.tiling.window_overlap, spatial=spatial,
                 interaction=False, prompt=spec.sampler.prompt,
             )
             if refiner is not None:
-                generated = refine(pipeline, refiner, generated, condition, spec, seed, progress, spatial)
+                generated = refine(pipeline, refiner, generated, condition, plan, seed, progress, spatial)
             if gains is not None:
                 # The shadow and contact go onto the final plate: drawn before the refinement, they
                 # would be re-noised and drawn again.
                 generated = GainedFrames(generated, gains)
-            attributes = provenance(spec, inputs, seed, pipeline, size, plan, refiner, track)
+            attributes = provenance(spec, inputs, seed, pipeline, plan, refiner, track)
             identity = {"job_id": job_id, "task_id": task_id, "spec_hash": spec.spec_hash(), "model": spec.model,
                         "model_checksum": attributes["actanywhere/model_checksum"]}
             try:
@@ -195,25 +190,7 @@ def plate_shadow_hint(spec: ShotSpec, frames: PassFrames, track) -> Optional[np.
     return shadow_hint(frames.plate, frames.matte, track)
 
 
-def sampler_values(spec: ShotSpec, profile) -> Tuple[int, float]:
-    """(steps, guidance scale) to sample `spec` with: 0 in sampler.steps or sampler.guidance means the
-    model profile's own default (its actanywhere.json default_steps, default_guidance_scale)."""
-    steps = spec.sampler.steps or profile.default_steps
-    guidance = spec.sampler.guidance or profile.default_guidance_scale
-    return int(steps), float(guidance)
-
-
-def refinement_size(plate: ImageInfo, size: Tuple[int, int], plan) -> Optional[Tuple[int, int]]:
-    """(width, height) of the tiled refinement, or None when the global pass is the result: the plate's
-    size with its pixel aspect unsqueezed (the model draws square pixels; the output is squeezed back)."""
-    width = max(1, int(round(plate.width * plate.pixel_aspect)))
-    height = plate.height
-    if plan.strength <= 0.0 or (width <= size[0] and height <= size[1]):
-        return None
-    return width, height
-
-
-def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, spec: ShotSpec, seed: int,
+def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, plan: GenerationPlan, seed: int,
            progress: ProgressCallback, spatial=None):
     """The tiled refinement of one variant: the global result upscaled, re-noised, denoised in tiles.
     Returns the refined frames, decoded one at a time as the writer asks for them."""
@@ -221,9 +198,8 @@ def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, spec
         upscaled = np.clip(resize_image(frame, refiner.width, refiner.height), 0.0, 1.0)
         refiner.add_init(index, upscaled)
         progress(ProgressEvent("encode", index + 1, len(generated), frame=index, message="global result"))
-    steps, guidance = sampler_values(spec, pipeline.profile)
-    refiner.run(generated, pipeline.encode_condition(condition), steps, guidance,
-                spec.sampler.scheduler, seed, progress, condition=condition, spatial=spatial)
+    refiner.run(generated, pipeline.encode_condition(condition), plan.steps, plan.guidance,
+                plan.scheduler, seed, progress, condition=condition, spatial=spatial)
     return refiner.frames_out(progress)
 
 
@@ -235,7 +211,7 @@ def track_shot(spec: ShotSpec, progress: ProgressCallback = ignore_progress, log
     camera = ShotCamera(spec, list(inputs.frames), inputs.plate_info.width, inputs.plate_info.height,
                         progress, log, use_cache=use_cache)
     if camera.needs_frames:
-        to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+        to_model = inputs.colour.plate_to_model
         frames = list(inputs.frames)
         plates = read_sequence(spec.plate_sequence, frames, region=inputs.region)
         mattes = read_sequence(spec.matte_sequence, frames, matte_channel=spec.matte_channel, region=inputs.region)
@@ -275,8 +251,7 @@ def check_inputs(spec: ShotSpec) -> ShotInputs:
         integer = condition_info.pixel_type in _INTEGER_PIXEL_TYPES
         condition_colourspace = spec.colour.model_colourspace if integer else plate_colourspace
     # Building the transforms checks that every named colour space exists in the OCIO config.
-    ColourTransform(plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
-    ColourTransform(condition_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+    colour = ShotColour.between(spec.colour, plate_colourspace, condition_colourspace)
     _check_output_directory(spec)
     region = _union([info.work_window for info in plate_infos])
     return ShotInputs(
@@ -286,6 +261,7 @@ def check_inputs(spec: ShotSpec) -> ShotInputs:
         plate_colourspace=plate_colourspace,
         condition_path=condition_path,
         condition_colourspace=condition_colourspace,
+        colour=colour,
         region=region,
         geometry=plate_info,
         timecodes={frame: info.timecode for frame, info in zip(frames, plate_infos) if info.timecode},
@@ -322,19 +298,6 @@ def _check_output_directory(spec: ShotSpec) -> None:
         )
 
 
-def working_size(plate: ImageInfo, pipeline) -> Tuple[int, int]:
-    """The model's native pixel count at the plate's picture aspect (pixel aspect applied, so an
-    anamorphic plate is unsqueezed for the model and squeezed back on output), in multiples of the
-    VAE's downsampling factor."""
-    native_height, native_width = pipeline.profile.native_height, pipeline.profile.native_width
-    multiple = pipeline.vae_scale_factor
-    aspect = plate.width * plate.pixel_aspect / plate.height
-    area = native_width * native_height
-    width = max(multiple, int(round(math.sqrt(area * aspect) / multiple)) * multiple)
-    height = max(multiple, int(round(math.sqrt(area / aspect) / multiple)) * multiple)
-    return width, height
-
-
 # -- reading ----------------------------------------------------------------------------------------
 def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int], progress: ProgressCallback,
                         refiner=None, camera: Optional[ShotCamera] = None, pass_frames: Optional[PassFrames] = None):
@@ -344,7 +307,7 @@ def read_working_frames(spec: ShotSpec, inputs: ShotInputs, size: Tuple[int, int
     must be tracked, each frame goes to its tracker (one read of the plate for both); with `pass_frames`,
     each frame is kept at the interaction pass's size too."""
     width, height = size
-    to_model = ColourTransform(inputs.plate_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
+    to_model = inputs.colour.plate_to_model
     frames = list(inputs.frames)
     foreground = np.empty((len(frames), height, width, 3), np.float32)
     matte = np.empty((len(frames), height, width), np.float32)
@@ -392,8 +355,7 @@ def read_condition(spec: ShotSpec, inputs: ShotInputs, log: Callable[[str], None
         log("warning: condition image %s has aspect %.2f, the plate %.2f: the model sees its centre square; "
             "crop it to the plate's framing for control over what it sees"
             % (inputs.condition_path, condition_aspect, plate_aspect))
-    to_model = ColourTransform(inputs.condition_colourspace, spec.colour.model_colourspace, spec.colour.ocio_config)
-    return np.clip(to_model.apply(rgb(pixels)), 0.0, 1.0)
+    return np.clip(inputs.colour.condition_to_model.apply(rgb(pixels)), 0.0, 1.0)
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -403,7 +365,7 @@ def write_version(spec, inputs, generated, seed, attributes, progress, identity:
     subject merged back over it (comp), both in the plate's colour space at plate size. `identity`
     (job id, task id, spec hash, model, its checksum) goes into the version's record."""
     info = inputs.plate_info
-    to_plate = ColourTransform(spec.colour.model_colourspace, inputs.plate_colourspace, spec.colour.ocio_config)
+    to_plate = inputs.colour.model_to_plate
     passes = ("bg", "comp") if spec.output.write_comp else ("bg",)
     frames = list(inputs.frames)
     fps = spec.output.fps or info.fps or DEFAULT_FPS
@@ -440,15 +402,13 @@ def plate_geometry(inputs: ShotInputs, frame: int, fps: float) -> Dict[str, obje
             "fps": fps, "timecode": inputs.timecodes.get(frame)}
 
 
-def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tuple[int, int], plan=None,
+def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, plan: GenerationPlan,
                refiner=None, track=None) -> Dict[str, str]:
     """What made these pixels, for the EXR header: enough to reproduce or audit a frame."""
     data = spec.to_data()
-    steps, guidance = sampler_values(spec, pipeline.profile)  # the numbers used, not 0 for "the default"
-    sampler = dict(data["sampler"], seed=seed, steps=steps, guidance=guidance)
-    tiling = {"settings": data["tiling"]}
-    if plan is not None:
-        tiling["plan"] = plan.to_dict()
+    # The numbers used, not 0 for "the profile's default".
+    sampler = dict(data["sampler"], seed=seed, steps=plan.steps, guidance=plan.guidance)
+    tiling = {"settings": data["tiling"], "plan": plan.tiling.to_dict()}
     if refiner is not None:
         tiling.update(refine_size="%dx%d" % (refiner.width, refiner.height),
                       latent_size="%dx%d" % (refiner.latent_width, refiner.latent_height),
@@ -473,10 +433,8 @@ def provenance(spec: ShotSpec, inputs: ShotInputs, seed: int, pipeline, size: Tu
         "actanywhere/condition": inputs.condition_path,
         "actanywhere/frames": str(inputs.frames),
         "actanywhere/spec_hash": spec.spec_hash(),
-        "actanywhere/colour_transform": ColourTransform(
-            spec.colour.model_colourspace, inputs.plate_colourspace, spec.colour.ocio_config
-        ).description,
-        "actanywhere/working_size": "%dx%d" % size,
+        "actanywhere/colour_transform": plan.colour.model_to_plate.description,
+        "actanywhere/working_size": "%dx%d" % plan.working_size,
     })
 
 
@@ -500,7 +458,7 @@ def load_pipeline(name: str, config: Config, log: Callable[[str], None] = print)
     """The pipeline of a profile, loaded once per process and reused across shots, from the backbone
     its kind names (model/backbones/)."""
     from .model import backbones
-    from .model.weights import UntrainedModelWarning
+    from .model.profile_files import UntrainedModelWarning
 
     device = resolve_device(config.models.device)
     dtype = config.models.cuda_dtype if device.startswith("cuda") else "float32"

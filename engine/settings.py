@@ -17,11 +17,10 @@ SCHEDULERS = ("ddim", "dpmsolver++")
 MODEL_KINDS = ("tiny", "actanywhere-sd15", "zeroshot-sd15-inpaint", "wan-vace")  # model/backbones/KINDS
 EXR_COMPRESSIONS = ("zip", "zips", "piz", "none", "rle", "dwaa", "dwab")
 LOSSY_COMPRESSIONS = ("dwaa", "dwab")
-FARM_BACKENDS = ("local", "openjd", "opencue", "deadline10")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
-def _check_device(device: str) -> Optional[str]:
+def check_device(device: str) -> Optional[str]:
     return None if _DEVICE_PATTERN.match(device) else "%r is not one of auto, cpu, cuda, cuda:N" % device
 
 
@@ -41,7 +40,7 @@ def _default_profiles() -> Dict[str, ModelProfileSettings]:
 class ModelSettings:
     default_profile: str = setting("tiny", help="profile used when a shot names none")
     profiles: Dict[str, ModelProfileSettings] = setting(default_factory=_default_profiles)
-    device: str = setting("auto", check=_check_device, help="auto, cpu, cuda or cuda:N")
+    device: str = setting("auto", check=check_device, help="auto, cpu, cuda or cuda:N")
     cuda_dtype: str = setting("float16", choices=("float16", "bfloat16"), help="precision on CUDA; CPU is float32")
 
     def __post_init__(self):
@@ -143,7 +142,7 @@ class OutputSettings:
 class EngineSettings:
     endpoint: str = setting("tcp://127.0.0.1:5570", help="address clients connect to")
     bind: str = setting("tcp://127.0.0.1:5570", help="address the engine binds")
-    devices: List[str] = setting(default_factory=lambda: ["auto"], check=_check_device, help="one worker per device")
+    devices: List[str] = setting(default_factory=lambda: ["auto"], check=check_device, help="one worker per device")
     request_timeout_s: float = setting(10.0, minimum=0.1, help="client wait for each reply")
     retries: int = setting(3, minimum=0, help="client retries before giving up")
     heartbeat_s: float = setting(2.0, minimum=0.1, help="heartbeat interval")
@@ -164,37 +163,3 @@ class EngineSettings:
     max_queued_per_client: int = setting(1000, minimum=1, help="queued jobs one client may hold")
     history_max_jobs: int = setting(10000, minimum=1, help="finished jobs kept on record; older ones are pruned")
     history_max_days: float = setting(30.0, minimum=0.0, help="days a finished job stays on record")
-
-
-@dataclass
-class PathMapping:
-    source: str = setting(help="path prefix as the workstation sees it")
-    destination: str = setting(help="the same storage as the farm workers see it")
-
-
-@dataclass
-class FarmSettings:
-    backend: str = setting("local", choices=FARM_BACKENDS, help="where farm jobs go")
-    local_workers: int = setting(1, minimum=1, help="worker processes of the local backend")
-    path_mapping: List[PathMapping] = setting(default_factory=list, help="workstation -> worker path rules")
-    openjd_queue: Optional[str] = setting(None, help="Deadline Cloud queue id; empty: write the bundle only")
-    opencue_show: Optional[str] = setting(None, help="OpenCue show; empty: write the job XML only")
-    deadline10_pool: Optional[str] = setting(None, help="Deadline 10 pool")
-    openjd_farm: Optional[str] = setting(None, help="Deadline Cloud farm id (with openjd_queue)")
-    opencue_cuebot: Optional[str] = setting(None, help="Cuebot host; empty: pycue's own config ($CUEBOT_HOSTS)")
-    opencue_facility: str = setting("local", help="OpenCue facility of submitted jobs")
-    deadline10_group: Optional[str] = setting(None, help="Deadline 10 group")
-    jobs_dir: Optional[str] = setting(
-        None, is_path=True, help="shared folder for job folders; empty: farm_jobs/ beside the first shot's outputs"
-    )
-    worker_command: List[str] = setting(
-        default_factory=lambda: ["actanywhere"], help="how farm workers run actanywhere, e.g. [/opt/aa/bin/actanywhere]"
-    )
-    worker_device: str = setting("auto", check=_check_device, help="device of the engine a farm worker starts")
-    nuke_executable: str = setting("nuke", help="Nuke on the workers, for the export stage (nuke -t)")
-    chunk_size: int = setting(1, minimum=1, help="generate tasks per farm task on OpenCue and Deadline 10")
-    gpu_memory_gib: int = setting(16, minimum=0, help="GPU memory a generate task asks of its worker (OpenJD, OpenCue)")
-    generate_timeout_s: int = setting(14400, minimum=60, help="a generate task running longer is stopped by the farm")
-    stage_timeout_s: int = setting(3600, minimum=60, help="the same for export and publish tasks and the engine's start")
-    max_retries_per_task: int = setting(2, minimum=0, help="retries of a failed task (Deadline Cloud, Deadline 10)")
-    local_sticky_engine: bool = setting(True, help="local backend: one engine per worker (false: a fresh process per task)")

@@ -1,9 +1,11 @@
 """The shot spec: the one contract for a generation request.
 
-The CLI, the engine protocol, farm tasks and the Nuke panel all build and pass this object. A resolved
-spec is self-contained: it carries its sampler, tiling, colour and output settings (filled from the
-config where the request left them out), so the same spec gives the same result on any engine. It
-serialises to YAML and JSON with a schema version. Pure Python + PyYAML (Nuke imports this).
+The CLI, the engine protocol, farm tasks and the Nuke panel all build and pass this object. A spec is
+resolved once, where the request is written (`resolve`: the CLI, the panel, farm submit), and is then
+self-contained: it carries its model, sampler, tiling, camera, colour and output settings, so the same
+spec gives the same result on any engine. Every later hop reads it with `from_resolved`, which fills
+nothing from its own config. It serialises to YAML and JSON with a schema version. Pure Python +
+PyYAML (Nuke imports this).
 
     schema_version: 1
     shot: sh010
@@ -17,6 +19,7 @@ serialises to YAML and JSON with a schema version. Pure Python + PyYAML (Nuke im
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,6 +41,8 @@ _SHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_SHOT_NAME = 128  # it goes into file names (255 bytes with version, pass and frame) and job listings
 # Sections a spec inherits from the config when it leaves them (or some of their keys) out.
 INHERITED_SECTIONS = ("sampler", "tiling", "camera", "colour", "output")
+_SECTION_TYPES = {"sampler": SamplerSettings, "tiling": TilingSettings, "camera": CameraSettings,
+                  "colour": ColourSettings, "output": OutputSettings}
 
 
 @dataclass
@@ -132,50 +137,98 @@ class ShotSpec:
         os.replace(temporary, path)
 
 
-def from_data(
+def resolve(
     data: Mapping[str, Any],
-    config: Optional[Config] = None,
+    config: Config,
     base_dir: Optional[str] = None,
     source: str = "shot spec",
 ) -> ShotSpec:
-    """Build a spec from plain data (parsed YAML/JSON, or the panel's fields).
+    """Resolve a request into a self-contained spec: the one place a spec is filled from a config.
 
-    Missing sections and keys are filled from `config` (the resolved studio config); relative paths
-    resolve against `base_dir` (the directory of the spec file)."""
+    Called once per request, where it is written (the CLI, the Nuke panel, farm submit). Missing sections
+    and keys come from `config` (the studio's resolved config), the model from its default profile;
+    relative paths resolve against `base_dir` (the directory of the spec file). Every later hop reads the
+    result with `from_resolved`."""
+    data = _checked_mapping(data, source)
+    for section in INHERITED_SECTIONS:
+        inherited = schema.to_data(getattr(config, section))
+        given = data.get(section) or {}
+        if isinstance(given, Mapping):
+            inherited.update(given)
+            data[section] = inherited
+    if data.get("model") is None:
+        data["model"] = config.models.default_profile
+    spec = _build(data, base_dir, source)
+    check_model_configured(spec, config, source)
+    return spec
+
+
+def from_resolved(data: Mapping[str, Any], source: str = "resolved shot spec") -> ShotSpec:
+    """Read a spec that `resolve` made (sent to an engine, written into a farm job), filling nothing.
+
+    A section, a key of one or the model left out is an error: a hop that filled it from its own config
+    would make the result depend on where the job ran."""
+    data = _checked_mapping(data, source)
+    missing = [name for name in INHERITED_SECTIONS if not isinstance(data.get(name), Mapping)]
+    missing += ["model"] if data.get("model") is None else []
+    for section in INHERITED_SECTIONS:
+        given = data.get(section)
+        if isinstance(given, Mapping):
+            fields = [item.name for item in dataclasses.fields(_SECTION_TYPES[section])]
+            missing += ["%s.%s" % (section, name) for name in fields if name not in given]
+    if missing:
+        raise ShotSpecError(
+            "%s: not a resolved spec, %s %s missing; resolve it where the request is written "
+            "(shotspec.resolve with the studio config; `actanywhere spec check SHOT.yaml` prints one)"
+            % (source, ", ".join(missing), "is" if len(missing) == 1 else "are"))
+    return _build(data, None, source)
+
+
+def check_model_configured(spec: ShotSpec, config: Config, source: str = "shot spec") -> None:
+    """The spec's model is a profile `config` knows (what an engine checks of a resolved spec)."""
+    if spec.model not in config.models.profiles:
+        raise ShotSpecError(
+            "%s: model: profile %r is not configured; known profiles: %s"
+            % (source, spec.model, ", ".join(sorted(config.models.profiles)))
+        )
+
+
+def derive(spec: ShotSpec, **sampler: Any) -> ShotSpec:
+    """A copy of a resolved spec with some sampler settings changed (one variant's seed, a farm task's)."""
+    return dataclasses.replace(spec, sampler=dataclasses.replace(spec.sampler, **sampler))
+
+
+def _checked_mapping(data: Any, source: str) -> Dict[str, Any]:
     if not isinstance(data, Mapping):
         raise ShotSpecError("%s: a shot spec must be a mapping of keys, found %s" % (source, type(data).__name__))
-    data = dict(data)
     version = data.get("schema_version", SHOT_SPEC_VERSION)
     if version != SHOT_SPEC_VERSION:
         raise ShotSpecError(
             "%s: schema_version %r is not supported by this engine (it reads version %d); "
             "re-export the shot from the panel or upgrade the engine" % (source, version, SHOT_SPEC_VERSION)
         )
-    if config is not None:
-        for section in INHERITED_SECTIONS:
-            inherited = schema.to_data(getattr(config, section))
-            given = data.get(section) or {}
-            if isinstance(given, Mapping):
-                inherited.update(given)
-                data[section] = inherited
-        if data.get("model") is None:
-            data["model"] = config.models.default_profile
+    return dict(data)
+
+
+def _build(data: Dict[str, Any], base_dir: Optional[str], source: str) -> ShotSpec:
     try:
-        spec = schema.build(ShotSpec, data, context=schema.Context(base_dir=base_dir))
+        return schema.build(ShotSpec, data, context=schema.Context(base_dir=base_dir))
     except schema.Invalid as error:
         raise ShotSpecError("%s: %s" % (source, error.describe())) from None
-    if config is not None and spec.model not in config.models.profiles:
-        raise ShotSpecError(
-            "%s: model: profile %r is not configured; known profiles: %s"
-            % (source, spec.model, ", ".join(sorted(config.models.profiles)))
-        )
-    return spec
 
 
-def load(path: str, config: Optional[Config] = None) -> ShotSpec:
-    """Read a shot spec file (YAML or JSON)."""
+def load(path: str, config: Config) -> ShotSpec:
+    """Read a shot spec file (YAML or JSON) and resolve it against `config`."""
+    return resolve(_read(path), config, base_dir=os.path.dirname(os.path.abspath(path)), source=path)
+
+
+def load_resolved(path: str) -> ShotSpec:
+    """Read a resolved spec file (a farm job's specs/): nothing filled in."""
+    return from_resolved(_read(path), source=path)
+
+
+def _read(path: str) -> Dict[str, Any]:
     try:
-        data = read_yaml_mapping(path, "shot spec")
+        return read_yaml_mapping(path, "shot spec")
     except ActAnywhereError as error:
         raise ShotSpecError(str(error)) from None
-    return from_data(data, config, base_dir=os.path.dirname(os.path.abspath(path)), source=path)

@@ -17,7 +17,7 @@ import sys
 from typing import Any, Dict, List
 
 from ..engine.errors import ActAnywhereError
-from ..engine.settings import FARM_BACKENDS
+from .backends import BACKENDS
 
 
 def add_farm_commands(commands, common: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_farm_commands(commands, common: argparse.ArgumentParser) -> None:
 
     submit = farm_commands.add_parser("submit", parents=[common], help="write a job's farm files and submit them")
     submit.add_argument("job_file", metavar="JOB.yaml", help="the farm job (docs/farm.md)")
-    submit.add_argument("--backend", choices=FARM_BACKENDS, help="default: farm.backend")
+    submit.add_argument("--backend", choices=BACKENDS, help="default: farm.backend")
     submit.add_argument("--dry-run", metavar="OUTDIR", help="write the job folder and files in OUTDIR; submit nothing")
 
     run = farm_commands.add_parser("run", parents=[common], help="run a written job folder with the local backend")

@@ -63,7 +63,7 @@ class ExportStep:
 
 @dataclass
 class ShotEntry:
-    spec: Any = setting(help="a shot spec (mapping) or the path of a shot spec file")
+    spec: Any = setting(help="a shot spec (mapping) or the path of a shot spec file")  # or a resolved ShotSpec
     export: Optional[ExportStep] = setting(None, help="render the inputs from a Nuke script first")
 
 
@@ -149,7 +149,7 @@ class FarmJob:
         from .path_mapping import map_spec_paths
 
         def remap(spec: ShotSpec) -> ShotSpec:
-            return shotspec.from_data(map_spec_paths(spec.to_data(), map_path), source="shot %s after path mapping" % spec.shot)
+            return shotspec.from_resolved(map_spec_paths(spec.to_data(), map_path), source="shot %s after path mapping" % spec.shot)
 
         shots = []
         for shot in self.shots:
@@ -221,20 +221,21 @@ def expand(job_file: JobFile, config: Config, base_dir: Optional[str] = None, so
 
 
 def _shot_spec(value: Any, config: Config, base_dir: Optional[str], where: str) -> ShotSpec:
+    """A JOB.yaml entry's spec, resolved here (farm submit is where the request is written); the
+    panel's entry is a ShotSpec it resolved already."""
+    if isinstance(value, ShotSpec):
+        return value
     if isinstance(value, str):
         path = value if os.path.isabs(value) else os.path.join(base_dir or os.getcwd(), value)
         return shotspec.load(path, config)
     if isinstance(value, dict):
-        return shotspec.from_data(value, config, base_dir=base_dir, source=where)
+        return shotspec.resolve(value, config, base_dir=base_dir, source=where)
     raise FarmError("%s.spec: expected a shot spec mapping or the path of a shot spec file, got %r" % (where, value))
 
 
 def variant_spec(spec: ShotSpec, seed: int, condition: str) -> ShotSpec:
     """The spec of one variant: one seed, one condition."""
-    data = spec.to_data()
-    data["sampler"] = dict(data["sampler"], seed=seed, variants=1)
-    data["condition"] = condition
-    return shotspec.from_data(data, source="shot %s seed %d" % (spec.shot, seed))
+    return dataclasses.replace(shotspec.derive(spec, seed=seed, variants=1), condition=condition)
 
 
 def task_id_for(spec: ShotSpec, variant: int) -> str:
@@ -292,7 +293,7 @@ def load(job_dir: str) -> FarmJob:
                         % (path, data.get("schema_version"), JOB_SCHEMA_VERSION))
     shots = []
     for shot_data in data["shots"]:
-        spec = shotspec.load(spec_path(job_dir, shot_data["name"]))
+        spec = shotspec.load_resolved(spec_path(job_dir, shot_data["name"]))
         export = None
         if shot_data.get("export"):
             try:
@@ -301,7 +302,7 @@ def load(job_dir: str) -> FarmJob:
                 raise FarmError("%s: shots.%s.export: %s" % (path, shot_data["name"], error.describe())) from None
         shot = Shot(shot_data["name"], shot_data["index"], spec, export)
         for task_data in shot_data["tasks"]:
-            task_spec = shotspec.load(spec_path(job_dir, task_data["task_id"]))
+            task_spec = shotspec.load_resolved(spec_path(job_dir, task_data["task_id"]))
             shot.tasks.append(Task(task_data["task_id"], task_data["index"], shot.name, task_data["variant"], task_spec))
         shots.append(shot)
     return FarmJob(data["name"], data["job_id"], shots, data.get("priority", 50), list(data.get("sandbox_roots") or []),
@@ -316,7 +317,7 @@ def _write_spec(mapper: PathMapper, spec: ShotSpec, path: str, roots: set) -> No
     if data["colour"].get("ocio_config") and "://" not in data["colour"]["ocio_config"]:
         roots.add(os.path.dirname(data["colour"]["ocio_config"]))
     try:
-        mapped = shotspec.from_data(data, source=path)
+        mapped = shotspec.from_resolved(data, source=path)
     except ShotSpecError as error:
         raise FarmError("after path mapping: %s" % error) from None
     mapped.save(path)

@@ -86,8 +86,9 @@ def _start_detached(job_dir: str, config_arguments: Sequence[str], command: Sequ
 
 def job_for_shot(spec_data: Mapping[str, Any], config: Config, export: Optional[Mapping[str, Any]] = None) -> FarmJob:
     """A one-shot job from the panel's resolved spec (its variants are the spec's seeds)."""
-    spec = shotspec.from_data(spec_data, config, source="submitted shot")
-    entry = ShotEntry(spec.to_data())
+    spec = shotspec.from_resolved(spec_data, source="submitted shot")
+    shotspec.check_model_configured(spec, config, source="submitted shot")
+    entry = ShotEntry(spec)
     if export:
         # The workstation's export command names the workstation's install; the worker builds its own.
         entry.export = ExportStep(script=str(export["script"]), node=str(export["node"]), frames=str(export["frames"]))

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..engine.settings import CAMERA_TRACK_MODES, FARM_BACKENDS, SCHEDULERS
+from ..engine.settings import CAMERA_TRACK_MODES, SCHEDULERS
+from ..farm.backends import BACKENDS as FARM_BACKENDS
 
 INPUTS = ("plate", "matte", "condition")  # the Group's inputs, in order
 FRAME_RANGE_MODES = ("input", "root", "custom")

@@ -77,7 +77,7 @@ def build_spec(settings: NodeSettings, exported: ExportResult, resolved: Resolve
     """A validated spec; ShotSpecError names the knob's field when a value is out of range."""
     template = output_template(settings, studio_template(resolved), export_dir, project_directory)
     data = spec_data(settings, exported, template, ocio_config)
-    return shotspec.from_data(data, resolved.config, source="ActAnywhere node %s" % settings.node_name)
+    return shotspec.resolve(data, resolved.config, source="ActAnywhere node %s" % settings.node_name)
 
 
 

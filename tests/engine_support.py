@@ -11,6 +11,7 @@ import time
 import numpy as np
 import OpenImageIO as oiio
 
+from actanywhere.engine import config, shotspec
 from actanywhere.engine.client import EngineClient
 from actanywhere.engine.errors import EngineError
 from actanywhere.engine.media.exr_write import write_exr
@@ -41,7 +42,7 @@ def make_shot(directory, frames=(1001, 1002, 1003, 1004)):
 
 
 def spec_data(shot_dir, shot="sh010", frames="1001-1004", steps=1, out="out", comp=True, **extra):
-    """A resolved-enough spec (absolute paths); the engine fills the rest from its config."""
+    """A resolved spec's data, as a client sends it (resolved with the built-in config)."""
     data = {
         "shot": shot,
         "plate": os.path.join(shot_dir, "plate", "p.%04d.exr"),
@@ -53,7 +54,7 @@ def spec_data(shot_dir, shot="sh010", frames="1001-1004", steps=1, out="out", co
         "output": {"template": os.path.join(shot_dir, out, "{version}", "{shot}_{pass}_{version}.####.exr"), "write_comp": comp},
     }
     data.update(extra)
-    return data
+    return shotspec.resolve(data, config.load(environ={}).config, source="test spec").to_data()
 
 
 def published_frames(directory):

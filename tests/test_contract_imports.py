@@ -18,7 +18,7 @@ FORBIDDEN = ["torch", "diffusers", "transformers", "OpenImageIO", "numpy", "open
 def test_contract_modules_import_without_heavy_packages():
     assert_imports_without(CONTRACT_MODULES, FORBIDDEN, """
         from actanywhere.engine import config, shotspec
-        spec = shotspec.from_data(
+        spec = shotspec.resolve(
             {"shot": "sh010", "plate": "/p.####.exr", "matte": "/m.####.exr", "condition": "/c.png", "frames": "1-8"},
             config.load(environ={}).config,
         )

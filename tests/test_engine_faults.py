@@ -79,12 +79,12 @@ def test_a_number_past_any_bound_or_a_huge_range_is_refused_at_once(shot_dir):
         assert reply["code"] == protocol.BAD_SPEC and "finite" in reply["message"], reply
         started = time.monotonic()
         with pytest.raises(EngineError) as error:
-            client.submit(spec_data(shot_dir, frames="1-300000"), job_id="huge")
+            client.submit(dict(spec_data(shot_dir), frames="1-300000"), job_id="huge")  # as a bad client sends it
         assert error.value.code == protocol.BAD_SPEC and "more than 100000 frames" in str(error.value)
         job_id = client.submit(spec_data(shot_dir, frames="1-90000", steps=1), job_id="long-but-legal")
         assert time.monotonic() - started < 3.0  # the sandbox no longer walks every frame of the range
         with pytest.raises(EngineError) as error:
-            client.submit(spec_data(shot_dir, shot="s" * 4000), job_id="longname")
+            client.submit(dict(spec_data(shot_dir), shot="s" * 4000), job_id="longname")
         assert error.value.code == protocol.BAD_SPEC and "limit of 128" in str(error.value)
         assert {job["job_id"] for job in client.jobs()} == {job_id}
 
@@ -172,7 +172,8 @@ def test_a_job_past_its_time_limit_is_stopped_and_failed(shot_dir):
 # -- limits and fairness ----------------------------------------------------------------------------
 def test_bad_submits_that_ask_to_watch_leave_no_watchers(shot_dir):
     with InProcessEngine(shot_dir) as engine, engine.client() as client:
-        bad = dict(spec_data(shot_dir), sampler={"steps": -1})
+        bad = spec_data(shot_dir)
+        bad["sampler"]["steps"] = -1
         for index in range(300):
             with pytest.raises(EngineError):
                 client.request("submit", job_id="bad%d" % index, spec=bad, watch=True)

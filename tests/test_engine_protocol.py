@@ -64,7 +64,7 @@ def make_spec(root, **changes):
             data["output"]["template"] = value
         else:
             data[key] = value
-    return shotspec.from_data(data, config_module.load(environ={}).config)
+    return shotspec.resolve(data, config_module.load(environ={}).config)
 
 
 def test_sandbox_accepts_paths_under_a_root(layout):

@@ -89,7 +89,7 @@ def test_same_job_id_twice_runs_once(client, shot_dir):
 
 def test_a_bad_output_template_is_refused_at_submit(client, shot_dir):
     data = spec_data(shot_dir)
-    data["output"] = {"template": os.path.join(shot_dir, "bad", "{version}", "x_bg.exr")}  # no frame token
+    data["output"]["template"] = os.path.join(shot_dir, "bad", "{version}", "x_bg.exr")  # no frame token
     with pytest.raises(EngineError) as raised:
         client.submit(data)
     assert raised.value.code == protocol.BAD_SPEC and "output.template" in str(raised.value)
@@ -176,7 +176,8 @@ def reply_to(socket, *frames, timeout_ms=5000):
     ([b'{"v": 1, "kind": "status", "id": "a"}'], protocol.BAD_REQUEST, "'job_id' is missing"),
     ([b'{"v": 1, "kind": "submit", "id": "a", "job_id": "x1"}'], protocol.BAD_REQUEST, "'spec' is missing"),
     ([b'{"v": 1, "kind": "submit", "id": "a", "job_id": "../../etc", "spec": {}}'], protocol.BAD_REQUEST, "job_id"),
-    ([b'{"v": 1, "kind": "submit", "id": "a", "job_id": "x2", "spec": {"shot": "s"}}'], protocol.BAD_SPEC, "plate"),
+    ([b'{"v": 1, "kind": "submit", "id": "a", "job_id": "x2", "spec": {"shot": "s"}}'], protocol.BAD_SPEC,
+     "not a resolved spec"),
     ([b'{"v": 1, "kind": "hello"}', b"second frame"], protocol.BAD_MESSAGE, "2 frames"),
     ([b'{"v": 1, "kind": "hello", "id": "a", "x": ' + b'"' + b"y" * 300000 + b'"}'], protocol.TOO_LARGE, "over the limit"),
     ([b'{"v": 1, "kind": "ping", "id": "a", "x": NaN}'], protocol.BAD_MESSAGE, "JSON"),
@@ -197,10 +198,16 @@ def test_oversized_frame_drops_only_that_connection(engine, raw, client):
 
 
 def test_unknown_spec_key_and_bad_values_are_refused(client, shot_dir):
-    for extra, words in [({"python": "import os"}, "unknown key"), ({"sampler": {"steps": -1}}, "below the minimum"),
-                         ({"model": "nope"}, "not configured")]:
+    def spoil(change):  # a resolved spec, then changed as a bad or hostile client would
+        data = spec_data(shot_dir)
+        change(data)
+        return data
+
+    for bad, words in [(spoil(lambda data: data.update(python="import os")), "unknown key"),
+                       (spoil(lambda data: data["sampler"].update(steps=-1)), "below the minimum"),
+                       (spoil(lambda data: data.update(model="nope")), "not configured")]:
         with pytest.raises(EngineError) as error:
-            client.submit(spec_data(shot_dir, **extra))
+            client.submit(bad)
         assert error.value.code == protocol.BAD_SPEC and words in str(error.value)
 
 

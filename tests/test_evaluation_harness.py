@@ -24,7 +24,7 @@ def test_eval_runs_end_to_end(tmp_path):
     path = run_eval(str(out), clips=2, seeds=(0, 1), steps=1, size=(32, 32), frames=6,
                     clip_encoder=random_clip_encoder(), progress=events.append, log=lines.append)
     text = open(path, encoding="utf-8").read()
-    from actanywhere.engine.model.weights import WEIGHTS_DIR
+    from actanywhere.engine.model.profile_files import WEIGHTS_DIR
 
     trained = (WEIGHTS_DIR / "tiny" / "actanywhere.json").is_file()
     assert ("UNTRAINED" in text) is not trained  # the report says whether the model was trained
@@ -65,7 +65,7 @@ def test_eval_reads_the_plates_shadow_on_a_new_scene_split_and_ablates_the_inter
     from actanywhere.engine.evaluation.harness import run_eval
     from actanywhere.engine.model.interaction import InteractionNet
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
-    from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
+    from actanywhere.engine.model.profile_files import CONFIGS_DIR, build_from_configs
     from actanywhere.engine.synth import generate_dataset
 
     generate_dataset(str(tmp_path / "data"), "test", count=1, size=(32, 32), frames=6, seed=0, new_scene=True)
@@ -106,7 +106,7 @@ def test_the_shipped_tiny_model_follows_the_condition_and_holds_still(tmp_path):
     defaults, the shipped model stays within 3 dB of the paste baseline outside the subject and band
     (measured: 0.7 dB behind over 8 clips; the untrained model is 10 dB behind) and its flicker error
     is below the paste baseline's (docs/evaluation.md)."""
-    from actanywhere.engine.model.weights import WEIGHTS_DIR
+    from actanywhere.engine.model.profile_files import WEIGHTS_DIR
 
     if not (WEIGHTS_DIR / "tiny" / "actanywhere.json").is_file():
         pytest.skip("no trained tiny weights in this checkout")

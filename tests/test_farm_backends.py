@@ -10,7 +10,7 @@ import xml.dom.minidom
 
 import pytest
 
-from actanywhere.engine import config as config_module
+from actanywhere.engine import config as config_module, shotspec
 from actanywhere.farm import job as job_module
 from actanywhere.farm.job import FarmError
 from actanywhere.farm.submit import prepare, submit_job, submit_shot
@@ -20,6 +20,11 @@ from test_farm_job import job_data, shot_data
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 OPENJD = os.path.join(os.path.dirname(sys.executable), "openjd")
 UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
+
+
+def panel_spec(shot, config):
+    """What the Nuke panel sends submit_shot: the shot's spec, resolved by the panel."""
+    return shotspec.resolve(shot_data(shot), config).to_data()
 
 
 def farm_config(tmp_path, *extra):
@@ -131,7 +136,7 @@ def test_openjd_submits_through_the_deadline_cli(tmp_path, monkeypatch):
 def test_unconfigured_farm_writes_files_and_says_so(tmp_path):
     config = config_module.load(overrides=["farm.backend=openjd", "farm.jobs_dir=%s" % tmp_path]).config
     with pytest.raises(FarmError, match=r"openjd_queue is not set, so the job bundle .*openjd was written"):
-        submit_shot(shot_data("sh010"), config=config)
+        submit_shot(panel_spec("sh010", config), config=config)
     bundles = [root for root, _, files in os.walk(str(tmp_path)) if "template.yaml" in files]
     assert len(bundles) == 1
 
@@ -144,7 +149,7 @@ def test_submit_shot_matches_the_plugin_contract(tmp_path):
     assert farm_submit.find_submitter() is farm.submit_shot
     config = config_module.load(overrides=["farm.jobs_dir=%s" % tmp_path]).config
     job = __import__("actanywhere.farm.submit", fromlist=["job_for_shot"]).job_for_shot(
-        shot_data("sh010"), config, export={"script": "/shows/demo/comp/sh010.nk", "node": "ActAnywhere1",
+        panel_spec("sh010", config), config, export={"script": "/shows/demo/comp/sh010.nk", "node": "ActAnywhere1",
                                             "frames": "1001-1004", "command": ["nuke", "-t", "x.py"]})
     assert job.shots[0].export.node == "ActAnywhere1"
     assert job.shots[0].export.command == []  # the worker builds its own command
@@ -200,10 +205,10 @@ def test_deadline10_resubmits_only_the_stages_deadline_refused(tmp_path, monkeyp
     tools = tmp_path / "bin"
     tools.mkdir()
     fake_tool(tools, "deadlinecommand",
-              'echo "$@" >> {0}/calls.txt\n'
-              'if [ "$(basename $1)" = generate.job_info.txt ] && [ ! -e {0}/refused ]; then\n'
-              '  touch {0}/refused; echo "Result=Failure"; echo "Error: the repository is busy"; exit 0\nfi\n'
-              'echo "Result=Success"\necho "JobID=id-$(basename $1 .job_info.txt)"\n'.format(tools))
+              'echo "$@" >> %(tools)s/calls.txt\n'
+              'if [ "$(basename $1)" = generate.job_info.txt ] && [ ! -e %(tools)s/refused ]; then\n'
+              '  touch %(tools)s/refused; echo "Result=Failure"; echo "Error: the repository is busy"; exit 0\nfi\n'
+              'echo "Result=Success"\necho "JobID=id-$(basename $1 .job_info.txt)"\n' % {"tools": tools})
     monkeypatch.setenv("PATH", "%s%s%s" % (tools, os.pathsep, os.environ["PATH"]))
     config = farm_config(tmp_path)
     job = golden_job(tmp_path, config)
@@ -245,6 +250,6 @@ def test_the_panels_local_run_starts_the_configured_command_not_nukes_python(tmp
 
     monkeypatch.setattr(subprocess, "Popen", lambda command, **kwargs: started.append(command) or Process())
     config = farm_config(tmp_path, "farm.worker_command=[/opt/actanywhere/bin/actanywhere]", "farm.backend=local")
-    reply = submit_shot(shot_data("sh010"), config=config)
+    reply = submit_shot(panel_spec("sh010", config), config=config)
     assert reply["job_id"] == "local-4242" and len(reply["tasks"]) == 1 and reply["tasks"][0]["task_id"]
     assert started[0][:3] == ["/opt/actanywhere/bin/actanywhere", "farm", "run"] and sys.executable not in started[0]

@@ -106,9 +106,12 @@ def test_openjd_run_two_shots_two_variants_one_engine_per_session(tmp_path):
 
 
 @pytest.mark.slow
-def test_local_backend_end_to_end_with_export(tmp_path):
+def test_local_backend_end_to_end_with_export(tmp_path, monkeypatch):
     """The local backend runs export (a fake `nuke -t` that renders the inputs), generate on one engine
-    per worker, and publish; `farm status` and `farm collect` read the results back."""
+    per worker, and publish; `farm status` and `farm collect` read the results back. The job's one shot
+    is resolved once, by farm submit: no task, engine or worker resolves it again (issue 21)."""
+    from resolution_counter import count_everywhere
+
     make_shot(tmp_path / "source")
     fake_nuke = tmp_path / "nuke"
     fake_nuke.write_text("#!%s\nimport shutil, sys\nshutil.copytree(%r, %r, dirs_exist_ok=True)\nprint('{}')\n"
@@ -121,7 +124,11 @@ def test_local_backend_end_to_end_with_export(tmp_path):
     job_dir = str(tmp_path / "job")
     overrides = ["--set", "farm.nuke_executable=%s" % fake_nuke, "--set", "farm.worker_device=cpu",
                  "--set", "farm.jobs_dir=%s" % job_dir]
+    calls = count_everywhere(tmp_path, monkeypatch)
     assert main(["farm", "submit", str(tmp_path / "job.yaml"), "--backend", "local"] + overrides) == 0
+    counted = calls()
+    assert counted["resolve"] == 1, counted
+    assert counted["from_resolved"] >= 4 and counted["processes"] >= 3, counted  # tasks, engine, worker
     [job_folder] = [os.path.join(job_dir, name) for name in os.listdir(job_dir)]
     assert_published(job_folder, ("sh030",), (3, 4))
     assert len(engine_starts(job_folder)) == 1

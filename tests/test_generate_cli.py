@@ -13,7 +13,8 @@ import pytest
 
 from actanywhere.engine import config, shotspec
 from actanywhere.engine.cli import main
-from actanywhere.engine.generate import generate_shot, sampler_values
+from actanywhere.engine.generate import generate_shot
+from actanywhere.engine.model.profile import ModelProfile
 from actanywhere.engine.media.exr_write import write_exr
 from shot_files import write_png, write_shot
 
@@ -194,8 +195,8 @@ class RecordingPipeline:
     supports_refinement = True
 
     def __init__(self):
-        self.profile = SimpleNamespace(native_height=64, native_width=64, default_tile_size=256,
-                                       default_steps=7, default_guidance_scale=2.5, native_frames=16)
+        self.profile = ModelProfile(name="stub", native_size=(64, 64, 16), default_tile_size=256,
+                                    default_steps=7, default_guidance_scale=2.5)
         self.model = SimpleNamespace(max_frames_per_call=16, checksum="stub", interaction=None)
         self.calls = []
 
@@ -204,17 +205,18 @@ class RecordingPipeline:
         return np.full(foreground.shape, 0.5, np.float32)
 
 
-def test_sampler_values_take_the_profile_defaults_for_zero():
-    profile = SimpleNamespace(default_steps=7, default_guidance_scale=2.5)
-    spec = lambda **sampler: SimpleNamespace(sampler=SimpleNamespace(**sampler))  # noqa: E731
-    assert sampler_values(spec(steps=0, guidance=0.0), profile) == (7, 2.5)
-    assert sampler_values(spec(steps=3, guidance=1.0), profile) == (3, 1.0)
-    assert sampler_values(spec(steps=0, guidance=4.0), profile) == (7, 4.0)
+def test_zero_steps_or_guidance_take_the_profile_defaults():
+    profile = RecordingPipeline().profile
+    assert profile.sampling(0, 0.0) == (7, 2.5)
+    assert profile.sampling(3, 1.0) == (3, 1.0)
+    assert profile.sampling(0, 4.0) == (7, 4.0)
+    assert profile.sampling(None, None) == (7, 2.5)  # a pipeline called without them
+    assert (profile.window_frames(0, 16), profile.window_frames(8, 16), profile.window_frames(32, 16)) == (16, 8, 16)
 
 
 def test_a_shot_with_zero_steps_and_guidance_samples_with_the_profile_defaults(shot):
     resolved = config.load(environ={}).config
-    spec = shotspec.from_data({
+    spec = shotspec.resolve({
         "shot": "sh030", "plate": str(shot / "plate" / "p.%04d.exr"), "matte": str(shot / "roto" / "m.####.exr"),
         "condition": str(shot / "cond.png"), "frames": "1001-1002", "colour": {"plate_colourspace": "ACEScg"},
         "output": {"template": str(shot / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr"), "write_comp": False},
@@ -232,7 +234,7 @@ def test_a_job_run_again_returns_its_version_instead_of_rendering_again(shot):
     """What a requeued engine job (the engine died after the worker published) or a retried farm task
     does: the version its id published is found by its record, and nothing is sampled or written."""
     resolved = config.load(environ={}).config
-    spec = shotspec.from_data({
+    spec = shotspec.resolve({
         "shot": "sh030", "plate": str(shot / "plate" / "p.%04d.exr"), "matte": str(shot / "roto" / "m.####.exr"),
         "condition": str(shot / "cond.png"), "frames": "1001-1002", "colour": {"plate_colourspace": "ACEScg"},
         "sampler": {"variants": 2},
@@ -258,7 +260,7 @@ def shot_spec(shot, **changes):
             "condition": str(shot / "cond.png"), "frames": "1001-1004",
             "output": {"template": str(shot / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr")}}
     data.update(changes)
-    return shotspec.from_data(data, config.load(environ={}).config)
+    return shotspec.resolve(data, config.load(environ={}).config)
 
 
 def test_the_header_pass_refuses_bad_inputs_before_any_model_work(shot, monkeypatch):

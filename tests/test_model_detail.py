@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from actanywhere.engine.errors import ModelError
-from actanywhere.engine.model import weights
+from actanywhere.engine.model import profile_files
 from actanywhere.engine.model.detail import DetailNet, restore_detail, strips
 from actanywhere.engine.model.pipeline import ActAnywherePipeline
-from actanywhere.engine.model.weights import build_from_configs, load_pretrained, verify_checksums
+from actanywhere.engine.model.profile_files import build_from_configs, load_pretrained, verify_checksums
 from reproducible import assert_same_result
-from test_model_weights import _inputs  # the same small shot: frames, a square matte, a condition image
+from test_model_profile_files import _inputs  # the same small shot: frames, a square matte, a condition image
 
 
 def trained_looking(net: DetailNet, seed: int = 0) -> DetailNet:
@@ -27,7 +27,7 @@ def trained_looking(net: DetailNet, seed: int = 0) -> DetailNet:
 
 @pytest.fixture(scope="module")
 def tiny_with_detail():
-    model = build_from_configs(weights.CONFIGS_DIR / "tiny")
+    model = build_from_configs(profile_files.CONFIGS_DIR / "tiny")
     trained_looking(model.detail)
     return model
 
@@ -61,7 +61,7 @@ def test_a_profile_directory_keeps_the_detail_net(tiny_with_detail, tmp_path):
     saved = tmp_path / "profile"
     tiny_with_detail.save_pretrained(saved)
     assert (saved / "detail" / "config.json").is_file()
-    assert "detail/model.safetensors" in (saved / weights.CHECKSUM_FILE).read_text()
+    assert "detail/model.safetensors" in (saved / profile_files.CHECKSUM_FILE).read_text()
     loaded = load_pretrained(saved)
     assert loaded.profile.detail_pass and loaded.detail is not None
     for name, tensor in tiny_with_detail.detail.state_dict().items():

@@ -13,7 +13,7 @@ from actanywhere.engine.model.interaction import (
     INPUT_CHANNELS, PAST_MATTES, GainedFrames, InteractionNet, apply_gain, apply_gains, interaction_gains, net_inputs,
     work_size)
 from actanywhere.engine.model.pipeline import ActAnywherePipeline
-from actanywhere.engine.model.weights import (
+from actanywhere.engine.model.profile_files import (
     CONFIGS_DIR, build_from_configs, load_pretrained, missing_files, save_pretrained)
 from reproducible import assert_same_result
 

@@ -9,7 +9,7 @@ from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import ActAnywhereModel
 from actanywhere.engine.model.pipeline import ActAnywherePipeline, frame_windows
 from actanywhere.engine.model.profile import CONDITION_LATENT, FG_LATENT, MASK, NOISY
-from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
+from actanywhere.engine.model.profile_files import CONFIGS_DIR, build_from_configs
 from reproducible import assert_same_result, max_difference
 
 FRAMES, SIZE = 6, 16
@@ -253,7 +253,7 @@ def test_the_backbone_seam_gives_the_tiny_profile_unchanged():
     """generate loads every profile through model/backbones by its kind; for the U-Net kinds that is
     the same pipeline with the same weights as before the seam (so the same outputs)."""
     from actanywhere.engine.model import backbones
-    from actanywhere.engine.model.weights import load_profile, state_dict_checksum
+    from actanywhere.engine.model.profile_files import load_profile, state_dict_checksum
 
     seam = backbones.load("tiny", "tiny", None, "cpu")
     direct = ActAnywherePipeline(load_profile("tiny"))

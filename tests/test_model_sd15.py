@@ -10,7 +10,7 @@ from actanywhere.engine.model.profile import INPAINT_ORDER, PAPER_ORDER, ModelPr
 from actanywhere.engine.model.sd15 import (
     build_sd15_unet, channel_slices, init_actanywhere_sd15, read_config, widen_conv_in,
 )
-from actanywhere.engine.model.weights import load_pretrained
+from actanywhere.engine.model.profile_files import load_pretrained
 
 
 def tiny_parts():

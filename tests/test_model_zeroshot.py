@@ -13,7 +13,7 @@ from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.ip_adapter import ip_adapter_state_dict, set_ip_adapter_scale
 from actanywhere.engine.model.pipeline import ActAnywherePipeline
 from actanywhere.engine.model.profile import INPAINT_ORDER, IP_ADAPTER
-from actanywhere.engine.model.weights import (
+from actanywhere.engine.model.profile_files import (
     CHECKSUM_FILE, IP_ADAPTER_FILE, TEXT_EMBEDS_FILE, expected_files, load_pretrained, load_profile,
     verify_checksums,
 )
@@ -47,8 +47,8 @@ def tiny_ip_adapter(unet2d, generator):
     names = [n for n in unet2d.attn_processors if n.endswith("attn2.processor")]
     for index, name in enumerate(names):
         hidden = unet2d.get_submodule(name[: -len(".processor")]).to_k.out_features
-        ip_adapter[f"{2 * index + 1}.to_k_ip.weight"] = noise(hidden, CROSS) * 0.3
-        ip_adapter[f"{2 * index + 1}.to_v_ip.weight"] = noise(hidden, CROSS) * 0.3
+        ip_adapter["%s.to_k_ip.weight" % (2 * index + 1,)] = noise(hidden, CROSS) * 0.3
+        ip_adapter["%s.to_v_ip.weight" % (2 * index + 1,)] = noise(hidden, CROSS) * 0.3
     return {"image_proj": image_proj, "ip_adapter": ip_adapter}
 
 
@@ -160,7 +160,7 @@ def test_ip_adapter_is_attached_as_diffusers_attaches_it_to_the_2d_unet(public, 
     for group in ("image_proj", "ip_adapter"):
         assert set(extracted[group]) == set(ip_state[group])
         for key, tensor in ip_state[group].items():
-            assert torch.equal(extracted[group][key], tensor), f"{group}.{key}"
+            assert torch.equal(extracted[group][key], tensor), "%s.%s" % (group, key)
 
 
 def test_mask_and_foreground_follow_sd_inpainting(pipe):
@@ -219,7 +219,7 @@ def test_save_load_round_trip(pipe, tmp_path):
         other = loaded.modules()[part].state_dict()
         assert set(other) == set(module.state_dict()), part
         for name, tensor in module.state_dict().items():
-            assert torch.equal(tensor, other[name]), f"{part}.{name}"
+            assert torch.equal(tensor, other[name]), "%s.%s" % (part, name)
     assert torch.equal(loaded.text_embeds, pipe.model.text_embeds)
     args = dict(steps=2, guidance_scale=3.0, seed=5)
     # Equal weights (above); outputs equal up to float rounding (reproducible.py).
@@ -235,7 +235,7 @@ def test_missing_files_are_listed(profile_dir, tmp_path, removed):
     with pytest.raises(ModelError) as info:
         load_pretrained(copy)
     message = str(info.value)
-    assert f"missing {removed}" in message
+    assert "missing %s" % (removed,) in message
     for name in expected_files(IP_ADAPTER):
         assert name in message
 

@@ -132,11 +132,15 @@ def test_the_panel_reports_a_dead_engine_without_blocking(nuke, adapter, tmp_pat
 
 
 @pytest.mark.slow
-def test_panel_generates_on_a_real_engine_and_collects(nuke, adapter, tmp_path):
+def test_panel_generates_on_a_real_engine_and_collects(nuke, adapter, tmp_path, monkeypatch):
+    """Also the proof (issue 21) that the spec is resolved once, by the panel, along panel -> engine ->
+    worker: the engine and its worker read it with from_resolved."""
     from engine_support import EngineProcess, make_shot
+    from resolution_counter import count_everywhere
 
     root = str(tmp_path).replace("\\", "/")
     shot = make_shot(os.path.join(root, "shot"))
+    calls = count_everywhere(tmp_path, monkeypatch)
     engine = EngineProcess(root, os.path.join(root, "journal"))
     try:
         engine.start()
@@ -184,6 +188,9 @@ def test_panel_generates_on_a_real_engine_and_collects(nuke, adapter, tmp_path):
         assert len([m for m in nuke.allNodes("Merge2")]) == 2
         assert nuke.state.progress_tasks and nuke.state.progress_tasks[0].history[-1] == 100
         assert snapshot([plate, roto]) == before
+        counted = calls()
+        assert counted["resolve"] == 1, counted  # the panel's
+        assert counted["from_resolved"] >= 2 and counted["processes"] >= 3, counted  # engine and worker read it
     finally:
         engine.stop()
 

@@ -26,7 +26,7 @@ def minimal(**changes):
 
 
 def test_missing_settings_are_inherited_from_the_config(studio):
-    spec = shotspec.from_data(minimal(sampler={"steps": 7}), studio)
+    spec = shotspec.resolve(minimal(sampler={"steps": 7}), studio)
     assert spec.sampler.steps == 7
     assert spec.sampler.scheduler == studio.sampler.scheduler
     assert spec.model == studio.models.default_profile
@@ -35,7 +35,7 @@ def test_missing_settings_are_inherited_from_the_config(studio):
 
 
 def test_yaml_and_json_round_trip_keep_everything(studio, tmp_path):
-    spec = shotspec.from_data(minimal(sampler={"seed": 5, "variants": 3}), studio)
+    spec = shotspec.resolve(minimal(sampler={"seed": 5, "variants": 3}), studio)
     assert spec.seeds == [5, 6, 7]
     for name in ("spec.yaml", "spec.json"):
         path = str(tmp_path / name)
@@ -48,9 +48,9 @@ def test_yaml_and_json_round_trip_keep_everything(studio, tmp_path):
 
 
 def test_hash_changes_with_anything_that_decides_the_result(studio):
-    base = shotspec.from_data(minimal(), studio)
-    assert shotspec.from_data(minimal(sampler={"seed": 1}), studio).spec_hash() != base.spec_hash()
-    assert shotspec.from_data(minimal(frames="1001-1047"), studio).spec_hash() != base.spec_hash()
+    base = shotspec.resolve(minimal(), studio)
+    assert shotspec.resolve(minimal(sampler={"seed": 1}), studio).spec_hash() != base.spec_hash()
+    assert shotspec.resolve(minimal(frames="1001-1047"), studio).spec_hash() != base.spec_hash()
 
 
 def test_relative_paths_resolve_against_the_spec_file(studio, tmp_path):
@@ -62,32 +62,32 @@ def test_relative_paths_resolve_against_the_spec_file(studio, tmp_path):
 
 
 def test_frames_are_kept_in_canonical_form_and_found_on_disk_when_absent(studio, tmp_path):
-    spec = shotspec.from_data(minimal(frames="1001-1010, 1012"), studio)
+    spec = shotspec.resolve(minimal(frames="1001-1010, 1012"), studio)
     assert spec.frames == "1001-1010,1012"
     for frame in (1001, 1002, 1003):
         (tmp_path / ("p.%04d.exr" % frame)).write_bytes(b"")
-    spec = shotspec.from_data(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
+    spec = shotspec.resolve(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
     assert list(spec.frame_range()) == [1001, 1002, 1003]
 
 
 def test_a_plate_with_a_hole_and_no_frames_given_is_refused_not_published_with_the_hole(studio, tmp_path):
     for frame in (1001, 1002, 1005, 1006):
         (tmp_path / ("p.%04d.exr" % frame)).write_bytes(b"")
-    spec = shotspec.from_data(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
+    spec = shotspec.resolve(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
     with pytest.raises(ShotSpecError) as raised:
         spec.frame_range()
     assert "missing frames 1003-1004 inside its range 1001-1006" in str(raised.value)
     assert "give frames to skip them (e.g. 1001-1002,1005-1006)" in str(raised.value)
-    given = shotspec.from_data(minimal(frames="1001-1002,1005-1006", plate=str(tmp_path / "p.####.exr")), studio)
+    given = shotspec.resolve(minimal(frames="1001-1002,1005-1006", plate=str(tmp_path / "p.####.exr")), studio)
     assert list(given.frame_range()) == [1001, 1002, 1005, 1006]  # skipping them on purpose
     for frame in (2001, 2003, 2005):  # a plate rendered on 2s has no hole
         (tmp_path / ("q.%04d.exr" % frame)).write_bytes(b"")
-    stepped = shotspec.from_data(minimal(frames=None, plate=str(tmp_path / "q.####.exr")), studio)
+    stepped = shotspec.resolve(minimal(frames=None, plate=str(tmp_path / "q.####.exr")), studio)
     assert list(stepped.frame_range()) == [2001, 2003, 2005]
 
 
 def test_no_plate_frames_on_disk_is_an_error(studio, tmp_path):
-    spec = shotspec.from_data(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
+    spec = shotspec.resolve(minimal(frames=None, plate=str(tmp_path / "p.####.exr")), studio)
     with pytest.raises(ShotSpecError, match=r"plate: no frames found for .*p\.####\.exr"):
         spec.frame_range()
 
@@ -96,7 +96,7 @@ def test_no_plate_frames_on_disk_is_an_error(studio, tmp_path):
     "changes, expected",
     [
         ({"shot": "sh 010"}, "shot name 'sh 010' may hold only letters"),
-        ({"frames": "1001-abc"}, "frames: Cannot read the frame range '1001-abc'"),
+        ({"frames": "1001-abc"}, "frames: cannot read the frame range '1001-abc'"),
         ({"sampler": {"steps": -1}}, "sampler.steps: -1 is below the minimum 0"),
         ({"sampler": {"scheduler": "euler"}}, "sampler.scheduler: 'euler' is not allowed"),
         ({"model": "sd3"}, "model: profile 'sd3' is not configured; known profiles: tiny"),
@@ -114,7 +114,7 @@ def test_no_plate_frames_on_disk_is_an_error(studio, tmp_path):
 )
 def test_bad_specs_name_the_field(studio, changes, expected):
     with pytest.raises(ShotSpecError) as caught:
-        shotspec.from_data(minimal(**changes), studio, source="sh010.yaml")
+        shotspec.resolve(minimal(**changes), studio, source="sh010.yaml")
     assert str(caught.value).startswith("sh010.yaml: ")
     assert expected in str(caught.value)
 
@@ -123,4 +123,4 @@ def test_required_fields_are_named(studio):
     data = minimal()
     del data["condition"]
     with pytest.raises(ShotSpecError, match=r"condition: is required \(condition image"):
-        shotspec.from_data(data, studio)
+        shotspec.resolve(data, studio)

@@ -9,11 +9,12 @@ import torch
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.blending import BlendGrid, blend_weights_2d, span_weights, spans
 from actanywhere.engine.model.pipeline import ActAnywherePipeline, make_scheduler
+from actanywhere.engine.model.profile import ModelProfile
 from actanywhere.engine.model.refine import PlateRefiner, TilingPlan, refine_timesteps
 from actanywhere.engine.model.shot_tensor import ShotTensor
 from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
 from actanywhere.engine.model.tiled_vae import decode_tiled, encode_tiled
-from actanywhere.engine.model.weights import CONFIGS_DIR, build_from_configs
+from actanywhere.engine.model.profile_files import CONFIGS_DIR, build_from_configs
 from actanywhere.engine.settings import TilingSettings
 from reproducible import assert_same_result
 
@@ -247,7 +248,7 @@ def test_refiner_runs_on_any_size_and_streams_frames(pipe, width, height, tmp_pa
 
 def test_odd_plate_sizes_such_as_1999x1085_are_planned_and_padded():
     model = SimpleNamespace(max_frames_per_call=32, latent_channels=4, detail=None)
-    stub = SimpleNamespace(vae_scale_factor=8, model=model, profile=SimpleNamespace(default_tile_size=512, native_frames=16))
+    stub = SimpleNamespace(vae_scale_factor=8, model=model, profile=ModelProfile(name="stub", default_tile_size=512))
     plan = TilingPlan.from_settings(TilingSettings(), stub)
     refiner = PlateRefiner(stub, 2, 1999, 1085, plan)
     assert (refiner.latent_width, refiner.latent_height) == (250, 136) and refiner.padded == (1088, 2000)

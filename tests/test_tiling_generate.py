@@ -10,7 +10,8 @@ import pytest
 
 from actanywhere.engine import config
 from actanywhere.engine.cli import main
-from actanywhere.engine.generate import load_pipeline, refinement_size, working_size
+from actanywhere.engine.generate import load_pipeline
+from actanywhere.engine.generation_plan import refinement_size, working_size
 from actanywhere.engine.media.image_read import ImageInfo
 from actanywhere.engine.media.window import Window
 from actanywhere.engine.model.refine import TilingPlan

@@ -312,7 +312,7 @@ def test_trained_profile_loads_through_load_profile(tmp_path):
     assert model.profile.name == "tiny-finetuned" and model.profile.native_size == (SIZE, SIZE, FRAMES)
     assert model.profile.condition_dropout == 0.5
     # motion_modules: only motion modules and conv_in moved away from the seeded initial weights.
-    from actanywhere.engine.model.weights import build_from_configs, builtin_configs
+    from actanywhere.engine.model.profile_files import build_from_configs, builtin_configs
 
     initial = build_from_configs(builtin_configs("tiny"), seed=0).unet.state_dict()
     changed = {name for name, tensor in model.unet.state_dict().items() if not torch.equal(tensor, initial[name])}
@@ -330,7 +330,7 @@ def test_overfits_one_clip(tmp_path):
     the sampling path in test_training_loss_is_the_sampling_paths_error."""
     import dataclasses
 
-    from actanywhere.engine.model.weights import build_from_configs, builtin_configs, save_pretrained
+    from actanywhere.engine.model.profile_files import build_from_configs, builtin_configs, save_pretrained
     from actanywhere.engine.training import run_training
 
     manifest = write_clip(tmp_path / "clip")
@@ -375,7 +375,7 @@ def test_latent_cache_stores_each_frame_once(tmp_path):
     import torch
 
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
-    from actanywhere.engine.model.weights import build_from_configs, builtin_configs
+    from actanywhere.engine.model.profile_files import build_from_configs, builtin_configs
     from actanywhere.engine.training.config import DataSettings
     from actanywhere.engine.training.data import FrameReader
     from actanywhere.engine.training.trainer import LatentCache, encode_frames
@@ -402,7 +402,7 @@ def test_latent_cache_is_keyed_by_the_scaling_factor(tmp_path):
     import torch
 
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
-    from actanywhere.engine.model.weights import build_from_configs, builtin_configs
+    from actanywhere.engine.model.profile_files import build_from_configs, builtin_configs
     from actanywhere.engine.training.config import DataSettings
     from actanywhere.engine.training.data import FrameReader
     from actanywhere.engine.training.trainer import LatentCache, encode_frames
@@ -439,7 +439,7 @@ def test_training_loss_is_the_sampling_paths_error(tmp_path, drop_condition):
     from diffusers import DDPMScheduler
 
     from actanywhere.engine.model.pipeline import ActAnywherePipeline, Conditioning
-    from actanywhere.engine.model.weights import build_from_configs, builtin_configs
+    from actanywhere.engine.model.profile_files import build_from_configs, builtin_configs
     from actanywhere.engine.training.config import DataSettings
     from actanywhere.engine.training.data import FrameReader
     from actanywhere.engine.training.trainer import _training_step, encode_frames

@@ -44,7 +44,7 @@ def _fixed_loss(vae, config):
 
 @pytest.mark.slow  # a training loop
 def test_a_few_steps_reduce_the_reconstruction_loss(manifest, tmp_path):
-    from actanywhere.engine.model.weights import load_pretrained
+    from actanywhere.engine.model.profile_files import load_pretrained
 
     config = _config(manifest, tmp_path / "run", steps=40)
     before = _fixed_loss(autoencoder.build_start_model(config).vae, config)

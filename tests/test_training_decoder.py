@@ -21,7 +21,7 @@ def manifest(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shipped():
-    from actanywhere.engine.model.weights import WEIGHTS_DIR
+    from actanywhere.engine.model.profile_files import WEIGHTS_DIR
 
     folder = WEIGHTS_DIR / "tiny"
     if not (folder / "actanywhere.json").is_file():
@@ -42,7 +42,7 @@ def _changed(before, after):
 
 @pytest.mark.slow  # a training loop
 def test_only_the_decoder_and_the_detail_pass_change(manifest, shipped, tmp_path):
-    from actanywhere.engine.model.weights import load_pretrained
+    from actanywhere.engine.model.profile_files import load_pretrained
 
     events = []
     result = finetune_decoder(_config(manifest, shipped, tmp_path / "run", 3, 2), progress=events.append)
@@ -61,7 +61,7 @@ def test_only_the_decoder_and_the_detail_pass_change(manifest, shipped, tmp_path
 
 @pytest.mark.slow  # a training loop
 def test_detail_only_keeps_the_decoder(manifest, shipped, tmp_path):
-    from actanywhere.engine.model.weights import load_pretrained
+    from actanywhere.engine.model.profile_files import load_pretrained
 
     result = finetune_decoder(_config(manifest, shipped, tmp_path / "run", 0, 2))
     before, after = load_pretrained(shipped), load_pretrained(result.profile_dir)

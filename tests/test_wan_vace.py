@@ -77,7 +77,7 @@ def test_model_init_check_and_generate_end_to_end(tmp_path, capsys):
 
     shot = tmp_path / "shot"
     make_shot(shot, frames=tuple(range(1001, 1008)))
-    spec = spec_data(str(shot), frames="1001-1007", steps=2, model="wan")
+    spec = dict(spec_data(str(shot), frames="1001-1007", steps=2), model="wan")  # the studio config's profile
     (tmp_path / "shot.yaml").write_text(yaml.safe_dump(spec))
     studio = {"models": {"profiles": {"wan": {"kind": "wan-vace", "path": str(profile)}}}}
     (tmp_path / "studio.yaml").write_text(yaml.safe_dump(studio))

@@ -222,7 +222,7 @@ def _check_condition_size(clip: EvalClip, condition: np.ndarray) -> None:
 def load_pipeline(profile: str, profile_path: Optional[str], device: str):
     """The profile's pipeline. An untrained fallback model is not warned about here: the report says so."""
     from ..model.pipeline import ActAnywherePipeline
-    from ..model.weights import UntrainedModelWarning
+    from ..model.profile_files import UntrainedModelWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedModelWarning)

@@ -181,7 +181,7 @@ def evaluate_seams(pipeline, width: int, height: int, frames: int, steps: int, g
 
 def main(argv=None) -> int:
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
-    from actanywhere.engine.model.weights import UntrainedModelWarning
+    from actanywhere.engine.model.profile_files import UntrainedModelWarning
     from actanywhere.engine.settings import TilingSettings
 
     parser = argparse.ArgumentParser(prog="actanywhere eval seams", description=__doc__.splitlines()[0])

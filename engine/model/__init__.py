@@ -9,11 +9,11 @@ _LAZY = {
     "ActAnywherePipeline": "pipeline",
     "Conditioning": "pipeline",
     "make_scheduler": "pipeline",
-    "load_profile": "weights",
-    "load_pretrained": "weights",
-    "save_pretrained": "weights",
-    "checksum": "weights",
-    "UntrainedModelWarning": "weights",
+    "load_profile": "profile_files",
+    "load_pretrained": "profile_files",
+    "save_pretrained": "profile_files",
+    "checksum": "profile_files",
+    "UntrainedModelWarning": "profile_files",
     "init_actanywhere_sd15": "sd15",
     "init_zeroshot_sd15_inpaint": "zeroshot",
 }
@@ -25,6 +25,6 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        module = importlib.import_module("%s.%s" % (__name__, _LAZY[name]))
         return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -9,7 +9,7 @@ profiles with `interaction_pass` a fifth, the net that draws the subject's shado
 (interaction.py).
 
 `ActAnywhereModel` holds the parts and the profile; it builds them from plain config dicts
-(diffusers / transformers config.json contents) and knows nothing of files (see weights.py).
+(diffusers / transformers config.json contents) and knows nothing of files (see profile_files.py).
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def torch_dtype(name_or_dtype) -> torch.dtype:
     try:
         return DTYPES[str(name_or_dtype)]
     except KeyError:
-        raise ModelError(f"unknown dtype {name_or_dtype!r}; expected one of {sorted(DTYPES)}") from None
+        raise ModelError("unknown dtype %r; expected one of %s" % (name_or_dtype, sorted(DTYPES))) from None
 
 
 def _plain(config: dict) -> dict:
@@ -75,7 +75,7 @@ class ActAnywhereModel:
     unet: UNetMotionModel
     vae: AutoencoderKL
     image_encoder: CLIPVisionModelWithProjection
-    # Provenance: sha256 of the weights (see weights.checksum); "untrained" models say so.
+    # Provenance: sha256 of the weights (see profile_files.checksum); "untrained" models say so.
     checksum: Optional[str] = None
     trained: bool = True
     # `ip_adapter` profiles: the empty prompt's text embedding (1, tokens, cross_attention_dim), float32.
@@ -94,36 +94,44 @@ class ActAnywhereModel:
         projection = self.image_encoder.config.projection_dim
         latent = self.latent_channels
         if self.profile.detail_pass != (self.detail is not None):
-            raise ModelError(f"profile '{name}': detail_pass is {str(self.profile.detail_pass).lower()} but the model "
-                             f"{'has no' if self.detail is None else 'has a'} detail net")
+            raise ModelError("profile '%s': detail_pass is %s but the model "
+                             "%s detail net"
+                             % (name, str(self.profile.detail_pass).lower(),
+                                'has no' if self.detail is None else 'has a'))
         if self.profile.interaction_pass != (self.interaction is not None):
-            raise ModelError(f"profile '{name}': interaction_pass is {str(self.profile.interaction_pass).lower()} "
-                             f"but the model {'has no' if self.interaction is None else 'has an'} interaction net")
+            raise ModelError("profile '%s': interaction_pass is %s "
+                             "but the model %s interaction net"
+                             % (name, str(self.profile.interaction_pass).lower(),
+                                'has no' if self.interaction is None else 'has an'))
         expected = input_channels(self.profile.channel_order, latent)
         if self.unet.config.in_channels != expected or self.unet.config.out_channels != latent:
             raise ModelError(
-                f"profile '{name}': with channel order {list(self.profile.channel_order)} and a VAE of {latent} "
-                f"latent channels the U-Net must take {expected} channels and give {latent}; its config says "
-                f"in_channels {self.unet.config.in_channels}, out_channels {self.unet.config.out_channels}")
+                "profile '%s': with channel order %s and a VAE of %s "
+                "latent channels the U-Net must take %s channels and give %s; its config says "
+                "in_channels %s, out_channels %s"
+                % (name, list(self.profile.channel_order), latent, expected, latent, self.unet.config.in_channels,
+                   self.unet.config.out_channels))
         if self.profile.conditioning == CLIP_TOKENS:
             if cross != projection:
                 raise ModelError(
-                    f"profile '{name}': the image encoder's projection_dim ({projection}) must equal "
-                    f"the U-Net's cross_attention_dim ({cross}): its embedding is the cross-attention context"
+                    "profile '%s': the image encoder's projection_dim (%s) must equal "
+                    "the U-Net's cross_attention_dim (%s): its embedding is the cross-attention context"
+                    % (name, projection, cross)
                 )
             return
         from actanywhere.engine.model.ip_adapter import has_ip_adapter
 
         if not has_ip_adapter(self.unet):
-            raise ModelError(f"profile '{name}' is conditioned through an IP-Adapter, but its U-Net has none")
+            raise ModelError("profile '%s' is conditioned through an IP-Adapter, but its U-Net has none" % (name,))
         image_embed_dim = self.unet.encoder_hid_proj.image_projection_layers[0].image_embeds.in_features
         if image_embed_dim != projection:
-            raise ModelError(f"profile '{name}': the IP-Adapter takes {image_embed_dim}-d image embeddings, the "
-                             f"image encoder gives {projection}-d: they must belong together")
+            raise ModelError("profile '%s': the IP-Adapter takes %s-d image embeddings, the "
+                             "image encoder gives %s-d: they must belong together"
+                             % (name, image_embed_dim, projection))
         if self.text_embeds is None or self.text_embeds.ndim != 3 or self.text_embeds.shape[-1] != cross:
             shape = None if self.text_embeds is None else tuple(self.text_embeds.shape)
-            raise ModelError(f"profile '{name}': needs the empty prompt's text embedding (1, tokens, {cross}), "
-                             f"got {shape}")
+            raise ModelError("profile '%s': needs the empty prompt's text embedding (1, tokens, %s), "
+                             "got %s" % (name, cross, shape))
 
     @classmethod
     def from_configs(cls, profile: ModelProfile, unet_config: dict, vae_config: dict, image_encoder_config: dict,
@@ -210,14 +218,14 @@ class ActAnywhereModel:
     def copy(self) -> "ActAnywhereModel":
         return copy.deepcopy(self)
 
-    # -- files (weights.py does the work) ---------------------------------------------------------
+    # -- files (profile_files.py does the work) ---------------------------------------------------------
     def save_pretrained(self, directory) -> None:
-        from actanywhere.engine.model.weights import save_pretrained
+        from actanywhere.engine.model.profile_files import save_pretrained
 
         save_pretrained(self, directory)
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu", dtype=None) -> "ActAnywhereModel":
-        from actanywhere.engine.model.weights import load_pretrained
+        from actanywhere.engine.model.profile_files import load_pretrained
 
         return load_pretrained(directory, device=device, dtype=dtype)

@@ -90,8 +90,9 @@ def restore_detail(net: DetailNet, decoded: torch.Tensor, condition: torch.Tenso
     height, width = decoded.shape[-2:]
     for name, image in (("condition", condition), ("matte", matte)):
         if tuple(image.shape[-2:]) != (height, width):
-            raise ModelError(f"detail pass: the {name} is {image.shape[-1]}x{image.shape[-2]}, the frames "
-                             f"{width}x{height}; resize the {name} to the frames first")
+            raise ModelError("detail pass: the %s is %sx%s, the frames "
+                             "%sx%s; resize the %s to the frames first"
+                             % (name, image.shape[-1], image.shape[-2], width, height, name))
     pad = (0, width % 2, 0, height % 2)
     if any(pad):
         decoded, condition, matte = (F.pad(image, pad, mode="replicate") for image in (decoded, condition, matte))
@@ -111,7 +112,7 @@ def save_detail_net(net: DetailNet, folder) -> None:
 def build_detail_net(config: dict, source: str = "detail config") -> DetailNet:
     unknown = sorted(set(config) - {"width"})
     if unknown:
-        raise ModelError(f"{source}: unknown key {unknown[0]!r}; a detail net's config holds `width`")
+        raise ModelError("%s: unknown key %r; a detail net's config holds `width`" % (source, unknown[0]))
     return DetailNet(**config)
 
 

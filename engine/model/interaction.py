@@ -131,11 +131,12 @@ def interaction_gains(net: InteractionNet, foreground: np.ndarray, matte: np.nda
     `hint` (T, H', W') the plate's shadow hint at any size, or None."""
     frames, height, width = np.shape(matte)
     if np.shape(foreground)[:3] != (frames, height, width):
-        raise ModelError(f"interaction pass: the foreground is {np.shape(foreground)}, the matte {np.shape(matte)}")
+        raise ModelError("interaction pass: the foreground is %s, the matte %s"
+                         % (np.shape(foreground), np.shape(matte)))
     if spatial.frames != frames:
-        raise ModelError(f"interaction pass: the condition covers {spatial.frames} frames, the shot {frames}")
+        raise ModelError("interaction pass: the condition covers %s frames, the shot %s" % (spatial.frames, frames))
     if hint is not None and len(hint) != frames:
-        raise ModelError(f"interaction pass: the shadow hint has {len(hint)} frames, the shot {frames}")
+        raise ModelError("interaction pass: the shadow hint has %s frames, the shot %s" % (len(hint), frames))
     work_width, work_height = work_size(width, height)
     parameter = next(net.parameters())
     gains = np.empty((frames, work_height, work_width, 3), np.float32)
@@ -172,7 +173,7 @@ def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
 def apply_gains(frames: np.ndarray, gains: np.ndarray) -> np.ndarray:
     """(T, H, W, 3) frames with their (T, h, w, 3) gains applied."""
     if len(frames) != len(gains):
-        raise ModelError(f"interaction pass: {len(frames)} frames but {len(gains)} gains")
+        raise ModelError("interaction pass: %s frames but %s gains" % (len(frames), len(gains)))
     return np.stack([apply_gain(frame, gain) for frame, gain in zip(frames, gains)])
 
 
@@ -181,7 +182,7 @@ class GainedFrames:
 
     def __init__(self, frames: Sequence[np.ndarray], gains: np.ndarray):
         if len(frames) != len(gains):
-            raise ModelError(f"interaction pass: {len(frames)} frames but {len(gains)} gains")
+            raise ModelError("interaction pass: %s frames but %s gains" % (len(frames), len(gains)))
         self.frames, self.gains = frames, gains
 
     def __len__(self) -> int:
@@ -195,7 +196,7 @@ class GainedFrames:
 def build_interaction_net(config: dict, source: str = "interaction config") -> InteractionNet:
     unknown = sorted(set(config) - {"width"})
     if unknown:
-        raise ModelError(f"{source}: unknown key {unknown[0]!r}; an interaction net's config holds `width`")
+        raise ModelError("%s: unknown key %r; an interaction net's config holds `width`" % (source, unknown[0]))
     return InteractionNet(**config)
 
 

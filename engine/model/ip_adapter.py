@@ -11,7 +11,7 @@ in the same order as the UNet2DConditionModel it was built from (tested), and di
 
 diffusers' `save_pretrained` / `from_pretrained` of the U-Net do not keep an IP-Adapter: the weights
 land in the U-Net's file as unexpected keys and are dropped on load. So a profile directory keeps the
-plain U-Net in unet/ and the IP-Adapter beside it (weights.IP_ADAPTER_FILE), attached again at load.
+plain U-Net in unet/ and the IP-Adapter beside it (profile_files.IP_ADAPTER_FILE), attached again at load.
 Only the basic IP-Adapter (ip-adapter_sd15, ip-adapter_sd15_light: a linear projection of the CLIP
 image embedding to 4 tokens) is supported: the Plus / Full / FaceID variants need other encoder outputs.
 """
@@ -43,8 +43,8 @@ def read_ip_adapter_file(path) -> Dict[str, Dict[str, torch.Tensor]]:
     """An IP-Adapter checkpoint (.bin: a pickled nested dict, .safetensors: flattened keys) -> nested dict."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{path}: IP-Adapter weights missing; expected a file such as models/ip-adapter_sd15.bin "
-                         f"or .safetensors from h94/IP-Adapter")
+        raise ModelError("%s: IP-Adapter weights missing; expected a file such as models/ip-adapter_sd15.bin "
+                         "or .safetensors from h94/IP-Adapter" % (path,))
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -58,15 +58,15 @@ def read_ip_adapter_file(path) -> Dict[str, Dict[str, torch.Tensor]]:
         else:
             nested = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelError(f"{path}: not a readable IP-Adapter checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ModelError("%s: not a readable IP-Adapter checkpoint (%s: %s)" % (path, type(exc).__name__, exc)) from exc
     if not isinstance(nested, dict) or not nested.get("image_proj") or not nested.get("ip_adapter"):
-        raise ModelError(f"{path}: not an IP-Adapter checkpoint: expected 'image_proj' and 'ip_adapter' weights")
+        raise ModelError("%s: not an IP-Adapter checkpoint: expected 'image_proj' and 'ip_adapter' weights" % (path,))
     return nested
 
 
 def flatten(state_dict: Dict[str, Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """The nested layout -> the flat .safetensors layout of h94/IP-Adapter."""
-    return {f"{group}.{name}": tensor for group in ("image_proj", "ip_adapter")
+    return {"%s.%s" % (group, name): tensor for group in ("image_proj", "ip_adapter")
             for name, tensor in state_dict[group].items()}
 
 
@@ -74,20 +74,22 @@ def check_ip_adapter(unet, state_dict, image_embed_dim: int, source="IP-Adapter"
     """Refuse weights that do not fit this U-Net and image encoder, naming the mismatch."""
     image_proj = state_dict["image_proj"]
     if "proj.weight" not in image_proj:
-        raise ModelError(f"{source}: only the basic IP-Adapter (ip-adapter_sd15, ip-adapter_sd15_light) is "
-                         f"supported; image_proj holds {sorted(image_proj)[:4]}")
+        raise ModelError("%s: only the basic IP-Adapter (ip-adapter_sd15, ip-adapter_sd15_light) is "
+                         "supported; image_proj holds %s" % (source, sorted(image_proj)[:4]))
     cross = unet.config.cross_attention_dim
     expected = (IMAGE_TOKENS * cross, image_embed_dim)
     if tuple(image_proj["proj.weight"].shape) != expected:
         raise ModelError(
-            f"{source}: image_proj.proj.weight is {tuple(image_proj['proj.weight'].shape)}, expected {expected} "
-            f"({IMAGE_TOKENS} tokens x the U-Net's cross_attention_dim {cross}, by the image encoder's "
-            f"projection_dim {image_embed_dim}): the IP-Adapter and image encoder must belong together")
+            "%s: image_proj.proj.weight is %s, expected %s "
+            "(%s tokens x the U-Net's cross_attention_dim %s, by the image encoder's "
+            "projection_dim %s): the IP-Adapter and image encoder must belong together"
+            % (source, tuple(image_proj['proj.weight'].shape), expected, IMAGE_TOKENS, cross, image_embed_dim))
     cross_layers = [n for n in unet.attn_processors if not n.endswith("attn1.processor") and "motion_modules" not in n]
-    wanted = {f"{2 * i + 1}.{kv}.weight" for i in range(len(cross_layers)) for kv in ("to_k_ip", "to_v_ip")}
+    wanted = {"%s.%s.weight" % (2 * i + 1, kv) for i in range(len(cross_layers)) for kv in ("to_k_ip", "to_v_ip")}
     if set(state_dict["ip_adapter"]) != wanted:
-        raise ModelError(f"{source}: {len(state_dict['ip_adapter']) // 2} cross-attention layers of weights for a "
-                         f"U-Net with {len(cross_layers)}: not an IP-Adapter for this U-Net")
+        raise ModelError("%s: %s cross-attention layers of weights for a "
+                         "U-Net with %s: not an IP-Adapter for this U-Net"
+                         % (source, len(state_dict['ip_adapter']) // 2, len(cross_layers)))
 
 
 def attach_ip_adapter(unet, state_dict, scale: float = 1.0, image_embed_dim=None) -> None:
@@ -98,7 +100,7 @@ def attach_ip_adapter(unet, state_dict, scale: float = 1.0, image_embed_dim=None
     try:
         unet._load_ip_adapter_weights([state_dict], low_cpu_mem_usage=False)
     except Exception as exc:
-        raise ModelError(f"cannot attach the IP-Adapter ({type(exc).__name__}: {exc})") from exc
+        raise ModelError("cannot attach the IP-Adapter (%s: %s)" % (type(exc).__name__, exc)) from exc
     set_ip_adapter_scale(unet, scale)
 
 
@@ -120,8 +122,8 @@ def ip_adapter_state_dict(unet) -> Dict[str, Dict[str, torch.Tensor]]:
     ip_adapter, key_id = {}, 1
     for processor in unet.attn_processors.values():
         if isinstance(processor, _ip_processor_classes()):
-            ip_adapter[f"{key_id}.to_k_ip.weight"] = processor.to_k_ip[0].weight.detach()
-            ip_adapter[f"{key_id}.to_v_ip.weight"] = processor.to_v_ip[0].weight.detach()
+            ip_adapter["%s.to_k_ip.weight" % (key_id,)] = processor.to_k_ip[0].weight.detach()
+            ip_adapter["%s.to_v_ip.weight" % (key_id,)] = processor.to_v_ip[0].weight.detach()
             key_id += 2
     return {"image_proj": image_proj, "ip_adapter": ip_adapter}
 

@@ -37,6 +37,7 @@ def load_net(folder, build: Callable[[dict, str], nn.Module], what: str) -> nn.M
     except ModelError:
         raise
     except Exception as exc:  # OSError, ValueError, RuntimeError (shapes), SafetensorError
-        raise ModelError(f"{folder}: cannot load the {what} ({type(exc).__name__}: {exc}); expected "
-                         f"{CONFIG_FILE} and {WEIGHTS_FILE} as written by save_pretrained") from exc
+        raise ModelError("%s: cannot load the %s (%s: %s); expected "
+                         "%s and %s as written by save_pretrained"
+                         % (folder, what, type(exc).__name__, exc, CONFIG_FILE, WEIGHTS_FILE)) from exc
     return net.eval().requires_grad_(False)

@@ -41,7 +41,7 @@ def make_scheduler(name: str, noise_schedule: dict):
         return DDIMScheduler(**schedule, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     if name == "dpmsolver++":
         return DPMSolverMultistepScheduler(**schedule, algorithm_type="dpmsolver++", solver_order=2, steps_offset=1)
-    raise ModelError(f"unknown scheduler {name!r}; expected one of {list(SCHEDULERS)}")
+    raise ModelError("unknown scheduler %r; expected one of %s" % (name, list(SCHEDULERS)))
 
 
 def frame_windows(frames: int, window: int) -> List[Tuple[int, int]]:
@@ -96,7 +96,7 @@ class ActAnywherePipeline:
 
     @classmethod
     def from_profile(cls, name: str = "tiny", path=None, device="cpu", dtype=None) -> "ActAnywherePipeline":
-        from actanywhere.engine.model.weights import load_profile
+        from actanywhere.engine.model.profile_files import load_profile
 
         return cls(load_profile(name, path=path, device=device, dtype=dtype))
 
@@ -123,23 +123,24 @@ class ActAnywherePipeline:
         matte = np.asarray(matte, dtype=np.float32)
         condition = np.asarray(condition, dtype=np.float32)
         if foreground.ndim != 4 or foreground.shape[-1] != 3:
-            raise ModelError(f"foreground frames must be (T, H, W, 3), got {foreground.shape}")
+            raise ModelError("foreground frames must be (T, H, W, 3), got %s" % (foreground.shape,))
         if matte.ndim == 4 and matte.shape[-1] == 1:
             matte = matte[..., 0]
         if matte.shape != foreground.shape[:3]:
-            raise ModelError(f"matte must be (T, H, W) = {foreground.shape[:3]} like the frames, got {matte.shape}")
+            raise ModelError("matte must be (T, H, W) = %s like the frames, got %s"
+                             % (foreground.shape[:3], matte.shape))
         if condition.ndim != 3 or condition.shape[-1] not in (3, 4):
-            raise ModelError(f"condition image must be (h, w, 3), got {condition.shape}")
+            raise ModelError("condition image must be (h, w, 3), got %s" % (condition.shape,))
         frames, height, width = foreground.shape[:3]
         factor = self.vae_scale_factor
         if frames < 1 or height % factor or width % factor or height == 0 or width == 0:
             raise ModelError(
-                f"frames are {height}x{width} (HxW): both must be positive multiples of the VAE scale factor "
-                f"{factor}; resize or pad the frames first"
+                "frames are %sx%s (HxW): both must be positive multiples of the VAE scale factor "
+                "%s; resize or pad the frames first" % (height, width, factor)
             )
         for label, array in (("foreground", foreground), ("matte", matte), ("condition", condition)):
             if not np.isfinite(array).all():
-                raise ModelError(f"{label} holds NaN or infinite values")
+                raise ModelError("%s holds NaN or infinite values" % (label,))
         # Display-referred model space is [0, 1]; colour transforms may overshoot slightly.
         return np.clip(foreground, 0, 1), np.clip(matte, 0, 1), np.clip(condition[..., :3], 0, 1)
 
@@ -165,7 +166,7 @@ class ActAnywherePipeline:
         if self.profile.unconditional == "zero_image_embed":
             uncond = torch.zeros_like(embeds)
         else:  # the profile validates this; kept for a future learnt null embedding
-            raise ModelError(f"unsupported unconditional choice {self.profile.unconditional!r}")
+            raise ModelError("unsupported unconditional choice %r" % (self.profile.unconditional,))
         return embeds, uncond
 
     @staticmethod
@@ -244,13 +245,14 @@ class ActAnywherePipeline:
         parts = {NOISY: latents, FG_LATENT: conditioning.fg_latents, MASK: conditioning.mask}
         if self.profile.spatial_condition:
             if conditioning.condition_latents is None:
-                raise ModelError(f"profile '{self.profile.name}' needs the condition image's latent "
-                                 f"(encode_conditioning makes it)")
+                raise ModelError("profile '%s' needs the condition image's latent "
+                                 "(encode_conditioning makes it)" % (self.profile.name,))
             spatial = conditioning.condition_latents
             if spatial.shape[2] == 1:
                 spatial = spatial.expand(-1, -1, latents.shape[2], -1, -1)
             elif spatial.shape[2] != latents.shape[2]:
-                raise ModelError(f"the spatial condition has {spatial.shape[2]} frames, the latents {latents.shape[2]}")
+                raise ModelError("the spatial condition has %s frames, the latents %s"
+                                 % (spatial.shape[2], latents.shape[2]))
             parts[CONDITION_LATENT] = torch.zeros_like(spatial) if unconditional else spatial
         return torch.cat([parts[name] for name in self.profile.channel_order], dim=1)
 
@@ -309,9 +311,11 @@ class ActAnywherePipeline:
             height, width = flat.shape[-2] * self.vae_scale_factor, flat.shape[-1] * self.vae_scale_factor
             detail_condition = self.detail_condition(condition, height, width)
             if matte is None or tuple(np.shape(matte)) != (frames, height, width):
-                raise ModelError(f"profile '{self.profile.name}' restores the condition's detail after decoding: "
-                                 f"pass the matte, ({frames}, {height}, {width}), got "
-                                 f"{None if matte is None else tuple(np.shape(matte))}")
+                raise ModelError("profile '%s' restores the condition's detail after decoding: "
+                                 "pass the matte, (%s, %s, %s), got "
+                                 "%s"
+                                 % (self.profile.name, frames, height, width,
+                                    None if matte is None else tuple(np.shape(matte))))
         clock = EtaClock()
         out = []
         for start in range(0, frames, vae_batch):
@@ -333,8 +337,8 @@ class ActAnywherePipeline:
         """The condition image as the detail pass sees it: (1, 3, height, width) in [0, 1], stretched
         over the frames like the spatial condition."""
         if condition is None:
-            raise ModelError(f"profile '{self.profile.name}' restores the condition's detail after decoding: "
-                             f"pass the condition image")
+            raise ModelError("profile '%s' restores the condition's detail after decoding: "
+                             "pass the condition image" % (self.profile.name,))
         return self.condition_pixels(np.clip(condition, 0, 1), height, width)
 
     def prepare_latents(self, shape: Sequence[int], seed: int, scheduler) -> torch.Tensor:
@@ -374,15 +378,14 @@ class ActAnywherePipeline:
         from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
 
         profile = self.profile
-        steps = int(steps if steps is not None else profile.default_steps)
-        guidance_scale = float(guidance_scale if guidance_scale is not None else profile.default_guidance_scale)
+        steps, guidance_scale = profile.sampling(steps, guidance_scale)
         scheduler_name = scheduler or profile.default_scheduler
         progress = progress or ignore_progress
         if steps < 1:
-            raise ModelError(f"steps must be at least 1, got {steps}")
-        window = min(int(window_frames or profile.native_frames), self.model.max_frames_per_call)
+            raise ModelError("steps must be at least 1, got %s" % (steps,))
+        window = profile.window_frames(window_frames, self.model.max_frames_per_call)
         if window < 1:
-            raise ModelError(f"window_frames must be at least 1, got {window_frames}")
+            raise ModelError("window_frames must be at least 1, got %s" % (window_frames,))
 
         # Checked here too: the detail pass after decoding reads the (T, H, W) matte in [0, 1].
         foreground, matte, condition = self.check_inputs(foreground, matte, condition)
@@ -398,7 +401,7 @@ class ActAnywherePipeline:
         if output == "latents":
             return latents.read()
         if output != "pixels":
-            raise ModelError(f"output must be 'pixels' or 'latents', got {output!r}")
+            raise ModelError("output must be 'pixels' or 'latents', got %r" % (output,))
         frames = self.decode_latents(latents.read(), progress, vae_batch, condition=condition, matte=matte,
                                      spatial=spatial)
         if profile.keep_condition:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from actanywhere.engine.errors import ModelError
 
@@ -85,6 +85,17 @@ class NativeSize:
     def dtype_name(self, device_type: str) -> str:
         return self.dtype_policy.get(device_type, "float32")
 
+    # The one rule for the spec's "0: the profile's default" (each kind defines default_steps and
+    # default_guidance_scale): generate's plan, the pipelines and the refiner all ask here.
+    def sampling(self, steps: Optional[int] = None, guidance: Optional[float] = None) -> Tuple[int, float]:
+        """(steps, guidance scale) to sample with; None or 0 takes this profile's default."""
+        return int(steps or self.default_steps), float(guidance or self.default_guidance_scale)
+
+    def window_frames(self, requested: Optional[int], limit: int) -> int:
+        """Frames per temporal window: `requested`, None or 0 taking the native length; at most `limit`
+        (what the model takes in one call)."""
+        return min(int(requested or self.native_frames), int(limit))
+
 
 @dataclass
 class ModelProfile(NativeSize):
@@ -112,7 +123,7 @@ class ModelProfile(NativeSize):
     image_mean: Tuple[float, float, float] = CLIP_MEAN
     image_std: Tuple[float, float, float] = CLIP_STD
     # How the condition image's embedding reaches the U-Net (CONDITIONING_MODES). `ip_adapter` profiles
-    # also hold the IP-Adapter weights and the empty prompt's text embedding (see weights.py).
+    # also hold the IP-Adapter weights and the empty prompt's text embedding (see profile_files.py).
     conditioning: str = CLIP_TOKENS
     # Weight of the IP-Adapter's image tokens beside the text tokens (`ip_adapter` profiles only).
     ip_adapter_scale: float = 1.0
@@ -147,36 +158,37 @@ class ModelProfile(NativeSize):
     # -- checks -------------------------------------------------------------------------------
     def validate(self, source: str = "profile") -> None:
         def fail(key, why):
-            raise ModelError(f"{source}: '{key}' {why}")
+            raise ModelError("%s: '%s' %s" % (source, key, why))
 
         required = [part for part in self.channel_order if part not in OPTIONAL_CHANNEL_PARTS]
         if sorted(required) != sorted(CHANNEL_PARTS) or len(set(self.channel_order)) != len(self.channel_order):
-            fail("channel_order", f"must order exactly {list(CHANNEL_PARTS)} and optionally "
-                                  f"{list(OPTIONAL_CHANNEL_PARTS)}, each once, got {list(self.channel_order)}")
+            fail("channel_order", "must order exactly %s and optionally "
+                                  "%s, each once, got %s"
+                                  % (list(CHANNEL_PARTS), list(OPTIONAL_CHANNEL_PARTS), list(self.channel_order)))
         if self.mask_downsample not in MASK_DOWNSAMPLE_METHODS:
-            fail("mask_downsample", f"must be one of {list(MASK_DOWNSAMPLE_METHODS)}, got {self.mask_downsample!r}")
+            fail("mask_downsample", "must be one of %s, got %r" % (list(MASK_DOWNSAMPLE_METHODS), self.mask_downsample))
         if self.unconditional not in UNCONDITIONAL_CHOICES:
-            fail("unconditional", f"must be one of {list(UNCONDITIONAL_CHOICES)}, got {self.unconditional!r}")
+            fail("unconditional", "must be one of %s, got %r" % (list(UNCONDITIONAL_CHOICES), self.unconditional))
         if len(self.native_size) != 3 or min(self.native_size) <= 0:
-            fail("native_size", f"must be [height, width, frames] > 0, got {list(self.native_size)}")
+            fail("native_size", "must be [height, width, frames] > 0, got %s" % (list(self.native_size),))
         for device, dtype in self.dtype_policy.items():
             if dtype not in DTYPE_NAMES:
-                fail(f"dtype_policy.{device}", f"must be one of {list(DTYPE_NAMES)}, got {dtype!r}")
+                fail("dtype_policy.%s" % (device,), "must be one of %s, got %r" % (list(DTYPE_NAMES), dtype))
         if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
             fail("image_mean/image_std", "must be three numbers each, std > 0")
         if not 0.0 <= self.background_grey <= 1.0:
-            fail("background_grey", f"must lie in [0, 1], got {self.background_grey}")
+            fail("background_grey", "must lie in [0, 1], got %s" % (self.background_grey,))
         if self.conditioning not in CONDITIONING_MODES:
-            fail("conditioning", f"must be one of {list(CONDITIONING_MODES)}, got {self.conditioning!r}")
+            fail("conditioning", "must be one of %s, got %r" % (list(CONDITIONING_MODES), self.conditioning))
         if not self.ip_adapter_scale >= 0.0:
-            fail("ip_adapter_scale", f"must be >= 0, got {self.ip_adapter_scale}")
+            fail("ip_adapter_scale", "must be >= 0, got %s" % (self.ip_adapter_scale,))
         if int(self.default_tile_size) < 16:
-            fail("default_tile_size", f"must be at least 16 pixels, got {self.default_tile_size}")
+            fail("default_tile_size", "must be at least 16 pixels, got %s" % (self.default_tile_size,))
         if not 0.0 <= self.condition_dropout < 1.0:
-            fail("condition_dropout", f"must lie in [0, 1), got {self.condition_dropout}")
+            fail("condition_dropout", "must lie in [0, 1), got %s" % (self.condition_dropout,))
         for flag in ("detail_pass", "interaction_pass", "keep_condition"):
             if not isinstance(getattr(self, flag), bool):
-                fail(flag, f"must be true or false, got {getattr(self, flag)!r}")
+                fail(flag, "must be true or false, got %r" % (getattr(self, flag),))
 
     # -- convenience --------------------------------------------------------------------------
     @property
@@ -198,17 +210,17 @@ class ModelProfile(NativeSize):
         data = dict(data)
         version = data.pop("format", PROFILE_FORMAT)
         if version != PROFILE_FORMAT:
-            raise ModelError(f"{source}: 'format' is {version}, this version reads {PROFILE_FORMAT}")
+            raise ModelError("%s: 'format' is %s, this version reads %s" % (source, version, PROFILE_FORMAT))
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ModelError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
+            raise ModelError("%s: unknown keys %s; expected some of %s" % (source, unknown, sorted(known)))
         if "name" not in data:
-            raise ModelError(f"{source}: 'name' is missing")
+            raise ModelError("%s: 'name' is missing" % (source,))
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:
-            raise ModelError(f"{source}: {exc}") from exc
+            raise ModelError("%s: %s" % (source, exc)) from exc
 
     def save(self, directory) -> Path:
         path = Path(directory) / PROFILE_FILE
@@ -224,9 +236,10 @@ class ModelProfile(NativeSize):
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise ModelError(f"{path}: profile file missing; expected {PROFILE_FILE} in {path.parent}") from None
+            raise ModelError("%s: profile file missing; expected %s in %s"
+                             % (path, PROFILE_FILE, path.parent)) from None
         except (OSError, ValueError) as exc:
-            raise ModelError(f"{path}: not a readable JSON profile ({exc})") from exc
+            raise ModelError("%s: not a readable JSON profile (%s)" % (path, exc)) from exc
         if not isinstance(data, dict):
-            raise ModelError(f"{path}: expected a JSON object")
+            raise ModelError("%s: expected a JSON object" % (path,))
         return cls.from_dict(data, source=str(path))

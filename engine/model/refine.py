@@ -50,7 +50,7 @@ class TilingPlan:
         factor = pipeline.vae_scale_factor
         tile_pixels = settings.tile_size or pipeline.profile.default_tile_size
         tile = max(4, int(tile_pixels) // factor)
-        window = min(int(settings.window_frames or pipeline.profile.native_frames), pipeline.model.max_frames_per_call)
+        window = pipeline.profile.window_frames(settings.window_frames, pipeline.model.max_frames_per_call)
         return cls(window, min(int(settings.window_overlap), window - 1), tile,
                    min(int(round(tile * settings.tile_overlap)), tile - 1),
                    float(settings.refine_strength), int(settings.tile_batch))
@@ -185,7 +185,7 @@ class PlateRefiner:
         detail pass; spatial: its per-frame views when the camera is tracked."""
         pipeline = self.pipeline
         if (pipeline.profile.spatial_condition or pipeline.model.detail is not None) and condition is None:
-            raise ModelError(f"profile '{pipeline.profile.name}' refines with its condition image: pass condition")
+            raise ModelError("profile '%s' refines with its condition image: pass condition" % (pipeline.profile.name,))
         self.spatial = spatial
         if pipeline.profile.keep_condition:
             self.keep_source = spatial if spatial is not None else SpatialCondition(condition, self.frames)
@@ -215,8 +215,9 @@ class PlateRefiner:
         pixels = decode_tiled(self.pipeline, self.latents.read_frame(index)[None], self.plan.tile, self.plan.tile_overlap)
         if self.pipeline.model.detail is not None:
             if self.detail_condition is None:
-                raise ModelError(f"profile '{self.pipeline.profile.name}' restores the condition's detail: "
-                                 f"run() the refinement with its condition image before reading frames")
+                raise ModelError("profile '%s' restores the condition's detail: "
+                                 "run() the refinement with its condition image before reading frames"
+                                 % (self.pipeline.profile.name,))
             matte = self.detail_matte.read_frame(index)[None]  # (1, 1, H', W')
             view = self.detail_condition
             if is_tracked(self.spatial):

@@ -19,7 +19,7 @@ import torch
 from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.architecture import LATENT_CHANNELS, ActAnywhereModel
 from actanywhere.engine.model.profile import NOISY, ModelProfile, input_channels, part_channels
-from actanywhere.engine.model.weights import CONFIGS_DIR, save_pretrained
+from actanywhere.engine.model.profile_files import CONFIGS_DIR, save_pretrained
 
 SD15_CONFIGS = CONFIGS_DIR / "sd15"
 
@@ -40,7 +40,8 @@ def widen_conv_in(unet, channel_order, in_channels: Optional[int] = None):
     in_channels = int(in_channels or input_channels(channel_order, LATENT_CHANNELS))
     old = unet.conv_in
     if old.in_channels != LATENT_CHANNELS:
-        raise ModelError(f"conv_in takes {old.in_channels} channels; only a {LATENT_CHANNELS}-channel U-Net is widened")
+        raise ModelError("conv_in takes %s channels; only a %s-channel U-Net is widened"
+                         % (old.in_channels, LATENT_CHANNELS))
     new = torch.nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
                           dilation=old.dilation, groups=old.groups, bias=old.bias is not None,
                           padding_mode=old.padding_mode, device=old.weight.device, dtype=old.weight.dtype)
@@ -73,8 +74,8 @@ def read_config(name: str) -> dict:
 def _require(directory: Path, names, what: str):
     missing = [n for n in names if not any((directory / alt).is_file() for alt in n.split("|"))]
     if missing:
-        raise ModelError(f"{directory}: not a {what} directory in diffusers layout; missing "
-                         f"{', '.join(m.replace('|', ' or ') for m in missing)}")
+        raise ModelError("%s: not a %s directory in diffusers layout; missing "
+                         "%s" % (directory, what, ', '.join(m.replace('|', ' or ') for m in missing)))
 
 
 def init_actanywhere_sd15(sd15_dir, motion_adapter_dir, image_encoder_dir, out_dir,
@@ -104,7 +105,7 @@ def init_actanywhere_sd15(sd15_dir, motion_adapter_dir, image_encoder_dir, out_d
         adapter = MotionAdapter.from_pretrained(adapter_dir)
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(encoder_dir)
     except Exception as exc:
-        raise ModelError(f"cannot load the SD 1.5 parts ({type(exc).__name__}: {exc})") from exc
+        raise ModelError("cannot load the SD 1.5 parts (%s: %s)" % (type(exc).__name__, exc)) from exc
 
     unet = UNetMotionModel.from_unet2d(unet2d, adapter)
     widen_conv_in(unet, profile.channel_order)

@@ -23,14 +23,14 @@ from actanywhere.engine.model.architecture import LATENT_CHANNELS, UNET_IN_CHANN
 from actanywhere.engine.model.ip_adapter import attach_ip_adapter, read_ip_adapter_file
 from actanywhere.engine.model.profile import INPAINT_ORDER, IP_ADAPTER, ModelProfile
 from actanywhere.engine.model.sd15 import _require
-from actanywhere.engine.model.weights import CONFIGS_DIR, save_pretrained
+from actanywhere.engine.model.profile_files import CONFIGS_DIR, save_pretrained
 
 ZEROSHOT_CONFIGS = CONFIGS_DIR / "zeroshot"
 DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors|diffusion_pytorch_model.bin"
 
 
 def _alternatives(folder: str, names: str) -> str:
-    return "|".join(f"{folder}/{name}" for name in names.split("|"))
+    return "|".join("%s/%s" % (folder, name) for name in names.split("|"))
 
 
 @torch.inference_mode()
@@ -75,8 +75,8 @@ def init_zeroshot_sd15_inpaint(inpaint_dir, motion_adapter_dir, ip_adapter_file,
 
     profile = profile or ModelProfile.load(ZEROSHOT_CONFIGS / "actanywhere.json")
     if profile.conditioning != IP_ADAPTER or tuple(profile.channel_order) != INPAINT_ORDER:
-        raise ModelError(f"profile '{profile.name}': a zero-shot inpainting profile needs conditioning "
-                         f"'{IP_ADAPTER}' and channel_order {list(INPAINT_ORDER)}")
+        raise ModelError("profile '%s': a zero-shot inpainting profile needs conditioning "
+                         "'%s' and channel_order %s" % (profile.name, IP_ADAPTER, list(INPAINT_ORDER)))
     try:
         unet2d = UNet2DConditionModel.from_pretrained(inpaint_dir, subfolder="unet")
         vae = AutoencoderKL.from_pretrained(inpaint_dir, subfolder="vae")
@@ -84,10 +84,11 @@ def init_zeroshot_sd15_inpaint(inpaint_dir, motion_adapter_dir, ip_adapter_file,
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(encoder_dir)
         text_embeds = empty_prompt_embeds(inpaint_dir / "text_encoder", inpaint_dir / "tokenizer")
     except Exception as exc:
-        raise ModelError(f"cannot load the zero-shot parts ({type(exc).__name__}: {exc})") from exc
+        raise ModelError("cannot load the zero-shot parts (%s: %s)" % (type(exc).__name__, exc)) from exc
     if unet2d.config.in_channels != UNET_IN_CHANNELS or unet2d.config.out_channels != LATENT_CHANNELS:
-        raise ModelError(f"{inpaint_dir / 'unet'}: takes {unet2d.config.in_channels} channels; an inpainting "
-                         f"U-Net takes {UNET_IN_CHANNELS} (use init_actanywhere_sd15 for a 4-channel one)")
+        raise ModelError("%s: takes %s channels; an inpainting "
+                         "U-Net takes %s (use init_actanywhere_sd15 for a 4-channel one)"
+                         % (inpaint_dir / 'unet', unet2d.config.in_channels, UNET_IN_CHANNELS))
 
     unet = UNetMotionModel.from_unet2d(unet2d, adapter)
     del unet2d

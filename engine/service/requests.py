@@ -112,7 +112,8 @@ class Requests:
                               "wait for some to run, or cancel some" % (client.name, per_client), protocol.QUEUE_FULL)
         spec_data = protocol.require(data, "spec", dict, "the shot spec's data")
         try:
-            spec = shotspec.from_data(spec_data, engine.config, base_dir=None, source="submitted spec")
+            spec = shotspec.from_resolved(spec_data, source="submitted spec")  # resolved where it was written
+            shotspec.check_model_configured(spec, engine.config, source="submitted spec")
         except (ActAnywhereError, ValueError) as error:
             raise EngineError(str(error), protocol.BAD_SPEC)
         engine.sandbox.check_spec(spec)
@@ -134,8 +135,7 @@ class Requests:
         another job under a taken id, refused rather than merged into the first."""
         spec_data = data.get("spec")
         try:
-            spec_hash = shotspec.from_data(spec_data, self.engine.config, base_dir=None,
-                                           source="submitted spec").spec_hash()
+            spec_hash = shotspec.from_resolved(spec_data, source="submitted spec").spec_hash()
         except (ActAnywhereError, ValueError, TypeError):
             spec_hash = None
         if spec_hash != existing.get("spec_hash") or task_id != (existing.get("task_id") or ""):

@@ -14,8 +14,8 @@ import signal
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from .. import protocol, schema
-from ..config import Config
+from .. import protocol
+from ..config import Config, config_data as config_data_of
 from .worker import receive, worker_main
 
 CANCEL_GRACE_S = 10.0
@@ -59,7 +59,7 @@ class Supervisor:
 
     def start(self, worker: WorkerHandle) -> None:
         ours, theirs = self._spawn.Pipe(duplex=True)
-        config_data = schema.to_data(self.config)
+        config_data = config_data_of(self.config)
         cpu_workers = sum(1 for other in self.workers if other.device == "cpu")
         threads = max(1, (os.cpu_count() or 1) // cpu_workers) if worker.device == "cpu" else None
         process = self._spawn.Process(

@@ -97,14 +97,13 @@ def worker_main(device: str, config_data: Dict[str, Any], connection, parent_pid
 
 class Worker:
     def __init__(self, device: str, config_data: Dict[str, Any], connection):
-        from ..config import Config
-        from .. import schema
+        from ..config import build_config
 
         self.device = device
         self.connection = connection
-        self.config = schema.build(Config, config_data)
+        self.config = build_config(config_data)
         self.config.models.device = device
-        self.pipelines = {}  # type: Dict[str, Any]
+        self.announced = set()  # profiles whose load the supervisor was told of
         self.stop_after_job = False
 
     def log(self, text: str) -> None:
@@ -125,17 +124,18 @@ class Worker:
                 return
 
     def pipeline(self, name: str):
-        if name not in self.pipelines:
-            from ..generate import load_pipeline
+        """The profile's pipeline from generate's one cache; the supervisor hears of its first load."""
+        from ..generate import load_pipeline
 
-            started = time.monotonic()
-            pipeline = load_pipeline(name, self.config, self.log)
-            self.pipelines[name] = pipeline
+        started = time.monotonic()
+        pipeline = load_pipeline(name, self.config, self.log)
+        if name not in self.announced:
+            self.announced.add(name)
             profile = pipeline.profile
             send(self.connection, "loaded", profile=name, seconds=round(time.monotonic() - started, 3),
                  native_size=list(getattr(profile, "native_size", ()) or ()),
                  default_steps=getattr(profile, "default_steps", None))
-        return self.pipelines[name]
+        return pipeline
 
     def run(self, job_id: str, spec_data: Dict[str, Any], task_id: str = "") -> None:
         from .. import shotspec
@@ -152,7 +152,7 @@ class Worker:
                 send(self.connection, "progress", job_id=job_id, event=event.to_dict())
 
         try:
-            spec = shotspec.from_data(spec_data, self.config, source="job %s" % job_id)
+            spec = shotspec.from_resolved(spec_data, source="job %s" % job_id)  # resolved by the client
             pipeline = self.pipeline(spec.model)
             self._check_cancel(job_id)
             results = generate_shot(spec, self.config, progress=progress, log=self.log, pipeline=pipeline,

@@ -13,5 +13,5 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module("%s.%s" % (__name__, _LAZY[name])), name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

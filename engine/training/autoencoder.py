@@ -181,7 +181,7 @@ class FramePool:
 
 # -- the model ---------------------------------------------------------------------------------------
 def _configs_dir(name: str) -> Path:
-    from actanywhere.engine.model.weights import builtin_configs
+    from actanywhere.engine.model.profile_files import builtin_configs
 
     folder = builtin_configs(name)
     if folder is None:
@@ -192,7 +192,7 @@ def _configs_dir(name: str) -> Path:
 def build_start_model(config: AutoencoderConfig):
     """The model whose VAE is trained: `init`'s profile directory, else the built-in configs seeded
     with `seed` (the same U-Net and image encoder as an untrained `profile` with that seed)."""
-    from actanywhere.engine.model.weights import build_from_configs, load_pretrained
+    from actanywhere.engine.model.profile_files import build_from_configs, load_pretrained
 
     import torch
 
@@ -281,7 +281,7 @@ def pretrain_autoencoder(config: AutoencoderConfig, progress: Optional[ProgressC
     import torch
 
     from actanywhere.engine.model.architecture import ActAnywhereModel
-    from actanywhere.engine.model.weights import save_pretrained
+    from actanywhere.engine.model.profile_files import save_pretrained
 
     progress = progress or ignore_progress
 

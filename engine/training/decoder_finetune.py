@@ -259,7 +259,7 @@ def finetune_decoder(config: DecoderConfig, progress: Optional[ProgressCallback]
     import torch
 
     from actanywhere.engine.model.pipeline import ActAnywherePipeline
-    from actanywhere.engine.model.weights import load_pretrained, save_pretrained
+    from actanywhere.engine.model.profile_files import load_pretrained, save_pretrained
 
     progress = progress or ignore_progress
 

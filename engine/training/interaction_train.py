@@ -214,7 +214,7 @@ def train_interaction(config: InteractionConfig, progress: Optional[ProgressCall
     import torch
 
     from actanywhere.engine.model.interaction import InteractionNet
-    from actanywhere.engine.model.weights import load_pretrained, save_pretrained
+    from actanywhere.engine.model.profile_files import load_pretrained, save_pretrained
 
     progress = progress or ignore_progress
 

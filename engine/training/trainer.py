@@ -63,7 +63,7 @@ class TrainingResult:
 def build_model(config: TrainingConfig):
     """The model to train: a profile directory (`model.init`), else the built-in configs of
     `model.profile` with random weights seeded by `seed`."""
-    from actanywhere.engine.model.weights import build_from_configs, builtin_configs, load_pretrained
+    from actanywhere.engine.model.profile_files import build_from_configs, builtin_configs, load_pretrained
 
     if config.model.init:
         return load_pretrained(config.model.init, device="cpu", dtype=torch.float32)
@@ -204,7 +204,7 @@ def train(config: TrainingConfig, progress: Optional[ProgressCallback] = None,
     from diffusers.training_utils import EMAModel
 
     from actanywhere.engine.model.pipeline import ActAnywherePipeline, Conditioning
-    from actanywhere.engine.model.weights import save_pretrained
+    from actanywhere.engine.model.profile_files import save_pretrained
 
     progress = progress or ignore_progress
     output_dir = Path(config.output_dir)

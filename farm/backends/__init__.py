@@ -4,7 +4,7 @@ Each module offers `write_job(job, out_dir, worker_job_dir, farm_settings) -> [f
 depend only on the job and the settings) and `submit(out_dir, farm_settings) -> farm job id`, which runs
 the farm's own client. The local backend runs the job instead.
 """
-BACKENDS = ("openjd", "opencue", "deadline10", "local")
+BACKENDS = ("local", "openjd", "opencue", "deadline10")  # the one list: settings choices, CLI, Nuke knob
 
 
 def module(name: str):

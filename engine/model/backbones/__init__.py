@@ -16,7 +16,7 @@ Kinds:
 - `wan-vace`: Wan 2.1 VACE through diffusers' WanVACEPipeline (backbones/wan_vace.py).
 
 Adding a backbone is one module here with `load(name, path, device, dtype)`, `missing_files(dir)` and
-`file_checksums(dir)` (model/weights.py asks them for directories of its kind: `model check`, the
+`file_checksums(dir)` (model/profile_files.py asks them for directories of its kind: `model check`, the
 provenance checksum), and its kind in KINDS (docs/model.md).
 """
 from __future__ import annotations
@@ -37,8 +37,8 @@ PROFILE_FILE = "actanywhere.json"
 def backbone(kind: str):
     """The module of a profile kind's backbone."""
     if kind not in KINDS:
-        raise ModelError(f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
-    return importlib.import_module(f"{__name__}.{KINDS[kind]}")
+        raise ModelError("unknown model kind %r; known kinds: %s" % (kind, ', '.join(sorted(KINDS))))
+    return importlib.import_module("%s.%s" % (__name__, KINDS[kind]))
 
 
 def load(kind: str, name: str, path, device: str, dtype=None):

@@ -1,5 +1,5 @@
 """The ActAnywhere U-Net backbone (kinds tiny, actanywhere-sd15, zeroshot-sd15-inpaint): model/pipeline.py,
-model/weights.py and the passes around them, unchanged behind the seam."""
+model/profile_files.py and the passes around them, unchanged behind the seam."""
 from __future__ import annotations
 
 

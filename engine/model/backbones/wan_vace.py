@@ -75,8 +75,8 @@ class WanVaceProfile(NativeSize):
         self.native_size = tuple(int(v) for v in self.native_size)
         height, width, frames = self.native_size
         if min(self.native_size) <= 0 or (frames - 1) % 4:
-            raise ModelError(f"profile '{self.name}': native_size must be [height, width, 4k+1 frames], "
-                             f"got {list(self.native_size)}")
+            raise ModelError("profile '%s': native_size must be [height, width, 4k+1 frames], "
+                             "got %s" % (self.name, list(self.native_size)))
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -94,15 +94,15 @@ class WanVaceProfile(NativeSize):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise ModelError(f"{path}: not a readable profile file ({exc}); `actanywhere model init wan-vace` "
-                             f"writes it") from None
+            raise ModelError("%s: not a readable profile file (%s); `actanywhere model init wan-vace` "
+                             "writes it" % (path, exc)) from None
         data = dict(data)
         if data.pop("format", None) != PROFILE_FORMAT or data.get("kind") != KIND:
-            raise ModelError(f"{path}: not a wan-vace profile (format {PROFILE_FORMAT}, kind {KIND})")
+            raise ModelError("%s: not a wan-vace profile (format %s, kind %s)" % (path, PROFILE_FORMAT, KIND))
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ModelError(f"{path}: unknown keys {unknown}; expected some of {sorted(known)}")
+            raise ModelError("%s: unknown keys %s; expected some of %s" % (path, unknown, sorted(known)))
         return cls(**data)
 
 
@@ -114,7 +114,7 @@ def expected_files() -> List[str]:
 
 def missing_files(directory, with_profile: bool = True) -> List[str]:
     """The expected files absent from a wan-vace directory (relative paths); empty when complete."""
-    from actanywhere.engine.model.weights import missing_part_files
+    from actanywhere.engine.model.profile_files import missing_part_files
 
     directory = Path(directory)
     missing = [] if not with_profile or (directory / PROFILE_FILE).is_file() else [PROFILE_FILE]
@@ -124,29 +124,30 @@ def missing_files(directory, with_profile: bool = True) -> List[str]:
 
 def file_checksums(directory) -> Dict[str, str]:
     """sha256 of every weight file, by relative path (what weights.sha256 lists)."""
-    from actanywhere.engine.model.weights import part_checksums
+    from actanywhere.engine.model.profile_files import part_checksums
 
     return part_checksums(Path(directory), COMPONENTS)
 
 
 def _missing_error(directory: Path, missing: List[str]) -> ModelError:
     return ModelError(
-        f"{directory}: not a complete wan-vace profile directory; missing {', '.join(missing)}. Expected "
-        f"{', '.join(expected_files())} (weights may be sharded with a .index.json): the layout of "
-        f"Wan-AI/Wan2.1-VACE-1.3B-diffusers or -14B-diffusers, made a profile by `actanywhere model init wan-vace`")
+        "%s: not a complete wan-vace profile directory; missing %s. Expected "
+        "%s (weights may be sharded with a .index.json): the layout of "
+        "Wan-AI/Wan2.1-VACE-1.3B-diffusers or -14B-diffusers, made a profile by `actanywhere model init wan-vace`"
+        % (directory, ', '.join(missing), ', '.join(expected_files())))
 
 
 def init_profile(source, out, name: str = KIND, native_size: Optional[Tuple[int, int, int]] = None) -> Path:
     """A profile directory from a local diffusers folder of Wan 2.1 VACE: its components linked (a 14B
     folder is 75 GB), actanywhere.json and weights.sha256 written. Never over an existing `out`."""
-    from actanywhere.engine.model.weights import _manifest_text
+    from actanywhere.engine.model.profile_files import _manifest_text
 
     source, out = Path(source).resolve(), Path(out)
     missing = missing_files(source, with_profile=False)
     if missing:
         raise _missing_error(source, missing)
     if out.exists():
-        raise ModelError(f"{out} already exists; profile directories are never overwritten: choose a new --out")
+        raise ModelError("%s already exists; profile directories are never overwritten: choose a new --out" % (out,))
     if native_size is None:
         native_size = _native_size_of(source)
     staging = out.parent / (".%s.init-%d" % (out.name, os.getpid()))
@@ -156,7 +157,7 @@ def init_profile(source, out, name: str = KIND, native_size: Optional[Tuple[int,
             if entry not in (PROFILE_FILE, CHECKSUM_FILE) and not entry.startswith("."):
                 os.symlink(source / entry, staging / entry)
         WanVaceProfile(name=name, native_size=native_size,
-                       description=f"Wan 2.1 VACE from {source}").save(staging)
+                       description="Wan 2.1 VACE from %s" % (source,)).save(staging)
         (staging / CHECKSUM_FILE).write_text(_manifest_text(file_checksums(staging)))
         os.rename(staging, out)
     except BaseException:
@@ -171,7 +172,8 @@ def _native_size_of(source: Path) -> Tuple[int, int, int]:
         config = json.loads((source / "transformer" / "config.json").read_text())
         width = int(config["num_attention_heads"]) * int(config["attention_head_dim"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{source / 'transformer' / 'config.json'}: not a WanVACETransformer3DModel config ({exc})")
+        raise ModelError("%s: not a WanVACETransformer3DModel config (%s)"
+                         % (source / 'transformer' / 'config.json', exc))
     return (720, 1280, 81) if width >= 5120 else (480, 832, 81)
 
 
@@ -200,11 +202,11 @@ CONFIG_NAMES = ("wan-vace-1.3b", "wan-vace-14b", "wan-vace-tiny")  # folders of 
 
 
 def configs_folder(name: str) -> Path:
-    from actanywhere.engine.model.weights import CONFIGS_DIR
+    from actanywhere.engine.model.profile_files import CONFIGS_DIR
 
     folder = CONFIGS_DIR / name
     if name not in CONFIG_NAMES or not (folder / "transformer.json").is_file():
-        raise ModelError(f"no wan-vace configs named {name!r}; known: {', '.join(CONFIG_NAMES)}")
+        raise ModelError("no wan-vace configs named %r; known: %s" % (name, ', '.join(CONFIG_NAMES)))
     return folder
 
 
@@ -212,7 +214,7 @@ def read_configs(name: str) -> Dict[str, dict]:
     """transformer, vae, text_encoder (UMT5), scheduler and profile settings of a configs folder: the
     public config.json values of Wan-AI/Wan2.1-VACE-1.3B/14B-diffusers, or a tiny model's."""
     folder = configs_folder(name)
-    return {part: json.loads((folder / f"{part}.json").read_text())
+    return {part: json.loads((folder / "%s.json" % (part,)).read_text())
             for part in ("transformer", "vae", "text_encoder", "scheduler", "profile")}
 
 
@@ -258,14 +260,14 @@ def save_random(name: str, directory, seed: int = 0) -> Path:
 def load(name: str, path, device: str = "cpu", dtype=None) -> "WanVacePipeline":
     """The pipeline of a wan-vace profile directory. There are no built-in weights: `path` is required."""
     if path is None:
-        raise ModelError(f"model profile '{name}' is a wan-vace profile: set models.profiles.{name}.path to a "
-                         f"directory made by `actanywhere model init wan-vace --from DIR --out DIR` (holding "
-                         f"{', '.join(expected_files())})")
+        raise ModelError("model profile '%s' is a wan-vace profile: set models.profiles.%s.path to a "
+                         "directory made by `actanywhere model init wan-vace --from DIR --out DIR` (holding "
+                         "%s)" % (name, name, ', '.join(expected_files())))
     import torch
     from diffusers import WanVACEPipeline
 
     from actanywhere.engine.model.architecture import torch_dtype
-    from actanywhere.engine.model.weights import checksum
+    from actanywhere.engine.model.profile_files import checksum
 
     directory = Path(path)
     missing = missing_files(directory) if directory.is_dir() else expected_files()
@@ -279,8 +281,8 @@ def load(name: str, path, device: str = "cpu", dtype=None) -> "WanVacePipeline":
         # The 3D VAE decodes visibly worse in bf16: it stays float32.
         pipe = WanVACEPipeline.from_pretrained(str(directory), dtype={"default": dtype, "vae": torch.float32})
     except Exception as exc:  # the libraries raise OSError, ValueError, RuntimeError, SafetensorError...
-        raise ModelError(f"{directory}: cannot load the Wan VACE pipeline ({type(exc).__name__}: {exc}); expected "
-                         f"{', '.join(expected_files())}") from exc
+        raise ModelError("%s: cannot load the Wan VACE pipeline (%s: %s); expected "
+                         "%s" % (directory, type(exc).__name__, exc, ', '.join(expected_files()))) from exc
     pipe.to(device)
     if device.type == "cuda":  # UMT5-XXL (11.4 GB in bf16) waits on the CPU: it runs once per prompt
         pipe.text_encoder.to("cpu")
@@ -351,10 +353,9 @@ class WanVacePipeline:
         condition = np.clip(np.asarray(condition, np.float32)[..., :3], 0.0, 1.0)
         frames, height, width = foreground.shape[:3]
         if matte.shape != (frames, height, width) or height % self.vae_scale_factor or width % self.vae_scale_factor:
-            raise ModelError(f"wan-vace: frames {foreground.shape} and matte {matte.shape} must agree, with height and "
-                             f"width multiples of {self.vae_scale_factor}")
-        steps = int(steps or self.profile.default_steps)
-        guidance_scale = float(guidance_scale or self.profile.default_guidance_scale)
+            raise ModelError("wan-vace: frames %s and matte %s must agree, with height and "
+                             "width multiples of %s" % (foreground.shape, matte.shape, self.vae_scale_factor))
+        steps, guidance_scale = self.profile.sampling(steps, guidance_scale)
         progress = progress or ignore_progress
         guided = guidance_scale > 1.0
         embeds, negative = self.prompt_embeds(prompt or "", guided)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from actanywhere.engine.errors import ModelError
-from actanywhere.engine.model import weights
+from actanywhere.engine.model import profile_files
 from actanywhere.engine.model.pipeline import ActAnywherePipeline
-from actanywhere.engine.model.weights import (
+from actanywhere.engine.model.profile_files import (
     UntrainedModelWarning, build_from_configs, checksum, expected_files, load_pretrained, load_profile,
     verify_checksums,
 )
@@ -18,7 +18,7 @@ from reproducible import assert_same_result
 
 @pytest.fixture(scope="module")
 def tiny():
-    return build_from_configs(weights.CONFIGS_DIR / "tiny")
+    return build_from_configs(profile_files.CONFIGS_DIR / "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def _inputs(frames=4, size=16, seed=0):
 
 
 def test_directory_layout(saved):
-    for name in expected_files() + [weights.CHECKSUM_FILE]:
+    for name in expected_files() + [profile_files.CHECKSUM_FILE]:
         assert (saved / name).is_file(), name
 
 
@@ -47,7 +47,7 @@ def test_round_trip_gives_identical_outputs(tiny, saved):
     for part, module in tiny.modules().items():
         other = loaded.modules()[part].state_dict()
         for name, tensor in module.state_dict().items():
-            assert torch.equal(tensor, other[name]), f"{part}.{name}"
+            assert torch.equal(tensor, other[name]), "%s.%s" % (part, name)
     args = dict(steps=2, guidance_scale=2.0, seed=3)
     a = ActAnywherePipeline(tiny)(*_inputs(), **args)
     b = ActAnywherePipeline(loaded)(*_inputs(), **args)
@@ -60,7 +60,7 @@ def test_checksum_is_stable_and_recorded(tiny, saved, tmp_path):
     shutil.copytree(saved, copy)
     assert checksum(copy) == checksum(saved)
     verify_checksums(copy)
-    (copy / weights.CHECKSUM_FILE).unlink()
+    (copy / profile_files.CHECKSUM_FILE).unlink()
     assert checksum(copy) == checksum(saved)  # recomputed from the files
     assert len(checksum(tiny)) == 64
 
@@ -104,16 +104,16 @@ def test_malformed_weights_raise_model_error(saved, tmp_path):
 
 def test_load_profile_builds_untrained_tiny_with_a_warning(tiny, tmp_path, monkeypatch):
     # An install without the shipped weights (weights/tiny/ absent): built from the configs.
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "no-weights")
+    monkeypatch.setattr(profile_files, "WEIGHTS_DIR", tmp_path / "no-weights")
     with pytest.warns(UntrainedModelWarning, match="UNTRAINED"):
         model = load_profile("tiny")
     assert not model.trained
     # A fixed seed: the same untrained weights every time.
-    assert model.checksum == weights.state_dict_checksum(tiny)
+    assert model.checksum == profile_files.state_dict_checksum(tiny)
 
 
 def test_load_profile_loads_the_shipped_trained_tiny():
-    shipped = weights.WEIGHTS_DIR / "tiny"
+    shipped = profile_files.WEIGHTS_DIR / "tiny"
     if not (shipped / "actanywhere.json").is_file():
         pytest.skip("no trained tiny weights in this checkout")
     verify_checksums(shipped)

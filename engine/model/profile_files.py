@@ -67,9 +67,9 @@ def expected_files(conditioning: str = CLIP_TOKENS, small_nets: Sequence[str] = 
     """A profile directory's files; `small_nets`: the SMALL_NETS folders its profile declares."""
     files = [PROFILE_FILE]
     for part, (config, weights) in PARTS.items():
-        files += [f"{part}/{config}", f"{part}/{weights}"]
+        files += ["%s/%s" % (part, config), "%s/%s" % (part, weights)]
     for folder in small_nets:
-        files += [f"{folder}/{name}" for name in NET_FILES]
+        files += ["%s/%s" % (folder, name) for name in NET_FILES]
     return files + list(CONDITIONING_FILES.get(conditioning, ()))
 
 
@@ -104,7 +104,7 @@ def _weight_files(part_dir: Path, weights_name: str) -> List[Path]:
         try:
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{index}: malformed shard index ({exc})") from exc
+            raise ModelError("%s: malformed shard index (%s)" % (index, exc)) from exc
         return [index] + [part_dir / shard for shard in shards]
     return []
 
@@ -118,7 +118,7 @@ def missing_files(directory) -> List[str]:
     missing += missing_part_files(directory, PARTS)
     extra = list(CONDITIONING_FILES.get(_conditioning_of(directory), ()))
     for folder in _small_nets_of(directory):
-        extra += [f"{folder}/{name}" for name in NET_FILES]
+        extra += ["%s/%s" % (folder, name) for name in NET_FILES]
     return missing + [name for name in extra if not (directory / name).is_file()]
 
 
@@ -128,10 +128,10 @@ def missing_part_files(directory: Path, parts: Dict[str, Tuple[str, str]]) -> Li
     missing = []
     for part, (config, weights) in parts.items():
         if not (directory / part / config).is_file():
-            missing.append(f"{part}/{config}")
+            missing.append("%s/%s" % (part, config))
         files = _weight_files(directory / part, weights)
         if not files or not all(f.is_file() for f in files):
-            missing.append(f"{part}/{weights}")
+            missing.append("%s/%s" % (part, weights))
     return missing
 
 
@@ -144,12 +144,12 @@ def part_checksums(directory: Path, parts: Dict[str, Tuple[str, str]]) -> Dict[s
 def _missing_error(directory: Path, missing: List[str]) -> ModelError:
     conditioning = _conditioning_of(directory)
     note = "" if conditioning != CLIP_TOKENS else (
-        f"; profiles conditioned through an IP-Adapter also hold {', '.join(CONDITIONING_FILES[IP_ADAPTER])}")
+        "; profiles conditioned through an IP-Adapter also hold %s" % (', '.join(CONDITIONING_FILES[IP_ADAPTER]),))
     return ModelError(
-        f"{directory}: not a complete ActAnywhere profile directory; missing {', '.join(missing)}. "
-        f"Expected files: {', '.join(expected_files(conditioning, _small_nets_of(directory)))} "
-        f"(weights may be sharded with a .index.json)"
-        f"{note}"
+        "%s: not a complete ActAnywhere profile directory; missing %s. "
+        "Expected files: %s "
+        "(weights may be sharded with a .index.json)"
+        "%s" % (directory, ', '.join(missing), ', '.join(expected_files(conditioning, _small_nets_of(directory))), note)
     )
 
 
@@ -168,14 +168,14 @@ def file_checksums(directory) -> Dict[str, str]:
         return backbones.backbone(backbones.directory_kind(directory)).file_checksums(directory)
     directory = Path(directory)
     sums = part_checksums(directory, PARTS)
-    for name in list(CONDITIONING_FILES[IP_ADAPTER]) + [f"{folder}/{NET_FILES[1]}" for folder in SMALL_NETS]:
+    for name in list(CONDITIONING_FILES[IP_ADAPTER]) + ["%s/%s" % (folder, NET_FILES[1]) for folder in SMALL_NETS]:
         if (directory / name).is_file():
             sums[name] = _sha256_file(directory / name)
     return sums
 
 
 def _manifest_text(sums: Dict[str, str]) -> str:
-    return "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
+    return "".join("%s  %s\n" % (digest, name) for name, digest in sorted(sums.items()))
 
 
 def checksum(source: Union[str, Path, ActAnywhereModel]) -> str:
@@ -197,7 +197,7 @@ def verify_checksums(directory) -> None:
     directory = Path(directory)
     manifest = directory / CHECKSUM_FILE
     if not manifest.is_file():
-        raise ModelError(f"{manifest}: missing; cannot verify the weights")
+        raise ModelError("%s: missing; cannot verify the weights" % (manifest,))
     recorded = {}
     for line in manifest.read_text().splitlines():
         if line.strip():
@@ -206,7 +206,7 @@ def verify_checksums(directory) -> None:
     actual = file_checksums(directory)
     bad = sorted(name for name in set(recorded) | set(actual) if recorded.get(name) != actual.get(name))
     if bad:
-        raise ModelError(f"{directory}: weight files differ from {CHECKSUM_FILE}: {', '.join(bad)}")
+        raise ModelError("%s: weight files differ from %s: %s" % (directory, CHECKSUM_FILE, ', '.join(bad)))
 
 
 def state_dict_checksum(model: ActAnywhereModel) -> str:
@@ -214,7 +214,7 @@ def state_dict_checksum(model: ActAnywhereModel) -> str:
     for part, module in model.modules().items():
         for name, tensor in sorted(module.state_dict().items()):
             data = tensor.detach().to("cpu", torch.float32).contiguous()
-            digest.update(f"{part}.{name}:{tuple(data.shape)}".encode())
+            digest.update(("%s.%s:%s" % (part, name, tuple(data.shape))).encode())
             digest.update(data.numpy().tobytes())
     if model.text_embeds is not None:
         digest.update(model.text_embeds.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -278,8 +278,9 @@ def load_pretrained(directory, device="cpu", dtype=None) -> ActAnywhereModel:
         except Exception as exc:  # the libraries raise OSError, ValueError, RuntimeError, SafetensorError...
             config, weights = PARTS[part]
             raise ModelError(
-                f"{directory / part}: cannot load the {part} ({type(exc).__name__}: {exc}). "
-                f"Expected {part}/{config} and {part}/{weights} as written by save_pretrained"
+                "%s: cannot load the %s (%s: %s). "
+                "Expected %s/%s and %s/%s as written by save_pretrained"
+                % (directory / part, part, type(exc).__name__, exc, part, config, part, weights)
             ) from exc
 
     unet = load("unet", UNetMotionModel.from_pretrained, torch_dtype=dtype)
@@ -305,8 +306,9 @@ def _load_ip_adapter_files(directory: Path, unet, profile: ModelProfile) -> torc
     try:
         text_embeds = load_file(str(directory / TEXT_EMBEDS_FILE))[TEXT_EMBEDS_KEY].float()
     except Exception as exc:
-        raise ModelError(f"{directory / TEXT_EMBEDS_FILE}: cannot read the '{TEXT_EMBEDS_KEY}' tensor "
-                         f"({type(exc).__name__}: {exc}); it is written by save_pretrained") from exc
+        raise ModelError("%s: cannot read the '%s' tensor "
+                         "(%s: %s); it is written by save_pretrained"
+                         % (directory / TEXT_EMBEDS_FILE, TEXT_EMBEDS_KEY, type(exc).__name__, exc)) from exc
     state_dict = read_ip_adapter_file(directory / IP_ADAPTER_FILE)
     state_dict = {group: {k: v.to(unet.dtype) for k, v in tensors.items()} for group, tensors in state_dict.items()}
     attach_ip_adapter(unet, state_dict, profile.ip_adapter_scale)
@@ -323,16 +325,16 @@ def build_from_configs(folder, seed: int = UNTRAINED_SEED) -> ActAnywhereModel:
     (and detail.json / interaction.json for profiles with `detail_pass` / `interaction_pass`)."""
     folder = Path(folder)
     names = ["unet.json", "vae.json", "image_encoder.json", PROFILE_FILE]
-    names += [f"{net}.json" for net in _small_nets_of(folder)]
+    names += ["%s.json" % (net,) for net in _small_nets_of(folder)]
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
-        raise ModelError(f"{folder}: missing {', '.join(missing)}; a configs folder holds {', '.join(names)}")
+        raise ModelError("%s: missing %s; a configs folder holds %s" % (folder, ', '.join(missing), ', '.join(names)))
 
     def read(name):
         try:
             return json.loads((folder / name).read_text())
         except ValueError as exc:
-            raise ModelError(f"{folder / name}: not valid JSON ({exc})") from exc
+            raise ModelError("%s: not valid JSON (%s)" % (folder / name, exc)) from exc
 
     profile = ModelProfile.load(folder / PROFILE_FILE)
     model = ActAnywhereModel.from_configs(
@@ -361,8 +363,9 @@ def load_profile(name: str = "tiny", path=None, device="cpu", dtype=None) -> Act
     configs = builtin_configs(name)
     if name in UNTRAINED_ALLOWED and configs is not None:
         message = (
-            f"model profile '{name}' has no trained weights (looked in {shipped}); using an UNTRAINED model "
-            f"built from {configs} with seed {UNTRAINED_SEED}: its output shows the pipeline works, not the method"
+            "model profile '%s' has no trained weights (looked in %s); using an UNTRAINED model "
+            "built from %s with seed %s: its output shows the pipeline works, not the method"
+            % (name, shipped, configs, UNTRAINED_SEED)
         )
         warnings.warn(message, UntrainedModelWarning, stacklevel=2)
         logger.info(message)
@@ -370,14 +373,14 @@ def load_profile(name: str = "tiny", path=None, device="cpu", dtype=None) -> Act
         device = torch.device(device)
         return model.to(device=device, dtype=_resolve_dtype(model.profile, device, dtype))
     raise ModelError(
-        f"no weights for model profile '{name}': pass the path of a profile directory holding "
-        f"{', '.join(_builtin_expected_files(name))} (or install them under {shipped})"
+        "no weights for model profile '%s': pass the path of a profile directory holding "
+        "%s (or install them under %s)" % (name, ', '.join(_builtin_expected_files(name)), shipped)
     )
 
 
 def _builtin_expected_files(name: str) -> List[str]:
     """The files of a built-in profile's directory, by the fields of its configs/*/actanywhere.json."""
-    for path in sorted(CONFIGS_DIR.glob(f"*/{PROFILE_FILE}")):
+    for path in sorted(CONFIGS_DIR.glob("*/%s" % (PROFILE_FILE,))):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
