@@ -1,17 +1,21 @@
-"""The ActAnywhere node's knobs, as data: the adapter builds them, the .nk keeps their values, and
-`NodeSettings` reads them back as typed settings for the shot spec.
+"""The ActAnywhere node's knobs, declared once: the adapter builds them, the .nk keeps their values,
+`NodeSettings` (made from this list) reads them back typed, and shot_from_node puts every knob that names
+a shot-spec key (`spec_path`) into the spec.
 
-Names are lowercase_with_underscores and every knob has a tooltip. Defaults that come from the studio
-config (steps, seed, endpoint, farm backend ...) start empty or at the schema default; an empty knob
-means "what the config says", so a show can change its defaults without touching saved scripts.
+Names are lowercase_with_underscores and every knob has a tooltip. A knob for a spec key takes its
+default, range, choices and tooltip from the settings schema (engine/settings.py), so the node and the
+config cannot disagree. Defaults that come from the studio config (steps, guidance, endpoint, farm
+backend ...) start empty, 0 or "default": such a knob sends nothing, "what the config says", so a show can
+change its defaults without touching saved scripts.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..engine.settings import CAMERA_TRACK_MODES, SCHEDULERS
+from ..engine.shotspec import ShotSpec
 from ..farm.backends import BACKENDS as FARM_BACKENDS
 
 INPUTS = ("plate", "matte", "condition")  # the Group's inputs, in order
@@ -36,6 +40,32 @@ class KnobSpec:
     hidden: bool = False
     read_only: bool = False
     new_line: bool = True
+    spec_path: str = ""  # the shot-spec key this knob sets, e.g. "sampler.steps"
+    unset: Any = None  # the value that leaves that key to the studio config (None: the value is always sent)
+
+
+_SECTIONS = {item.name: item.type for item in dataclasses.fields(ShotSpec)}
+
+
+def spec_knob(kind: str, name: str, label: str, spec_path: str, nuke_tooltip: str = "", unset: Any = None) -> KnobSpec:
+    """A knob for a shot-spec key: default, range, choices and tooltip from that key's setting in the
+    schema; `nuke_tooltip` adds what the node does with it."""
+    section, key = spec_path.split(".")
+    setting = {item.name: item for item in dataclasses.fields(_section_type(section))}[key]
+    rules = setting.metadata
+    tooltip = rules["help"][:1].upper() + rules["help"][1:] + "."
+    return KnobSpec(kind, name, label, setting.default, tooltip + (" " + nuke_tooltip if nuke_tooltip else ""),
+                    values=tuple(rules["choices"] or ()), minimum=rules["minimum"], maximum=rules["maximum"],
+                    spec_path=spec_path, unset=unset)
+
+
+def _section_type(section: str) -> type:
+    hinted = _SECTIONS[section]
+    if isinstance(hinted, str):  # `from __future__ import annotations`: the name of the class
+        from ..engine import settings
+
+        return getattr(settings, hinted)
+    return hinted
 
 
 def _button(name: str, label: str, handler: str, tooltip: str) -> KnobSpec:
@@ -57,9 +87,9 @@ KNOBS = [
              tooltip="The plate frame the condition image matches (its framing): the camera is tracked relative "
                      "to it. Also the frame of the condition input (or of a condition sequence) to use. For a "
                      "file condition, a frame outside the shot's range means the shot's first frame."),
-    KnobSpec("enum", "camera_track", "camera", "auto", values=CAMERA_TRACK_MODES,
-             tooltip="auto: track the plate's camera and move the new background with it (docs/camera.md). "
-                     "static: a locked-off shot (no tracking; the condition is stretched over every frame)."),
+    spec_knob("enum", "camera_track", "camera", "camera.track",
+              "auto moves the new background with the plate's camera (docs/camera.md); static stretches the "
+              "condition over every frame."),
     KnobSpec("divider", "frames_divider", "Frames", tooltip="Which frames to generate"),
     KnobSpec("enum", "frame_range_mode", "frame range", "input", values=FRAME_RANGE_MODES,
              tooltip="input: the plate input's range. root: the script's range. custom: frame_range. "
@@ -71,23 +101,18 @@ KNOBS = [
     KnobSpec("divider", "model_divider", "Model", tooltip="Model profile and sampler settings"),
     KnobSpec("enum", "model", "model profile", DEFAULT_CHOICE, values=(DEFAULT_CHOICE,),
              tooltip="Model profile on the engine; 'default': the config's default. 'refresh from engine' lists them."),
-    KnobSpec("int", "steps", "steps", 0, minimum=0, maximum=1000,
-             tooltip="Denoising steps: more is slower and finer; 0: the model's default."),
-    KnobSpec("double", "guidance", "guidance", 0.0, minimum=0.0, maximum=50.0,
-             tooltip="How strongly the result follows the condition image (classifier-free guidance); "
-                     "0: the model's default; 1: no unconditional pass (faster)."),
-    KnobSpec("enum", "scheduler", "scheduler", "ddim", values=SCHEDULERS, tooltip="Diffusion sampler."),
-    KnobSpec("int", "seed", "seed", 0, minimum=0, maximum=2 ** 32 - 1,
-             tooltip="Seed of the first variant; variant n uses seed + n."),
-    KnobSpec("int", "variants", "variants", 1, minimum=1, maximum=64,
-             tooltip="How many versions to generate, one per seed; each becomes its own Read."),
-    KnobSpec("string", "prompt", "prompt", "",
-             tooltip="Text describing the scene, for model profiles that read one (wan-vace); empty: none. "
-                     "The others follow the condition image only."),
-    KnobSpec("int", "tile_size", "tile size", 0, minimum=0, maximum=4096,
-             tooltip="Refinement tile edge in plate pixels; 0: the model profile's default."),
-    KnobSpec("double", "refine_strength", "refine strength", 0.4, minimum=0.0, maximum=1.0,
-             tooltip="How much the plate-resolution refinement may change the global pass."),
+    # 0 sends nothing: the studio config decides, and its own 0 means the model profile's default.
+    spec_knob("int", "steps", "steps", "sampler.steps", "More is slower and finer.", unset=0),
+    spec_knob("double", "guidance", "guidance", "sampler.guidance",
+              "How strongly the result follows the condition image.", unset=0.0),
+    spec_knob("enum", "scheduler", "scheduler", "sampler.scheduler"),
+    spec_knob("int", "seed", "seed", "sampler.seed", "Variant n uses seed + n."),
+    spec_knob("int", "variants", "variants", "sampler.variants", "Each becomes its own version and Read."),
+    spec_knob("string", "prompt", "prompt", "sampler.prompt",
+              "The other profiles follow the condition image only.", unset=""),
+    spec_knob("int", "tile_size", "tile size", "tiling.tile_size"),
+    spec_knob("double", "refine_strength", "refine strength", "tiling.refine_strength",
+              "How much the plate-resolution refinement may change the global pass."),
     KnobSpec("divider", "output_divider", "Output", tooltip="Where the work goes"),
     KnobSpec("string", "shot", "shot", "",
              tooltip="Shot name (letters, digits, _ . -); empty: this node's name."),
@@ -125,56 +150,53 @@ KNOBS = [
 KNOBS_BY_NAME = {knob.name: knob for knob in KNOBS}
 
 
-@dataclass
-class NodeSettings:
-    """The node's knob values, typed. Empty strings and "default" mean "from the config"."""
+_VALUE_TYPES = {"int": int, "double": float, "bool": bool}
+_NOT_VALUES = ("tab", "text", "divider", "button", "multiline")  # job_history (multiline) is parsed apart
 
-    node_name: str = "ActAnywhere1"
-    matte_channel: str = "rgba.alpha"
-    condition_source: str = "file"
-    condition_file: str = ""
-    condition_frame: int = 1001
-    camera_track: str = "auto"
-    frame_range_mode: str = "input"
-    frame_range: str = "1001-1100"
-    handles: int = 0
-    model: str = DEFAULT_CHOICE
-    steps: int = 0  # 0: the model profile's default
-    guidance: float = 0.0  # 0: the model profile's default
-    scheduler: str = "ddim"
-    seed: int = 0
-    variants: int = 1
-    prompt: str = ""
-    tile_size: int = 0
-    refine_strength: float = 0.4
-    shot: str = ""
-    export_dir: str = DEFAULT_EXPORT_DIR
-    output_template: str = ""
-    engine_endpoint: str = ""
-    farm_backend: str = DEFAULT_CHOICE
-    read_on_error: str = "black"
-    job_history: List[Dict[str, Any]] = field(default_factory=list)
 
-    @classmethod
-    def from_knob_values(cls, values: Mapping[str, Any], node_name: str = "ActAnywhere1") -> "NodeSettings":
-        """From the {knob name: value} the adapter reads; unknown names are ignored, types coerced."""
-        settings = cls(node_name=node_name)
-        for name in cls.__dataclass_fields__:
-            if name in ("node_name", "job_history") or name not in values or values[name] is None:
-                continue
-            default = getattr(settings, name)
-            value = values[name]
-            if isinstance(default, bool):
-                value = bool(value)
-            elif isinstance(default, int):
-                value = int(float(value))
-            elif isinstance(default, float):
-                value = float(value)
-            else:
-                value = str(value).strip()
-            setattr(settings, name, value)
-        settings.job_history = parse_history(values.get("job_history"))
-        return settings
+def _from_knob_values(cls, values: Mapping[str, Any], node_name: str = "ActAnywhere1"):
+    """From the {knob name: value} the adapter reads; unknown names are ignored, types coerced."""
+    settings = cls(node_name=node_name)
+    for knob in KNOBS:
+        if knob.kind in _NOT_VALUES or values.get(knob.name) is None:
+            continue
+        value = values[knob.name]
+        kind = _VALUE_TYPES.get(knob.kind, str)
+        if kind is bool:
+            value = bool(value)
+        elif kind is int:
+            value = int(float(value))
+        elif kind is float:
+            value = float(value)
+        else:
+            value = str(value).strip()
+        setattr(settings, knob.name, value)
+    settings.job_history = parse_history(values.get("job_history"))
+    return settings
+
+
+# The node's knob values, typed: one field per value knob of KNOBS, with its default. Empty strings,
+# 0 in steps/guidance and "default" mean "from the config".
+NodeSettings = dataclasses.make_dataclass(
+    "NodeSettings",
+    [("node_name", str, field(default="ActAnywhere1"))]
+    + [(knob.name, _VALUE_TYPES.get(knob.kind, str), field(default=knob.default))
+       for knob in KNOBS if knob.kind not in _NOT_VALUES]
+    + [("job_history", List[Dict[str, Any]], field(default_factory=list))],
+    namespace={"from_knob_values": classmethod(_from_knob_values), "__module__": __name__},
+)
+
+
+def spec_values(settings: Any) -> Dict[str, Dict[str, Any]]:
+    """{section: {key: value}} of every knob that names a spec key and holds more than its unset value."""
+    sections = {}  # type: Dict[str, Dict[str, Any]]
+    for knob in KNOBS:
+        if knob.spec_path:
+            value = getattr(settings, knob.name)
+            if knob.unset is None or value != knob.unset:
+                section, key = knob.spec_path.split(".")
+                sections.setdefault(section, {})[key] = value
+    return sections
 
 
 def parse_history(text: Any) -> List[Dict[str, Any]]:
@@ -209,9 +231,10 @@ def engine_knob_updates(info: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
     profiles = sorted((info.get("profiles") or {}).keys())
     updates["model"] = {"values": [DEFAULT_CHOICE] + profiles}
     parameters = info.get("parameters") or {}
+    by_path = {knob.spec_path: knob for knob in KNOBS if knob.spec_path}
     for section in ("sampler", "tiling"):
         for name, entry in (parameters.get(section) or {}).items():
-            spec = KNOBS_BY_NAME.get(name)
+            spec = by_path.get("%s.%s" % (section, name))
             if spec is None or not isinstance(entry, Mapping):
                 continue
             update = {}  # type: Dict[str, Any]
@@ -221,7 +244,7 @@ def engine_knob_updates(info: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
             if entry.get("choices") and spec.kind == "enum":
                 update["values"] = list(entry["choices"])
             if update:
-                updates[name] = update
+                updates[spec.name] = update
     return updates
 
 

@@ -1,6 +1,6 @@
 """The shot spec from the node's settings, the exported paths and the studio config.
 
-Sampler and tiling values come from the node's knobs (their defaults follow the config's schema);
+Sampler, tiling and camera values come from the knobs declared for spec keys (node_knobs.spec_values);
 colour and output come from the export and the config; the config fills everything else. The result is
 a validated ShotSpec, so a bad knob is reported here, in Nuke, before anything is sent.
 """
@@ -13,7 +13,7 @@ from ..engine.config import BUILT_IN, Resolved
 from ..engine.errors import ShotSpecError
 from ..engine.shotspec import ShotSpec
 from .export import ExportResult, absolute_path, safe_name
-from .node_knobs import DEFAULT_CHOICE, NodeSettings
+from .node_knobs import DEFAULT_CHOICE, NodeSettings, spec_values
 
 OUTPUT_PATTERN = "{shot}/{version}/{shot}_{pass}_{version}.####.exr"
 
@@ -51,24 +51,17 @@ def spec_data(settings: NodeSettings, exported: ExportResult, template: str, oci
         "matte_channel": exported.matte_channel,
         "condition": exported.condition,
         "frames": str(exported.frames),
-        "sampler": {"scheduler": settings.scheduler, "seed": settings.seed, "variants": settings.variants},
-        "tiling": {"tile_size": settings.tile_size, "refine_strength": settings.refine_strength},
-        "camera": {"track": settings.camera_track},
         "colour": colour,
         "output": {"template": template},
     }  # type: Dict[str, Any]
-    # A knob left at 0 sends nothing: the studio config decides, and its own 0 means the model's default.
-    for key in ("steps", "guidance"):
-        if getattr(settings, key):
-            data["sampler"][key] = getattr(settings, key)
+    for section, values in spec_values(settings).items():  # the knobs declared for spec keys
+        data.setdefault(section, {}).update(values)
     if exported.condition_frame is not None:
         data["condition_frame"] = exported.condition_frame
     elif settings.condition_frame in exported.frames:  # a file condition: the plate frame it matches
         data["condition_frame"] = settings.condition_frame
     if settings.model and settings.model != DEFAULT_CHOICE:
         data["model"] = settings.model
-    if settings.prompt:
-        data["sampler"]["prompt"] = settings.prompt
     return data
 
 
