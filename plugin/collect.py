@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Set
 
-from ..engine.sequence import FrameSequence
+from ..engine.sequence import FrameRange, FrameSequence
 from ..engine.outputs import PublishedVersion
 from .node_plan import Existing, NodePlan, PlannedNode
+from .published import versions_of
 
 COLUMN = 140  # node graph spacing
 ROW = 60
@@ -134,3 +135,37 @@ def _file_read(key: str, path: str, subject: SubjectSource, x: int, y: int, widt
         knobs["colorspace"] = subject.plate_colourspace
     knobs.update({"name": unique_name("AA_%s_%s" % (shot, key), taken), "xpos": x, "ypos": y})
     return PlannedNode(key, "Read", knobs, [])
+
+
+def plan_history(history: Iterable[dict], taken_names: Set[str], read_files: List[str], origin, read_on_error: str,
+                 node_exists, standalone: bool = False) -> NodePlan:
+    """Nodes for every version of the node's job history not in the script yet: each job's versions
+    from its own records (published.versions_of), one Read per version folder however many entries name
+    it, each job's nodes in columns right of `origin`. `node_exists(name)` says whether the artist's
+    plate and matte nodes are still there (else the nodes read the job's files: standalone)."""
+    plan = NodePlan()
+    taken = set(taken_names)
+    reads = list(read_files)
+    column = 0
+    for entry in history:
+        versions = new_versions(versions_of(entry), reads)
+        reads += [version.sequences["bg"] for version in versions]
+        if not versions:
+            continue
+        frame_range = FrameRange.parse(entry["frames"])
+        subject = SubjectSource(entry.get("plate_node") or "", entry.get("matte_node") or "",
+                                entry.get("matte_channel") or "rgba.alpha", entry.get("plate", ""),
+                                entry.get("matte", ""), entry.get("matte_file_channel", "rgba.alpha"),
+                                frame_range.first, frame_range.last, entry.get("nuke_colourspace", ""))
+        alone = standalone or not (node_exists(subject.plate_node) and node_exists(subject.matte_node))
+        part = plan_collect(versions, subject, entry.get("nuke_colourspace", ""), read_on_error,
+                            (origin[0] + column, origin[1]), taken, entry.get("width", 0), entry.get("height", 0),
+                            alone, job_id=entry.get("job_id") or "")
+        column += COLUMN * (len(versions) + 2)
+        prefix = (entry.get("job_id") or "job") + "_"
+        for planned in part:
+            planned.key = prefix + planned.key
+            planned.inputs = [prefix + source if isinstance(source, str) else source for source in planned.inputs]
+            plan.add(planned)
+            taken.add(planned.name)
+    return plan

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
-import time
 import traceback
 from typing import Any, Callable, Dict, Optional, Sequence
 
@@ -18,7 +16,7 @@ import nuke  # noqa: F401  (the one place)
 from ..engine import config as config_module
 from ..engine.client import EngineClient
 from ..engine.errors import ActAnywhereError
-from . import collect, export, farm_submit, frames, node_knobs, nk_snippet, published, shot_from_node
+from . import collect, export, farm_submit, frames, node_knobs, nk_snippet, shot_from_node, workflow
 from .generate_job import GenerateJob, MainThread, ProgressUI
 from .messages import describe_error
 from .node_plan import Existing, NodePlan
@@ -158,23 +156,15 @@ def root_info() -> export.RootInfo:
 
 
 def ocio_config(root, colour_management: str) -> str:
-    """The OCIO config the script's colour spaces are names of, as Deadline Cloud's Nuke submitter resolves
-    it: $OCIO (which overrides the root in Nuke too), else the root's custom config path, evaluated (TCL,
-    environment variables), else a stock config OCIO ships (ocio://<name>); "" for Nuke's own colour
-    management or a stock config OCIO does not ship (the engine then uses its own)."""
+    """The script's OCIO config (workflow.ocio_config decides, from the root's knobs and $OCIO)."""
     import os
 
-    if colour_management != "OCIO":
-        return ""
-    if os.environ.get("OCIO"):
-        return os.environ["OCIO"]
     name = root["OCIO_config"].value() if root.knob("OCIO_config") else ""
+    custom = ""
     if name == "custom":
         knob = root["customOCIOConfigPath"]
-        return knob.evaluate() or knob.value()
-    if name.startswith(("cg-config-", "studio-config-")):  # the ACES configs built into OCIO 2.2 and later
-        return "ocio://" + name
-    return ""
+        custom = knob.evaluate() or knob.value()
+    return workflow.ocio_config(colour_management, os.environ, name, custom)
 
 
 def source_info(node) -> export.SourceInfo:
@@ -266,18 +256,7 @@ def run_export(node, render: bool = True, frame_text: Optional[str] = None) -> e
     """Export the node's inputs (render=False: only evaluate the paths the export will write)."""
     settings = read_settings(node)
     root = root_info()
-    if not root.name or root.name == "Root":
-        # The exports go beside the script ([file dirname [value root.name]]): for an unsaved script that is
-        # "." in TCL, Nuke's working directory, which the engine and the farm never see.
-        raise export.ExportError("save the script first: the exported plate and matte go beside it")
-    if nuke.root().proxy():
-        # Nuke renders and evaluates paths at proxy size then: the engine would get a smaller plate.
-        raise export.ExportError("switch proxy mode off: the engine generates at the plate's full resolution")
-    plate = node.input(0)
-    if len(nuke.views()) > 1 and plate is not None and plate.knob("file") is not None and \
-            re.search(r"%[Vv]", plate["file"].value() or ""):
-        raise export.ExportError("the plate is a stereo sequence (%%V in %s): ActAnywhere generates one view; "
-                                 "give it one eye's Read (e.g. a OneView node on the plate)" % plate["file"].value())
+    workflow.check_exportable(root, bool(nuke.root().proxy()), len(nuke.views()), _plate_file(node))
     plan = plan_for_node(node, settings, root, frame_text)
     created = build(plan.nodes)
     try:
@@ -298,6 +277,11 @@ def run_export(node, render: bool = True, frame_text: Optional[str] = None) -> e
         remove(created)
     return export.finish_export(plan, evaluated, settings.condition_file, settings.condition_frame,
                                 root.project_directory)
+
+
+def _plate_file(node) -> str:
+    plate = node.input(0)
+    return (plate["file"].value() or "") if plate is not None and plate.knob("file") is not None else ""
 
 
 def node_spec(node, exported: export.ExportResult, resolved):
@@ -376,7 +360,7 @@ def on_generate(node, client_factory=None, poll_s: Optional[float] = None) -> Op
     node_name = node.fullName()
     spec_data = spec.to_data()
     factory = client_factory or (lambda: EngineClient.from_settings(config.engine, endpoint=endpoint))
-    entry = _history_entry(node, spec, exported, destination="engine")
+    entry = _history_entry(node, spec, exported, "engine")
 
     def submitted(job_id: str) -> None:
         target = _node_named(node_name)
@@ -416,54 +400,29 @@ def on_submit_farm(node, submitter=None) -> Optional[str]:
         config = resolved.config
         settings = read_settings(node)
         root = root_info()
-        if not root.name or root.name == "Root":
-            raise export.ExportError("save the script first: the farm opens it to export the inputs")
+        workflow.check_exportable(root, bool(nuke.root().proxy()), len(nuke.views()), _plate_file(node), "farm")
         exported = run_export(node, render=False)
         spec = node_spec(node, exported, resolved)
-        needs_export = not all(exported.reused.get(role, True) for role in exported.reused)
-        export_request = None
-        if needs_export:
-            export_request = {"script": root.name, "node": node.fullName(), "frames": str(exported.frames),
-                              "command": farm_submit.export_command(root.name, node.fullName(), str(exported.frames))}
-        backend = None if settings.farm_backend == node_knobs.DEFAULT_CHOICE else settings.farm_backend
-        job_id, tasks = farm_submit.submit(spec.to_data(), export_request, backend or config.farm.backend, submitter)
+        export_request = workflow.farm_export_request(exported, root.name, node.fullName())
+        backend = workflow.farm_backend(settings, config.farm.backend)
+        job_id, tasks = farm_submit.submit(spec.to_data(), export_request, backend, submitter)
     except Exception as error:
         _report(node, error)
         return None
     node["farm_job_id"].setValue(job_id)
-    entry = _history_entry(node, spec, exported, destination="farm:%s" % (backend or config.farm.backend), tasks=tasks)
-    entry["job_id"] = job_id
-    _add_history(node, entry)
+    _add_history(node, _history_entry(node, spec, exported, "farm:%s" % backend, tasks, job_id))
     _set_status(node, "farm job %s submitted" % job_id)
     return job_id
 
 
 def _history_entry(node, spec, exported: export.ExportResult, destination: str,
-                   tasks: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
-    settings = read_settings(node)
-    spec_data = spec.to_data()
+                   tasks: Sequence[Dict[str, Any]] = (), job_id: str = "") -> Dict[str, Any]:
     plate = node.input(0)
     matte = node.input(1)
-    return dict(published.history_keys(spec.seeds, list(tasks)), **{
-        "job_id": "", "destination": destination, "shot": spec_data["shot"],
-        "output_template": spec_data["output"]["template"], "frames": spec_data["frames"],
-        "plate": exported.plate, "matte": exported.matte,
-        "matte_file_channel": "rgba.alpha" if not exported.reused.get("matte") else settings.matte_channel,
-        "plate_node": plate.fullName() if plate is not None else "",
-        "matte_node": matte.fullName() if matte is not None else "",
-        "matte_channel": settings.matte_channel,
-        "nuke_colourspace": _nuke_colourspace(plate, exported),
-        "width": int(plate.width()) if plate is not None else 0,
-        "height": int(plate.height()) if plate is not None else 0,
-        "submitted": time.strftime("%Y-%m-%d %H:%M:%S"),
-    })
-
-
-def _nuke_colourspace(plate, exported: export.ExportResult) -> str:
-    if plate is not None and exported.reused.get("plate") and plate.knob("colorspace"):
-        return plate["colorspace"].value()
-    root = nuke.root()
-    return root["workingSpaceLUT"].value() if root.knob("workingSpaceLUT") else "linear"
+    plate_info = source_info(plate) if plate is not None else None
+    colourspace = workflow.nuke_colourspace(plate_info, exported, root_info().working_space)
+    return workflow.history_entry(spec, exported, read_settings(node), destination, plate_info,
+                                  matte.fullName() if matte is not None else "", colourspace, tasks, job_id)
 
 
 def _add_history(node, entry: Dict[str, Any]) -> None:
@@ -473,41 +432,13 @@ def _add_history(node, entry: Dict[str, Any]) -> None:
 
 # -- collect ----------------------------------------------------------------------------------------------
 def collect_plan(node, standalone: bool = False) -> NodePlan:
-    """Nodes for every version of the node's jobs not in the script yet: each job's versions from its
-    own records (published.versions_of), one Read per version folder however many entries name it."""
+    """Nodes for every version of the node's jobs not in the script yet (collect.plan_history)."""
     settings = read_settings(node)
     taken = {existing.name() for existing in nuke.allNodes(recurseGroups=False)}
     reads = [existing["file"].value() for existing in nuke.allNodes("Read", recurseGroups=False)]
-    plan = NodePlan()
-    column = 0
-    for entry in settings.job_history:
-        versions = published.versions_of(entry)
-        versions = collect.new_versions(versions, reads)
-        reads += [version.sequences["bg"] for version in versions]
-        if not versions:
-            continue
-        from ..engine.sequence import FrameRange
-
-        frame_range = FrameRange.parse(entry["frames"])
-        subject = collect.SubjectSource(entry.get("plate_node") or "", entry.get("matte_node") or "",
-                                        entry.get("matte_channel") or "rgba.alpha", entry.get("plate", ""),
-                                        entry.get("matte", ""), entry.get("matte_file_channel", "rgba.alpha"),
-                                        frame_range.first, frame_range.last, entry.get("nuke_colourspace", ""))
-        if not standalone and not (nuke.toNode(subject.plate_node) and nuke.toNode(subject.matte_node)):
-            standalone = True  # the artist's source nodes are gone: read the job's files instead
-        origin = (node.xpos() + column, node.ypos())
-        part = collect.plan_collect(versions, subject, entry.get("nuke_colourspace", ""), settings.read_on_error,
-                                    origin, taken, entry.get("width", 0), entry.get("height", 0), standalone,
-                                    job_id=entry.get("job_id") or "")
-        column += collect.COLUMN * (len(versions) + 2)
-        prefix = (entry.get("job_id") or "job") + "_"
-        for planned in part:
-            planned.key = prefix + planned.key
-            planned.inputs = [prefix + source if isinstance(source, str) else source for source in planned.inputs]
-            plan.add(planned)
-        for planned in part:
-            taken.add(planned.name)
-    return plan
+    return collect.plan_history(settings.job_history, taken, reads, (node.xpos(), node.ypos()),
+                                settings.read_on_error, lambda name: bool(name) and nuke.toNode(name) is not None,
+                                standalone)
 
 
 def collect_node(node) -> int:
