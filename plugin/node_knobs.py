@@ -154,37 +154,65 @@ _VALUE_TYPES = {"int": int, "double": float, "bool": bool}
 _NOT_VALUES = ("tab", "text", "divider", "button", "multiline")  # job_history (multiline) is parsed apart
 
 
-def _from_knob_values(cls, values: Mapping[str, Any], node_name: str = "ActAnywhere1"):
-    """From the {knob name: value} the adapter reads; unknown names are ignored, types coerced."""
-    settings = cls(node_name=node_name)
-    for knob in KNOBS:
-        if knob.kind in _NOT_VALUES or values.get(knob.name) is None:
-            continue
-        value = values[knob.name]
-        kind = _VALUE_TYPES.get(knob.kind, str)
-        if kind is bool:
-            value = bool(value)
-        elif kind is int:
-            value = int(float(value))
-        elif kind is float:
-            value = float(value)
-        else:
-            value = str(value).strip()
-        setattr(settings, knob.name, value)
-    settings.job_history = parse_history(values.get("job_history"))
-    return settings
+def _default(name: str) -> Any:
+    return KNOBS_BY_NAME[name].default
 
 
-# The node's knob values, typed: one field per value knob of KNOBS, with its default. Empty strings,
-# 0 in steps/guidance and "default" mean "from the config".
-NodeSettings = dataclasses.make_dataclass(
-    "NodeSettings",
-    [("node_name", str, field(default="ActAnywhere1"))]
-    + [(knob.name, _VALUE_TYPES.get(knob.kind, str), field(default=knob.default))
-       for knob in KNOBS if knob.kind not in _NOT_VALUES]
-    + [("job_history", List[Dict[str, Any]], field(default_factory=list))],
-    namespace={"from_knob_values": classmethod(_from_knob_values), "__module__": __name__},
-)
+@dataclass
+class NodeSettings:
+    """The node's knob values, typed: one field per value knob of KNOBS (a test holds the two together),
+    each defaulting to its knob's default. Empty strings, 0 in steps/guidance and "default" mean "from
+    the config"."""
+
+    node_name: str = "ActAnywhere1"
+    matte_channel: str = _default("matte_channel")
+    condition_source: str = _default("condition_source")
+    condition_file: str = _default("condition_file")
+    condition_frame: int = _default("condition_frame")
+    camera_track: str = _default("camera_track")
+    frame_range_mode: str = _default("frame_range_mode")
+    frame_range: str = _default("frame_range")
+    handles: int = _default("handles")
+    model: str = _default("model")
+    steps: int = _default("steps")
+    guidance: float = _default("guidance")
+    scheduler: str = _default("scheduler")
+    seed: int = _default("seed")
+    variants: int = _default("variants")
+    prompt: str = _default("prompt")
+    tile_size: int = _default("tile_size")
+    refine_strength: float = _default("refine_strength")
+    shot: str = _default("shot")
+    export_dir: str = _default("export_dir")
+    output_template: str = _default("output_template")
+    engine_endpoint: str = _default("engine_endpoint")
+    farm_backend: str = _default("farm_backend")
+    read_on_error: str = _default("read_on_error")
+    status: str = _default("status")
+    last_job_id: str = _default("last_job_id")
+    farm_job_id: str = _default("farm_job_id")
+    job_history: List[Dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_knob_values(cls, values: Mapping[str, Any], node_name: str = "ActAnywhere1") -> "NodeSettings":
+        """From the {knob name: value} the adapter reads; unknown names are ignored, types coerced."""
+        settings = cls(node_name=node_name)
+        for knob in KNOBS:
+            if knob.kind in _NOT_VALUES or values.get(knob.name) is None:
+                continue
+            value = values[knob.name]
+            kind = _VALUE_TYPES.get(knob.kind, str)
+            if kind is bool:
+                value = bool(value)
+            elif kind is int:
+                value = int(float(value))
+            elif kind is float:
+                value = float(value)
+            else:
+                value = str(value).strip()
+            setattr(settings, knob.name, value)
+        settings.job_history = parse_history(values.get("job_history"))
+        return settings
 
 
 def spec_values(settings: Any) -> Dict[str, Dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import traceback
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, cast
 
 import nuke  # noqa: F401  (the one place)
 
@@ -51,7 +51,7 @@ class NukeProgress(ProgressUI):
     """nuke.ProgressTask; created and updated on the main thread, its cancel flag read from any."""
 
     def __init__(self, title: str):
-        self._task = nuke.ProgressTask(title)
+        self._task = nuke.ProgressTask(title)  # type: Optional[nuke.ProgressTask]
 
     def update(self, percent: int, message: str) -> None:
         if self._task is not None:
@@ -77,7 +77,7 @@ def install_menu() -> None:
 
 def create_node():
     """An ActAnywhere Group (inputs plate, matte, condition; output: the plate) with the user knobs."""
-    group = nuke.createNode("Group", inpanel=False)
+    group = cast("nuke.Group", nuke.createNode("Group", inpanel=False))  # the stubs say Node; Nuke makes a Group
     group.setName("ActAnywhere1", uncollide=True)
     group.begin()
     try:
@@ -113,7 +113,7 @@ def add_knobs(node) -> None:
         knob = makers[spec.kind](spec)
         knob.setTooltip(spec.tooltip)
         if spec.minimum is not None and spec.maximum is not None and spec.kind in ("int", "double"):
-            knob.setRange(spec.minimum, spec.maximum)
+            knob.setRange(spec.minimum, spec.maximum)  # type: ignore[attr-defined]  # an Int_/Double_Knob here
         if spec.default is not None and spec.kind not in _NON_VALUE_KINDS:
             knob.setValue(spec.default)
         if spec.hidden:
@@ -148,11 +148,19 @@ def root_info() -> export.RootInfo:
     name = root["name"].value()
     colour = root["colorManagement"].value() if root.knob("colorManagement") else "Nuke"
     return export.RootInfo(
-        name=name, project_directory=root["project_directory"].evaluate() if root.knob("project_directory") else "",
+        name=name, project_directory=_evaluated(root, "project_directory"),
         first=int(root["first_frame"].value()), last=int(root["last_frame"].value()),
         colour_management=colour,
         working_space=root["workingSpaceLUT"].value() if root.knob("workingSpaceLUT") else "linear",
         ocio_config=ocio_config(root, colour))
+
+
+def _evaluated(node, knob_name: str) -> str:
+    """A string or file knob's value with its TCL and variables evaluated ("" when the node lacks it)."""
+    knob = node.knob(knob_name)
+    if knob is None:
+        return ""
+    return knob.evaluate() or knob.value()
 
 
 def ocio_config(root, colour_management: str) -> str:
@@ -160,10 +168,7 @@ def ocio_config(root, colour_management: str) -> str:
     import os
 
     name = root["OCIO_config"].value() if root.knob("OCIO_config") else ""
-    custom = ""
-    if name == "custom":
-        knob = root["customOCIOConfigPath"]
-        custom = knob.evaluate() or knob.value()
+    custom = _evaluated(root, "customOCIOConfigPath") if name == "custom" else ""
     return workflow.ocio_config(colour_management, os.environ, name, custom)
 
 
@@ -215,9 +220,12 @@ def build(plan: NodePlan) -> Dict[str, Any]:
         for index, source in enumerate(planned.inputs):
             if source is None:
                 continue
-            upstream = nuke.toNode(source.name) if isinstance(source, Existing) else created[source]
-            if upstream is None:
-                raise export.ExportError("node %s is gone from the script" % source.name)
+            if isinstance(source, Existing):
+                upstream = nuke.toNode(source.name)
+                if upstream is None:
+                    raise export.ExportError("node %s is gone from the script" % source.name)
+            else:
+                upstream = created[source]
             node.setInput(index, upstream)
     return created
 
@@ -263,7 +271,7 @@ def run_export(node, render: bool = True, frame_text: Optional[str] = None) -> e
         evaluated = {}
         for key in plan.writes():
             write = created[key]
-            path = export.absolute_path(nuke.filename(write), root.project_directory)
+            path = export.absolute_path(nuke.filename(write) or "", root.project_directory)
             write["file"].setValue(path)  # what Nuke writes is exactly what the spec says
             evaluated[key] = path
         if render:
@@ -287,12 +295,10 @@ def _plate_file(node) -> str:
 def node_spec(node, exported: export.ExportResult, resolved):
     settings = read_settings(node)
     root = root_info()
-    export_dir = export.absolute_path(_evaluate(node, "export_dir"), root.project_directory)
+    export_dir = export.absolute_path(_evaluated(node, "export_dir"), root.project_directory)
     return shot_from_node.build_spec(settings, exported, resolved, export_dir, root.project_directory, root.ocio_config)
 
 
-def _evaluate(node, knob_name: str) -> str:
-    return node[knob_name].evaluate() or node[knob_name].value()
 
 
 # -- buttons ------------------------------------------------------------------------------------------------

@@ -53,6 +53,11 @@ def test_node_settings_has_one_typed_field_per_value_knob():
     names = [item.name for item in dataclasses.fields(NodeSettings)]
     value_knobs = [knob.name for knob in KNOBS if knob.kind not in ("tab", "text", "divider", "button", "multiline")]
     assert names == ["node_name"] + value_knobs + ["job_history"]
+    kinds = {"int": "int", "double": "float", "bool": "bool"}
+    for item in dataclasses.fields(NodeSettings):
+        if item.name in node_knobs.KNOBS_BY_NAME and item.name != "job_history":  # parsed into a list
+            knob = node_knobs.KNOBS_BY_NAME[item.name]
+            assert (item.type, item.default) == (kinds.get(knob.kind, "str"), knob.default), item.name
     settings = NodeSettings.from_knob_values({"steps": "12", "guidance": 3, "seed": 7.0, "shot": " sh010 ",
                                              "bogus": 1}, node_name="AA1")
     assert (settings.steps, settings.guidance, settings.seed, settings.shot, settings.node_name) == (
