@@ -64,7 +64,7 @@ class OutputError(ActAnywhereError):
 
 
 def version_name(version: int) -> str:
-    return "v{:03d}".format(version)
+    return "v%03d" % version
 
 
 def fault(step: str) -> None:

@@ -26,7 +26,7 @@ class FrameRange:
     def __init__(self, frames: Iterable[int]):
         self._frames = tuple(sorted(set(int(frame) for frame in frames)))
         if not self._frames:
-            raise SequenceError("A frame range needs at least one frame.")
+            raise SequenceError("a frame range needs at least one frame")
 
     @classmethod
     def parse(cls, text: str) -> "FrameRange":
@@ -39,21 +39,21 @@ class FrameRange:
             match = _RANGE_PART.match(part.strip())
             if not match:
                 raise SequenceError(
-                    "Cannot read the frame range {!r}: use {}.".format(text, _RANGE_FORMS)
+                    "cannot read the frame range %r: use %s" % (text, _RANGE_FORMS)
                 )
             first = int(match.group(1))
             last = int(match.group(2)) if match.group(2) is not None else first
             step = int(match.group(3)) if match.group(3) is not None else 1
             if last < first or step < 1:
                 raise SequenceError(
-                    "Cannot read the frame range {!r}: {!r} must run from the lower frame to the "
-                    "higher with a positive step; use {}.".format(text, part.strip(), _RANGE_FORMS)
+                    "cannot read the frame range %r: %r must run from the lower frame to the "
+                    "higher with a positive step; use %s" % (text, part.strip(), _RANGE_FORMS)
                 )
             count += len(range(first, last + 1, step))
             if count > MAX_FRAMES:
                 raise SequenceError(
-                    "The frame range {!r} holds more than {} frames; split the shot into several jobs."
-                    .format(text if len(str(text)) < 80 else str(text)[:80] + "...", MAX_FRAMES)
+                    "the frame range %r holds more than %d frames; split the shot into several jobs"
+                    % (text if len(str(text)) < 80 else str(text)[:80] + "...", MAX_FRAMES)
                 )
             frames.extend(range(first, last + 1, step))
         return cls(frames)
@@ -92,7 +92,7 @@ class FrameRange:
         return hash(self._frames)
 
     def __repr__(self) -> str:
-        return "FrameRange({!r})".format(str(self))
+        return "FrameRange(%r)" % str(self)
 
     def __str__(self) -> str:
         return ",".join(_compact_runs(self._frames))
@@ -117,7 +117,7 @@ def _compact_runs(frames: Tuple[int, ...]) -> List[str]:
             index += 1
             continue
         last = frames[end]
-        parts.append("{}-{}".format(first, last) if step == 1 else "{}-{}x{}".format(first, last, step))
+        parts.append("%d-%d" % (first, last) if step == 1 else "%d-%dx%d" % (first, last, step))
         index = end + 1
     return parts
 
@@ -145,14 +145,14 @@ class FrameSequence:
         directory, name = os.path.split(path)
         if re.search(r"#|%0?\d*d", directory):
             raise SequenceError(
-                "The frame token in {!r} is in a folder name: put the frame number in the file name, "
-                "e.g. plate.####.exr.".format(path)
+                "the frame token in %r is in a folder name: put the frame number in the file name, "
+                "e.g. plate.####.exr" % path
             )
         tokens = list(_FRAME_TOKEN.finditer(name))
         if len(tokens) > 1:
             raise SequenceError(
-                "{!r} has {} frame tokens ({}): a sequence path needs exactly one, e.g. "
-                "plate.####.exr or plate.%04d.exr.".format(
+                "%r has %d frame tokens (%s): a sequence path needs exactly one, e.g. "
+                "plate.####.exr or plate.%%04d.exr" % (
                     path, len(tokens), ", ".join(token.group(0) for token in tokens)
                 )
             )
@@ -161,8 +161,8 @@ class FrameSequence:
         token = tokens[0]
         if re.search(r"\d+-\d+$", name[:token.start()]):
             raise SequenceError(
-                "{!r} holds a frame range before its frame token ({!r}): give the path with the token alone, "
-                "e.g. {}, and the range as the shot's frames.".format(
+                "%r holds a frame range before its frame token (%r): give the path with the token alone, "
+                "e.g. %s, and the range as the shot's frames" % (
                     path, re.search(r"\d+-\d+$", name[:token.start()]).group(0),
                     re.sub(r"\d+-\d+$", "", name[:token.start()]) + token.group(0) + name[token.end():]))
         start = len(path) - len(name) + token.start()
@@ -192,7 +192,7 @@ class FrameSequence:
     def path(self, frame: int) -> str:
         if not self._has_frame_token:
             return self._template
-        return "{}{}{}".format(self._prefix, _frame_digits(frame, self._padding), self._suffix)
+        return self._prefix + _frame_digits(frame, self._padding) + self._suffix
 
     def as_hashes(self) -> str:
         if not self._has_frame_token:
@@ -203,7 +203,7 @@ class FrameSequence:
         """The form Nuke's Read and Write nodes prefer."""
         if not self._has_frame_token:
             return self._template
-        token = "%d" if self._padding == 1 else "%0{}d".format(self._padding)
+        token = "%d" if self._padding == 1 else "%%0%dd" % self._padding
         return self._prefix + token + self._suffix
 
     def existing_frames(self) -> List[int]:
@@ -212,8 +212,8 @@ class FrameSequence:
         "plate.10000.exr" (the padding overflowing) is frame 10000."""
         if not self._has_frame_token:
             raise SequenceError(
-                "{!r} is a still image with no frame token, so it has no frame numbers to list."
-                .format(self._template)
+                "%r is a still image with no frame token, so it has no frame numbers to list"
+                % self._template
             )
         directory, name_prefix = os.path.split(self._prefix)
         pattern = re.compile(re.escape(name_prefix) + r"(-?\d+)" + re.escape(self._suffix) + "$")
@@ -221,8 +221,8 @@ class FrameSequence:
             names = os.listdir(directory or ".")
         except OSError as error:
             raise SequenceError(
-                "Cannot list the folder {!r} of {!r}: {}. Check the path and permissions."
-                .format(directory or ".", self._template, error.strerror)
+                "cannot list the folder %r of %r: %s; check the path and permissions"
+                % (directory or ".", self._template, error.strerror)
             )
         frames = []  # type: List[int]
         for name in names:
@@ -253,7 +253,7 @@ class FrameSequence:
         return hash((self._prefix, self._suffix, self._padding, self._has_frame_token))
 
     def __repr__(self) -> str:
-        return "FrameSequence({!r})".format(self._template)
+        return "FrameSequence(%r)" % self._template
 
     def __str__(self) -> str:
         return self._template

@@ -39,7 +39,7 @@ def test_known_white_point():
 
 
 def test_unknown_colour_space_lists_names():
-    with pytest.raises(MediaError, match=r"Unknown colour space 'ACEScgg'.*ACEScg.*scene_linear"):
+    with pytest.raises(MediaError, match=r"unknown colour space 'ACEScgg'.*ACEScg.*scene_linear"):
         ColourTransform("ACEScgg", SRGB)
 
 

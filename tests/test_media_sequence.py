@@ -62,7 +62,7 @@ def test_matte_sequence(tmp_path):
 
 def test_missing_frame_while_streaming_names_path_and_frame(tmp_path):
     sequence = make_sequence(tmp_path, [1, 2, 4])
-    with pytest.raises(MediaError, match=r"Frame 3 is missing: .*plate\.0003\.exr"):
+    with pytest.raises(MediaError, match=r"frame 3 is missing: .*plate\.0003\.exr"):
         list(read_sequence(sequence, range(1, 5)))
 
 

@@ -29,8 +29,8 @@ def _colour_config(config: str) -> "oiio.ColorConfig":
     error = colour_config.geterror()
     if error:
         raise MediaError(
-            "Cannot load the OCIO config {}: {}. Check the path, or unset $OCIO to use the built-in "
-            "{}.".format(config, error, BUILT_IN_CONFIG)
+            "cannot load the OCIO config %s: %s; check the path, or unset $OCIO to use the built-in "
+            "%s" % (config, error, BUILT_IN_CONFIG)
         )
     return colour_config
 
@@ -68,8 +68,8 @@ class ColourTransform:
         names = colour_config.getColorSpaceNames()
         if resolved not in names:
             raise MediaError(
-                "Unknown colour space {!r} in the OCIO config {}. Known names include: {}; roles: {}."
-                .format(name, colour_config.configname(), ", ".join(names[:20]),
+                "unknown colour space %r in the OCIO config %s; known names include: %s; roles: %s"
+                % (name, colour_config.configname(), ", ".join(names[:20]),
                         ", ".join(colour_config.getRoles()))
             )
         return resolved
@@ -78,7 +78,7 @@ class ColourTransform:
     def description(self) -> str:
         """For recording in output headers, e.g. "ACEScg -> sRGB Encoded Rec.709 (sRGB) via
         ocio://default"."""
-        return "{} -> {} via {}".format(self.src, self.dst, self.config)
+        return "%s -> %s via %s" % (self.src, self.dst, self.config)
 
     def inverse(self) -> "ColourTransform":
         return ColourTransform(self.dst, self.src, self.config)
@@ -87,8 +87,8 @@ class ColourTransform:
         """Returns a converted float32 copy of an H x W x C array (C >= 3)."""
         if pixels.ndim != 3 or pixels.shape[2] < 3:
             raise ValueError(
-                "A colour conversion needs an H x W x C array with at least 3 channels, got shape {}"
-                .format(pixels.shape)
+                "a colour conversion needs an H x W x C array with at least 3 channels, got shape %s"
+                % (pixels.shape,)
             )
         if self.src == self.dst:
             converted = np.array(pixels, dtype=np.float32)
@@ -98,7 +98,7 @@ class ColourTransform:
             if not oiio.ImageBufAlgo.colorconvert(
                 buffer, buffer, self.src, self.dst, False, "", "", self.config
             ):
-                raise MediaError("Colour conversion {} failed: {}".format(
+                raise MediaError("colour conversion %s failed: %s" % (
                     self.description, buffer.geterror()))
             converted = buffer.get_pixels(oiio.FLOAT)
         if self.clamps:
@@ -106,7 +106,7 @@ class ColourTransform:
         return converted
 
     def __repr__(self) -> str:
-        return "ColourTransform({!r}, {!r}, {!r})".format(self.src, self.dst, self.config)
+        return "ColourTransform(%r, %r, %r)" % (self.src, self.dst, self.config)
 
 
 def _is_bounded_encoding(colour_config: "oiio.ColorConfig", name: str) -> bool:

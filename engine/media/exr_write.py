@@ -51,17 +51,17 @@ def write_exr(
     pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
     height, width, channels = pixels.shape
     if len(channel_names) != channels:
-        raise ValueError("{} channel names for {} channels writing {}".format(
+        raise ValueError("%d channel names for %d channels writing %s" % (
             len(channel_names), channels, path))
     if compression.split(":")[0] not in LOSSLESS_COMPRESSIONS + LOSSY_COMPRESSIONS:
-        raise ValueError("Unknown EXR compression {!r} for {}; use one of {}".format(
+        raise ValueError("unknown EXR compression %r for %s; use one of %s" % (
             compression, path, ", ".join(LOSSLESS_COMPRESSIONS + LOSSY_COMPRESSIONS)))
     if datatype not in DATATYPES:
-        raise ValueError("EXR datatype {!r} for {}: use half or float".format(datatype, path))
+        raise ValueError("EXR datatype %r for %s: use half or float" % (datatype, path))
     window = data_window or Window(0, 0, width, height)
     if window.x < 0 or window.y < 0 or window.x + window.width > width or \
             window.y + window.height > height or window.width < 1 or window.height < 1:
-        raise ValueError("Data window {} lies outside the {}x{} image written to {}".format(
+        raise ValueError("data window %s lies outside the %dx%d image written to %s" % (
             tuple(window), width, height, path))
 
     spec = oiio.ImageSpec(window.width, window.height, channels, datatype)
@@ -78,7 +78,7 @@ def write_exr(
     spec.attribute("PixelAspectRatio", float(pixel_aspect))
     for name, value in (attributes or {}).items():
         if name in ("compression", "oiio:ColorSpace", "colorInteropID"):
-            raise ValueError("Set {!r} through write_exr's own argument, not attributes".format(name))
+            raise ValueError("set %r through write_exr's own argument, not attributes" % name)
         spec.attribute(name, _header_value(name, value))
     if colourspace:
         spec.attribute("oiio:ColorSpace", canonical_colourspace_name(colourspace))
@@ -104,7 +104,7 @@ def _rational(fps: float) -> Tuple[int, int]:
 
 def _header_value(name: str, value: AttributeValue) -> AttributeValue:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TypeError("EXR header attribute {!r} must be a string, int or float, got {!r}".format(
+        raise TypeError("EXR header attribute %r must be a string, int or float, got %r" % (
             name, value))
     return value
 
@@ -112,24 +112,24 @@ def _header_value(name: str, value: AttributeValue) -> AttributeValue:
 def _write_atomically(path: str, spec: "oiio.ImageSpec", pixels: np.ndarray) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise MediaError("Cannot write {}: the folder {} does not exist. Create it or fix the output "
-                         "path.".format(path, directory))
+        raise MediaError("cannot write %s: the folder %s does not exist; create it or fix the output "
+                         "path" % (path, directory))
     # A hidden name that no Read node's sequence pattern matches, in the same folder so that the
     # rename is atomic.
-    temporary = os.path.join(directory, ".{}.{}.partial".format(os.path.basename(path), uuid.uuid4().hex))
+    temporary = os.path.join(directory, ".%s.%s.partial" % (os.path.basename(path), uuid.uuid4().hex))
     image_output = oiio.ImageOutput.create("exr")
     try:
         if not image_output.open(temporary, spec):
-            raise MediaError("Cannot write into the folder {}: {}. Check that it is writable and has "
-                             "space.".format(directory, image_output.geterror() or oiio.geterror()))
+            raise MediaError("cannot write into the folder %s: %s; check that it is writable and has "
+                             "space" % (directory, image_output.geterror() or oiio.geterror()))
         written = image_output.write_image(pixels)
         closed = image_output.close()
         if not (written and closed):
-            raise MediaError("Writing {} failed: {}. Check the free space in {}.".format(
+            raise MediaError("writing %s failed: %s; check the free space in %s" % (
                 path, image_output.geterror(), directory))
         os.replace(temporary, path)
     except OSError as error:
-        raise MediaError("Cannot write {} into the folder {}: {}. Check that it is writable.".format(
+        raise MediaError("cannot write %s into the folder %s: %s; check that it is writable" % (
             path, directory, error.strerror))
     finally:
         if os.path.exists(temporary):

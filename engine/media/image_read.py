@@ -88,7 +88,7 @@ def read_image(
     image_input = _open(path)
     try:
         if part and not image_input.seek_subimage(part, 0):
-            raise MediaError("{} has no part {}.".format(path, part))
+            raise MediaError("%s has no part %s" % (path, part))
         spec = image_input.spec()
         info = _image_info(path, spec, image_input.format_name())
         indices = _channel_indices(info, channels)
@@ -96,8 +96,8 @@ def read_image(
         data = image_input.read_image(part, 0, first, last, "float")
         if data is None:
             raise MediaError(
-                "Cannot read the pixels of {}: {}. The file is probably truncated or corrupt; "
-                "render or copy it again.".format(path, image_input.geterror() or "unknown error")
+                "cannot read the pixels of %s: %s; the file is probably truncated or corrupt; "
+                "render or copy it again" % (path, image_input.geterror() or "unknown error")
             )
     finally:
         image_input.close()
@@ -134,16 +134,16 @@ def check_readable(info: ImageInfo) -> None:
     """Refuses, from the header alone, what the engine cannot read right: deep images, luminance/chroma
     EXRs and frames past MAX_PIXELS; each with what to do."""
     if info.deep:
-        raise MediaError("{} is a deep image; the engine reads flat images: flatten it (Nuke: DeepToImage, or "
-                         "oiiotool --flatten) and render it again.".format(info.path))
+        raise MediaError("%s is a deep image; the engine reads flat images: flatten it (Nuke: DeepToImage, or "
+                         "oiiotool --flatten) and render it again" % info.path)
     if {"RY", "BY"} & set(info.channel_names):
-        raise MediaError("{} is a luminance/chroma EXR (channels {}), which OpenImageIO cannot read as RGB: "
-                         "write it as RGB (Nuke's Write: no luminance/chroma) and render it again.".format(
+        raise MediaError("%s is a luminance/chroma EXR (channels %s), which OpenImageIO cannot read as RGB: "
+                         "write it as RGB (Nuke's Write: no luminance/chroma) and render it again" % (
                              info.path, ", ".join(info.channel_names)))
     work = info.work_window
     if work.width * work.height > MAX_PIXELS:
-        raise MediaError("{} is {}x{} ({:.0f} megapixels with its overscan), over the engine's limit of {:.0f}: "
-                         "reformat the plate (e.g. to 4K) or check the file.".format(
+        raise MediaError("%s is %dx%d (%.0f megapixels with its overscan), over the engine's limit of %.0f: "
+                         "reformat the plate (e.g. to 4K) or check the file" % (
                              info.path, work.width, work.height, work.width * work.height / 1e6, MAX_PIXELS / 1e6))
 
 
@@ -155,8 +155,8 @@ def chromaticities_space(info: ImageInfo) -> Optional[str]:
     for space, primaries in _PRIMARIES.items():
         if all(abs(a - b) < 0.002 for a, b in zip(info.chromaticities, primaries)):
             return space
-    raise MediaError("{} has chromaticities {} that are none of Rec.709, ACES AP0/AP1, P3-D65, Rec.2020 or XYZ: "
-                     "set colour.plate_colourspace to its colour space.".format(
+    raise MediaError("%s has chromaticities %s that are none of Rec.709, ACES AP0/AP1, P3-D65, Rec.2020 or XYZ: "
+                     "set colour.plate_colourspace to its colour space" % (
                          info.path, ", ".join("%.4f" % value for value in info.chromaticities)))
 
 
@@ -177,30 +177,30 @@ def matte_location(info: ImageInfo, channel: str) -> Tuple[int, str]:
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
-        raise MediaError("{} holds a channel {!r} in several parts ({}); name the part as part.channel, e.g. "
-                         "{}.{}".format(info.path, channel, ", ".join(info.other_parts[i - 1][0] for i, _ in found),
+        raise MediaError("%s holds a channel %r in several parts (%s); name the part as part.channel, e.g. "
+                         "%s.%s" % (info.path, channel, ", ".join(info.other_parts[i - 1][0] for i, _ in found),
                                         info.other_parts[found[0][0] - 1][0], found[0][1]))
     if len(info.channel_names) == 1 and not info.other_parts:
         return 0, info.channel_names[0]
     listed = ", ".join(info.channel_names) + "".join(
-        "; part {}: {}".format(part_name, ", ".join(channels)) for part_name, channels in info.other_parts)
+        "; part %s: %s" % (part_name, ", ".join(channels)) for part_name, channels in info.other_parts)
     raise MediaError(
-        "{} has no channel {!r} for the matte; its channels are {}. Set the matte channel to one "
-        "of them.".format(info.path, channel, listed)
+        "%s has no channel %r for the matte; its channels are %s; set the matte channel to one "
+        "of them" % (info.path, channel, listed)
     )
 
 
 def _open(path: str) -> "oiio.ImageInput":
     if not os.path.isfile(path):
         if os.path.islink(path):
-            raise MediaError("{} is a symbolic link that leads to no file (a loop, or its target is gone: {}). "
-                             "Fix the link.".format(path, os.readlink(path)))
-        raise MediaError("Image file not found: {}. Check the path and that it is rendered.".format(path))
+            raise MediaError("%s is a symbolic link that leads to no file (a loop, or its target is gone: %s); "
+                             "fix the link" % (path, os.readlink(path)))
+        raise MediaError("image file not found: %s; check the path and that it is rendered" % path)
     image_input = oiio.ImageInput.open(path)
     if image_input is None:
         raise MediaError(
-            "Cannot open {} as an image: {}. The file is truncated, corrupt or not an image; "
-            "render or copy it again.".format(path, oiio.geterror() or "unknown format")
+            "cannot open %s as an image: %s; the file is truncated, corrupt or not an image; "
+            "render or copy it again" % (path, oiio.geterror() or "unknown format")
         )
     return image_input
 
@@ -236,7 +236,7 @@ def _channel_indices(info: ImageInfo, channels: Optional[Sequence[str]]) -> list
     missing = [name for name in channels if name not in info.channel_names]
     if missing:
         raise MediaError(
-            "{} has no channel {}; its channels are {}.".format(
+            "%s has no channel %s; its channels are %s" % (
                 info.path, ", ".join(repr(name) for name in missing), ", ".join(info.channel_names)
             )
         )

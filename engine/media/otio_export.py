@@ -55,13 +55,13 @@ def write_otio(
     timeline = otio.schema.Timeline(name=clip_name, tracks=[otio.schema.Track(children=[clip])])
     text = otio.adapters.write_to_string(timeline, "otio_json")
     temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
-                             ".{}.{}.partial".format(os.path.basename(path), uuid.uuid4().hex))
+                             ".%s.%s.partial" % (os.path.basename(path), uuid.uuid4().hex))
     try:
         with open(temporary, "w") as handle:
             handle.write(text)
         os.replace(temporary, path)
     except OSError as error:
-        raise MediaError("Cannot write the OTIO file {}: {}. Check that its folder is writable.".format(
+        raise MediaError("cannot write the OTIO file %s: %s; check that its folder is writable" % (
             path, error.strerror))
     finally:
         if os.path.exists(temporary):

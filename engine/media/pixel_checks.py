@@ -16,9 +16,9 @@ def check_finite(pixels: np.ndarray, path: str) -> None:
     nan_count = int(np.count_nonzero(np.isnan(pixels)))
     inf_count = int(np.count_nonzero(np.isinf(pixels)))
     raise MediaError(
-        "{} has {} NaN and {} infinite pixel values. Fix the file first, e.g. "
-        "`oiiotool {} --fixnan box3 -o fixed.exr`, or in Nuke an Expression node with "
-        "`isnan(r) || isinf(r) ? 0 : r` per channel before the Write.".format(
+        "%s has %d NaN and %d infinite pixel values; fix the file first, e.g. "
+        "`oiiotool %s --fixnan box3 -o fixed.exr`, or in Nuke an Expression node with "
+        "`isnan(r) || isinf(r) ? 0 : r` per channel before the Write" % (
             path, nan_count, inf_count, path
         )
     )
@@ -31,8 +31,8 @@ def clamp_matte_range(matte: np.ndarray, path: str) -> np.ndarray:
     tolerance = MATTE_OVERSHOOT_TOLERANCE
     if low < -tolerance or high > 1.0 + tolerance:
         raise MediaError(
-            "The matte {} has values from {:.4g} to {:.4g}, outside 0-1. A matte must be an alpha "
-            "between 0 and 1: clamp it (Nuke Clamp node) or pick the right channel.".format(
+            "the matte %s has values from %.4g to %.4g, outside 0-1; a matte must be an alpha "
+            "between 0 and 1: clamp it (Nuke Clamp node) or pick the right channel" % (
                 path, low, high
             )
         )

@@ -27,7 +27,7 @@ def resize_image(pixels: np.ndarray, width: int, height: int, filter_name: str =
     else:
         done = oiio.ImageBufAlgo.resize(resized, source, filtername=filter_name)
     if not done:
-        raise MediaError("Cannot resize to {}x{} with filter {!r}: {}".format(
+        raise MediaError("cannot resize to %sx%s with filter %r: %s" % (
             width, height, filter_name, resized.geterror()))
     result = resized.get_pixels(oiio.FLOAT)
     return result[:, :, 0] if two_dimensional else result

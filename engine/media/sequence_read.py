@@ -27,7 +27,7 @@ def check_sequence(sequence: FrameSequence, frames: Iterable[int]) -> List[Image
     frames = sorted(set(frames))
     missing = sequence.missing_frames(frames)
     if missing:
-        raise MediaError("{} {} missing in {}. Render or copy them, or shorten the frame range.".format(
+        raise MediaError("%s %s missing in %s; render or copy them, or shorten the frame range" % (
             "frame" if len(missing) == 1 else "frames",
             str(FrameRange.from_frames(missing)).replace(",", ", "),
             sequence.as_hashes(),
@@ -37,7 +37,7 @@ def check_sequence(sequence: FrameSequence, frames: Iterable[int]) -> List[Image
     with ThreadPoolExecutor(default_workers()) as pool:
         for frame, outcome in zip(frames, pool.map(_header_or_error, [sequence.path(f) for f in frames])):
             if isinstance(outcome, MediaError):
-                problems.append("frame {}: {}".format(frame, outcome))
+                problems.append("frame %s: %s" % (frame, outcome))
             else:
                 infos[frame] = outcome
     if infos:
@@ -47,14 +47,14 @@ def check_sequence(sequence: FrameSequence, frames: Iterable[int]) -> List[Image
             if (info.width, info.height, info.pixel_aspect) != (
                 reference.width, reference.height, reference.pixel_aspect
             ):
-                problems.append("frame {} is {}x{} (pixel aspect {}) but frame {} is {}x{} (pixel "
-                                "aspect {})".format(frame, info.width, info.height, info.pixel_aspect,
+                problems.append("frame %s is %sx%s (pixel aspect %s) but frame %s is %sx%s (pixel "
+                                "aspect %s)" % (frame, info.width, info.height, info.pixel_aspect,
                                                     reference_frame, reference.width,
                                                     reference.height, reference.pixel_aspect))
     if problems:
         # One line, as every error the CLI prints: the first few problems, then a count.
-        shown = "; ".join(problems[:3]) + ("; and {} more".format(len(problems) - 3) if len(problems) > 3 else "")
-        raise MediaError("{} has {} unusable {}: {}".format(
+        shown = "; ".join(problems[:3]) + ("; and %d more" % (len(problems) - 3) if len(problems) > 3 else "")
+        raise MediaError("%s has %d unusable %s: %s" % (
             sequence.as_hashes(), len(problems), "frame" if len(problems) == 1 else "frames", shown))
     return [infos[frame] for frame in frames]
 
@@ -94,8 +94,8 @@ def read_sequence(
     def read(frame: int) -> Tuple[np.ndarray, ImageInfo]:
         path = sequence.path(frame)
         if not os.path.isfile(path):
-            raise MediaError("Frame {} is missing: {} does not exist. Render or copy it, or shorten "
-                             "the frame range.".format(frame, path))
+            raise MediaError("frame %s is missing: %s does not exist; render or copy it, or shorten "
+                             "the frame range" % (frame, path))
         if matte_channel is not None:
             return read_matte(path, matte_channel, region), read_image_info(path)
         return read_image(path, channels, region=region)
@@ -118,7 +118,7 @@ def read_sequence(
             done += 1
             progress(ProgressEvent(stage="read", done=done, total=len(frames), frame=frame,
                                    eta_s=clock.eta(done, len(frames)),
-                                   message="read {}".format(os.path.basename(info.path))))
+                                   message="read %s" % os.path.basename(info.path)))
             yield frame, pixels, info
     finally:
         for _, future in pending:

@@ -72,9 +72,9 @@ class VersionedOutput:
         """Writes one frame of one pass into the staging folder; `write_options` go to write_exr
         (attributes, colourspace, compression, ...). Returns the final path."""
         if pass_name not in self.sequences:
-            raise ValueError("Pass {!r} is not one of this output's passes {}".format(pass_name, self.passes))
+            raise ValueError("pass %r is not one of this output's passes %s" % (pass_name, self.passes))
         if frame not in self.frames:
-            raise ValueError("Frame {} is outside this output's frames {}".format(frame, self.frames))
+            raise ValueError("frame %s is outside this output's frames %s" % (frame, self.frames))
         final = self.final_path(pass_name, frame)
         fault("write frame")
         write_exr(self.claim.staged_path(final), pixels, channel_names, **write_options)
@@ -91,9 +91,9 @@ class VersionedOutput:
         missing = {pass_name: frames for pass_name, frames in missing.items() if frames}
         if missing:
             self.claim.abandon()
-            raise MediaError("Output {} {} was not published: frames were never written ({}).".format(
+            raise MediaError("output %s %s was not published: frames were never written (%s)" % (
                 self.template.text, self.version_name, "; ".join(
-                    "{} frames {}".format(p, FrameRange.from_frames(f)) for p, f in missing.items())))
+                    "%s frames %s" % (p, FrameRange.from_frames(f)) for p, f in missing.items())))
         try:
             self._publish()
         except BaseException:
