@@ -513,9 +513,13 @@ def addFilenameFilter(call, args=(), kwargs=None, nodeClass="*"):
 
 
 def filename(node, flags=0):
-    """The evaluated file knob: TCL expanded, frame token kept, the filename filters applied (Nuke reads
-    and writes what they return)."""
-    name = evaluate_tcl(str(node["file"]._value), node)
+    """The evaluated file knob: TCL expanded, frame and view tokens kept (flags=0), the filename filters
+    applied (Nuke reads and writes what they return). In proxy mode a node with a proxy file gives that
+    file, as Nuke reads and writes it then (the plugin refuses proxy mode before it asks)."""
+    source = node["file"]._value
+    if root().proxy() and "proxy" in node._knobs and node["proxy"]._value:
+        source = node["proxy"]._value
+    name = evaluate_tcl(str(source), node)
     for call in state.filename_filters:
         name = call(name)
     return name

@@ -214,7 +214,7 @@ def read_configs(name: str) -> Dict[str, dict]:
     """transformer, vae, text_encoder (UMT5), scheduler and profile settings of a configs folder: the
     public config.json values of Wan-AI/Wan2.1-VACE-1.3B/14B-diffusers, or a tiny model's."""
     folder = configs_folder(name)
-    return {part: json.loads((folder / "%s.json" % (part,)).read_text())
+    return {part: json.loads((folder / ("%s.json" % part)).read_text())
             for part in ("transformer", "vae", "text_encoder", "scheduler", "profile")}
 
 
