@@ -11,12 +11,12 @@ def test_scene_linear_to_srgb_and_back(monkeypatch):
     monkeypatch.delenv("OCIO", raising=False)
     pixels = np.random.default_rng(3).random((8, 8, 4), dtype=np.float32)
     to_srgb = ColourTransform("scene_linear", "srgb_tx")
-    assert to_srgb.description == "ACEScg -> {} via ocio://default".format(SRGB)
+    assert to_srgb.description == "ACEScg -> %s via ocio://default" % SRGB
     encoded = to_srgb.apply(pixels)
     assert not np.allclose(encoded[..., :3], pixels[..., :3], atol=0.01)
     np.testing.assert_array_equal(encoded[..., 3], pixels[..., 3])  # alpha untouched
     back = to_srgb.inverse().apply(encoded)
-    assert to_srgb.inverse().description == "{} -> ACEScg via ocio://default".format(SRGB)
+    assert to_srgb.inverse().description == "%s -> ACEScg via ocio://default" % SRGB
     # Only pixels whose sRGB encoding lies within 0-1 survive the clamp (saturated AP1 colours fall
     # outside Rec.709); there must be enough of them for the test to mean something.
     inside = ((encoded[..., :3] > 0) & (encoded[..., :3] < 1)).all(axis=2)

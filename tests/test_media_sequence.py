@@ -70,7 +70,7 @@ def test_check_lists_missing_frames_compactly(tmp_path):
     sequence = make_sequence(tmp_path, [1001, 1002, 1006, 1007, 1008, 1009, 1011])
     with pytest.raises(MediaError) as error:
         check_sequence(sequence, range(1001, 1012))
-    assert "frames 1003-1005, 1010 missing in {}".format(sequence.as_hashes()) in str(error.value)
+    assert "frames 1003-1005, 1010 missing in %s" % sequence.as_hashes() in str(error.value)
 
 
 def test_check_reports_unreadable_and_mismatched_frames(tmp_path):
