@@ -82,7 +82,6 @@ def generate_shot(
     if pipeline is None:
         pipeline = load_pipeline(spec.model, config, log)
     from .model.interaction import GainedFrames
-    from .model.refine import PlateRefiner
 
     plan = GenerationPlan.build(spec, inputs, pipeline, log)
     refine_size = plan.refine_size
@@ -93,7 +92,7 @@ def generate_shot(
     with tempfile.TemporaryDirectory(prefix="actanywhere_scratch_") as scratch:
         refiner = None
         if refine_size:
-            refiner = PlateRefiner(pipeline, len(inputs.frames), refine_size[0], refine_size[1], plan.tiling, scratch)
+            refiner = pipeline.plate_refiner(len(inputs.frames), refine_size[0], refine_size[1], plan.tiling, scratch)
         camera = ShotCamera(spec, list(inputs.frames), inputs.plate_info.width, inputs.plate_info.height,
                             progress, log)
         # The interaction pass reads the plate at its own work size (128 rows), from the full-size frames.
@@ -124,7 +123,7 @@ def generate_shot(
                 steps=plan.steps, guidance_scale=plan.guidance,
                 scheduler=plan.scheduler, seed=seed, progress=progress,
                 window_frames=plan.tiling.window_frames, window_overlap=plan.tiling.window_overlap, spatial=spatial,
-                interaction=False, prompt=spec.sampler.prompt,
+                interaction=False, prompt=plan.prompt,
             )
             if refiner is not None:
                 generated = refine(pipeline, refiner, generated, condition, plan, seed, progress, spatial)
@@ -199,7 +198,7 @@ def refine(pipeline, refiner, generated: np.ndarray, condition: np.ndarray, plan
         refiner.add_init(index, upscaled)
         progress(ProgressEvent("encode", index + 1, len(generated), frame=index, message="global result"))
     refiner.run(generated, pipeline.encode_condition(condition), plan.steps, plan.guidance,
-                plan.scheduler, seed, progress, condition=condition, spatial=spatial)
+                plan.scheduler, seed, progress, condition=condition, spatial=spatial, prompt=plan.prompt)
     return refiner.frames_out(progress)
 
 

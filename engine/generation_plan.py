@@ -41,6 +41,7 @@ class GenerationPlan:
     steps: int
     guidance: float
     scheduler: str
+    prompt: str
     working_size: Tuple[int, int]  # (width, height) of the global pass
     refine_size: Optional[Tuple[int, int]]  # (width, height) of the tiled refinement; None: no refinement
     tiling: "TilingPlan"
@@ -58,7 +59,8 @@ class GenerationPlan:
                 % (spec.shot, spec.model, size[0], size[1], refine_size[0], refine_size[1]))
             refine_size = None
         steps, guidance = pipeline.profile.sampling(spec.sampler.steps, spec.sampler.guidance)
-        return cls(steps, guidance, spec.sampler.scheduler, size, refine_size, tiling, inputs.colour)
+        return cls(steps, guidance, spec.sampler.scheduler, spec.sampler.prompt, size, refine_size, tiling,
+                   inputs.colour)
 
 
 def working_size(plate: ImageInfo, pipeline) -> Tuple[int, int]:

@@ -107,7 +107,7 @@ def test_windows_continue_each_other_the_prompt_is_read_once_and_seeds_differ(tm
     source = wan_vace.save_random("wan-vace-tiny", tmp_path / "src")
     profile = wan_vace.init_profile(source, tmp_path / "profile", native_size=(48, 80, 5))
     pipeline = wan_vace.load("wan", str(profile))
-    assert pipeline.vae_scale_factor == 16 and not pipeline.supports_refinement
+    assert pipeline.vae_scale_factor == 16 and pipeline.supports_refinement  # backbones/wan_vace_refine.py
     rng = np.random.default_rng(0)
     foreground = rng.random((7, 48, 80, 3), dtype=np.float32)
     matte = np.zeros((7, 48, 80), np.float32)

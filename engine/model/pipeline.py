@@ -85,6 +85,12 @@ def crop_spatial(latents: torch.Tensor, frames: slice, rows: slice, cols: slice)
 class ActAnywherePipeline:
     supports_refinement = True  # the tiled refinement at plate size (model/refine.py) runs on this pipeline
 
+    def plate_refiner(self, frames: int, width: int, height: int, plan, scratch_dir=None):
+        """The tiled refinement of this backbone at plate size (model/refine.py)."""
+        from actanywhere.engine.model.refine import PlateRefiner
+
+        return PlateRefiner(self, frames, width, height, plan, scratch_dir)
+
     def __init__(self, model: ActAnywhereModel, device=None, dtype=None):
         if device is not None or dtype is not None:
             device = torch.device(device) if device is not None else model.device

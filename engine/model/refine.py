@@ -176,8 +176,10 @@ class PlateRefiner:
     @torch.inference_mode()
     def run(self, global_frames: np.ndarray, condition_embeds: Tuple[torch.Tensor, torch.Tensor], steps: int,
             guidance_scale: float, scheduler: str, seed: int, progress: ProgressCallback = ignore_progress,
-            condition: Optional[np.ndarray] = None, spatial: Optional[SpatialCondition] = None) -> None:
-        """Re-noise the init latents to the refinement strength and denoise them (in place).
+            condition: Optional[np.ndarray] = None, spatial: Optional[SpatialCondition] = None,
+            prompt: str = "") -> None:
+        """Re-noise the init latents to the refinement strength and denoise them (in place). `prompt` is
+        not read: the U-Net profiles follow the condition image only.
 
         global_frames: (T, h, w, 3) the global pass's result, for the per-tile conditions.
         condition_embeds: the shot condition's (embeds, uncond), kept for the unconditional branch.

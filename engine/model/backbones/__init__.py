@@ -6,14 +6,19 @@ A backbone gives generate (engine/generate.py) what it asks of a model, and noth
                                 default_guidance_scale, default_tile_size, keep_condition
     pipeline.model              interaction (a shadow pass or None), checksum, max_frames_per_call
     pipeline.vae_scale_factor   working sizes are multiples of it
-    pipeline.supports_refinement   whether the tiled refinement at plate size (model/refine.py) can run
+    pipeline.supports_refinement   whether the tiled refinement at plate size can run
     pipeline(foreground, matte, condition, steps=, guidance_scale=, scheduler=, seed=, progress=,
              window_frames=, window_overlap=, spatial=, interaction=, prompt=) -> (T, H, W, 3) in [0, 1]
+    pipeline.plate_refiner(frames, width, height, tiling_plan, scratch_dir) -> a refiner: add_input and
+        add_init per frame, run(global_frames, pipeline.encode_condition(condition), steps, guidance,
+        scheduler, seed, progress, condition=, spatial=, prompt=), frames_out(progress), close(), and
+        width / height / latent_width / latent_height / grid (a BlendGrid of windows x tiles, model/blending.py)
 
 Kinds:
 - `tiny`, `actanywhere-sd15`, `zeroshot-sd15-inpaint`: the ActAnywhere U-Net (model/pipeline.py),
   one latent per frame, with the tiled refinement, detail and interaction passes;
-- `wan-vace`: Wan 2.1 VACE through diffusers' WanVACEPipeline (backbones/wan_vace.py).
+- `wan-vace`: Wan 2.1 VACE through diffusers' WanVACEPipeline (backbones/wan_vace.py), refined at plate
+  size in latent windows x tiles (backbones/wan_vace_refine.py).
 
 Adding a backbone is one module here with `load(name, path, device, dtype)`, `missing_files(dir)` and
 `file_checksums(dir)` (model/profile_files.py asks them for directories of its kind: `model check`, the

@@ -21,8 +21,9 @@ A profile directory (`actanywhere model init wan-vace --from DIR --out DIR`) hol
 -14B-diffusers): model_index.json, transformer/, vae/, text_encoder/, tokenizer/, scheduler/ (linked
 to the folder it was made from).
 
-Not yet behind this backbone (docs/model.md): the tiled refinement at plate size (a larger plate is
-sampled at the working size and scaled up), tiles, the interaction and detail passes.
+A plate larger than the working size is refined at plate size in latent windows x tiles
+(backbones/wan_vace_refine.py). Not yet behind this backbone (docs/model.md): the interaction and
+detail passes.
 """
 from __future__ import annotations
 
@@ -293,7 +294,19 @@ def load(name: str, path, device: str = "cpu", dtype=None) -> "WanVacePipeline":
 class WanVacePipeline:
     """The generate-facing pipeline (backbones/__init__.py) of a loaded Wan VACE model."""
 
-    supports_refinement = False
+    supports_refinement = True  # in latent windows x tiles at plate size (backbones/wan_vace_refine.py)
+
+    def plate_refiner(self, frames: int, width: int, height: int, plan, scratch_dir=None):
+        from actanywhere.engine.model.backbones.wan_vace_refine import WanPlateRefiner
+
+        return WanPlateRefiner(self, frames, width, height, plan, scratch_dir)
+
+    def encode_condition(self, condition: np.ndarray):
+        """The condition image as VACE's reference image (a PIL image), what the refiner takes."""
+        from PIL import Image
+
+        pixels = np.clip(np.asarray(condition, np.float32)[..., :3], 0.0, 1.0)
+        return Image.fromarray((pixels * 255.0 + 0.5).astype(np.uint8))
 
     def __init__(self, pipe, profile: WanVaceProfile, checksum: str, device, dtype):
         self.pipe, self.profile = pipe, profile
@@ -344,7 +357,6 @@ class WanVacePipeline:
         multiples of vae_scale_factor. `scheduler` is ignored: Wan samples with the flow-matching
         scheduler it ships with."""
         import torch
-        from PIL import Image
 
         from actanywhere.engine.camera.condition_warp import is_tracked
 
@@ -359,7 +371,7 @@ class WanVacePipeline:
         progress = progress or ignore_progress
         guided = guidance_scale > 1.0
         embeds, negative = self.prompt_embeds(prompt or "", guided)
-        reference = Image.fromarray((condition * 255.0 + 0.5).astype(np.uint8))
+        reference = self.encode_condition(condition)
         tracked = is_tracked(spatial)
         windows = self.windows(frames, window_frames, window_overlap)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))  # the same noise on every device

@@ -1,0 +1,216 @@
+"""The wan-vace tiled refinement at plate size: the global pass upscaled, re-noised to the refinement
+strength, and denoised in windows x tiles of the 3D VAE's latent grid, their velocities blended every step.
+
+What generate asks of a refiner (model/refine.py's PlateRefiner is the U-Net one): add_input and add_init
+per frame at refinement size, run(...), frames_out(...), close(), and width / height / latent_width /
+latent_height / grid for the provenance header. The windows and tiles, and their blending weights, are
+model/blending.py's BlendGrid, the U-Net sampler's; the latents are Wan's (16 channels, one latent frame
+per 4 frames, 8 pixels per latent pixel; tiles are whole transformer patches of 2x2).
+
+VACE's inputs at plate size: the video is each frame's subject over the upscaled global result (the
+context VACE regenerates), the mask 1 - matte, the condition the reference image; VACE puts the
+reference as latent frame 0, which every window x tile sees (its crop of the same rows and columns) and
+whose blended prediction steps with the rest, as in diffusers' WanVACEPipeline. With one window and one
+tile the loop is that pipeline's loop (tests/test_wan_vace_refine.py). The 3D VAE encodes and decodes the
+plate with its own spatial tiling (AutoencoderKLWan.enable_tiling). Frames wait in scratch files
+(np.memmap), not in memory.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from typing import Optional
+
+import numpy as np
+import torch
+
+from actanywhere.engine.errors import ModelError
+from actanywhere.engine.model.blending import BlendGrid
+from actanywhere.engine.model.refine import RefinedFrames, refine_timesteps
+from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
+
+LATENT_PIXELS = 8  # pixels per latent pixel of Wan's VAE; a transformer patch is 2x2 latent pixels
+
+
+class WanPlateRefiner:
+    def __init__(self, pipeline, frames: int, width: int, height: int, plan, scratch_dir: Optional[str] = None):
+        factor = pipeline.vae_scale_factor  # 16: a whole patch
+        self.pipeline, self.plan = pipeline, plan
+        self.frames, self.width, self.height = int(frames), int(width), int(height)
+        self.padded = (-(-self.height // factor) * factor, -(-self.width // factor) * factor)
+        temporal = pipeline.temporal_factor
+        self.video_frames = 1 + -(-(self.frames - 1) // temporal) * temporal  # 4k+1, the last frame repeated
+        self.latent_frames = (self.video_frames - 1) // temporal + 1
+        self.latent_height, self.latent_width = self.padded[0] // LATENT_PIXELS, self.padded[1] // LATENT_PIXELS
+        # The grid counts transformer patches (2x2 latent pixels, the plan's 16-pixel units): every tile
+        # is then whole patches, which the transformer's patch embedding needs.
+        self.patch = factor // LATENT_PIXELS
+        window = (plan.window_frames - 1) // temporal + 1
+        self.grid = BlendGrid(self.latent_frames, self.latent_height // self.patch, self.latent_width // self.patch,
+                              window, max(1, -(-plan.window_overlap // temporal)), plan.tile, plan.tile_overlap)
+        self._scratch = tempfile.TemporaryDirectory(prefix="wan_refine_", dir=scratch_dir)
+        shape = (self.frames,) + self.padded
+        self.foreground = self._memmap("foreground", shape + (3,))
+        self.matte = self._memmap("matte", shape)
+        self.init = self._memmap("init", shape + (3,))
+        self.out = self._memmap("out", shape + (3,))
+        self.transformer_calls = 0
+
+    def _memmap(self, name: str, shape) -> np.ndarray:
+        return np.lib.format.open_memmap(os.path.join(self._scratch.name, name + ".npy"), mode="w+",
+                                         dtype=np.float32, shape=shape)
+
+    def pad(self, image: np.ndarray) -> np.ndarray:
+        if image.shape[:2] != (self.height, self.width):
+            raise ModelError("frame is %dx%d, the refinement works at %dx%d"
+                             % (image.shape[1], image.shape[0], self.width, self.height))
+        extra = [(0, self.padded[0] - self.height), (0, self.padded[1] - self.width)] + [(0, 0)] * (image.ndim - 2)
+        return np.pad(image, extra, mode="edge")
+
+    # -- frames in ----------------------------------------------------------------------------------
+    def add_input(self, index: int, foreground: np.ndarray, matte: np.ndarray) -> None:
+        """One frame's subject at refinement size: foreground (H, W, 3) and matte (H, W) in [0, 1]."""
+        self.foreground[index] = self.pad(np.clip(foreground, 0, 1))
+        self.matte[index] = self.pad(np.clip(matte, 0, 1))
+
+    def add_init(self, index: int, pixels: np.ndarray) -> None:
+        """One frame of the global result upscaled to refinement size, (H, W, 3) in [0, 1]."""
+        self.init[index] = self.pad(np.clip(pixels, 0, 1))
+
+    def _video(self, frames: np.ndarray) -> torch.Tensor:
+        """(T, H, W, C) -> (1, C, 4k+1, H, W), the last frame repeated up to 4k+1."""
+        order = [min(index, self.frames - 1) for index in range(self.video_frames)]
+        tensor = torch.from_numpy(np.ascontiguousarray(frames[order]))
+        return (tensor.permute(3, 0, 1, 2) if tensor.ndim == 4 else tensor[None])[None]
+
+    # -- sampling -----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def run(self, global_frames: np.ndarray, reference, steps: int, guidance_scale: float, scheduler: str,
+            seed: int, progress: ProgressCallback = ignore_progress, condition: Optional[np.ndarray] = None,
+            spatial=None, prompt: str = "") -> None:
+        """Re-noise the upscaled global result to the refinement strength and denoise it. `reference`:
+        what pipeline.encode_condition made of the condition image; `scheduler` is not read (Wan samples
+        with the flow-matching scheduler it ships with); `global_frames` and `spatial` are not needed:
+        the upscaled global result is VACE's context wherever the subject is not."""
+        wan = self.pipeline
+        pipe, device = wan.pipe, wan.device
+        sampler = copy.deepcopy(pipe.scheduler)
+        timesteps, _ = refine_timesteps(sampler, steps, self.plan.strength)
+        if len(timesteps) == 0:
+            return
+        guided = guidance_scale > 1.0
+        embeds, negative = wan.prompt_embeds(prompt or "", guided)
+        control, clean = self._encode(reference)
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        noise = torch.randn(clean.shape, generator=generator, dtype=torch.float32)
+        latents = sampler.add_noise(clean, noise, timesteps[:1]).to(device)
+        regions = self.grid.regions()
+        scale = torch.ones(len(pipe.transformer.config.vace_layers), device=device, dtype=wan.dtype)
+        clock, total, done = EtaClock(), len(timesteps) * len(regions), 0
+        for step, timestep in enumerate(timesteps):
+            velocity = torch.zeros_like(latents)
+            weights = torch.zeros((1, 1) + tuple(latents.shape[2:]), device=device)
+            for region in regions:
+                frames, rows, cols, weight = self._latent_region(region, device)
+                sample = latents[:, :, frames][..., rows, cols]
+                predicted = self._predict(sample, control[:, :, frames][..., rows, cols], timestep,
+                                          embeds, negative, guidance_scale, scale)
+                velocity[:, :, frames, rows, cols] += predicted * weight
+                weights[:, :, frames, rows, cols] += weight
+                done += 1
+                progress(ProgressEvent("refine", done, total, step=step + 1, steps=len(timesteps),
+                                       window=region.window + 1, windows=self.grid.window_count,
+                                       tile=region.tile + 1, tiles=self.grid.tile_count, eta_s=clock.eta(done, total)))
+            latents = sampler.step(velocity / weights, timestep, latents, return_dict=False)[0]
+        self._decode(latents[:, :, 1:])
+
+    def _latent_region(self, region, device):
+        """A grid region in latent units: frame indices with VACE's reference frame 0 first (every window
+        sees it, cropped like the rest), rows, columns, and its (1, 1, F, h, w) blending weight, the
+        reference's being the window's mean."""
+        patch = self.patch
+        frames = torch.tensor([0] + list(range(region.frames.start + 1, region.frames.stop + 1)), device=device)
+        rows = slice(region.rows.start * patch, region.rows.stop * patch)
+        cols = slice(region.cols.start * patch, region.cols.stop * patch)
+        weight = region.weight().repeat_interleave(patch, dim=3).repeat_interleave(patch, dim=4).to(device)
+        return frames, rows, cols, torch.cat([weight.mean(dim=2, keepdim=True), weight], dim=2)
+
+    def _predict(self, sample, control, timestep, embeds, negative, guidance_scale: float, scale):
+        transformer = self.pipeline.pipe.transformer
+        dtype = self.pipeline.dtype
+        inputs = dict(hidden_states=sample.to(dtype), timestep=timestep.expand(1).to(sample.device),
+                      control_hidden_states=control, control_hidden_states_scale=scale, return_dict=False)
+        predicted = transformer(encoder_hidden_states=embeds, **inputs)[0].float()
+        self.transformer_calls += 1
+        if negative is not None and guidance_scale > 1.0:
+            unconditional = transformer(encoder_hidden_states=negative, **inputs)[0].float()
+            self.transformer_calls += 1
+            predicted = unconditional + guidance_scale * (predicted - unconditional)
+        return predicted
+
+    def _encode(self, reference):
+        """VACE's control latents (video, mask and reference) and the clean latents to re-noise:
+        the reference's latent, then the upscaled global result's, at plate size."""
+        from diffusers.pipelines.wan.pipeline_wan_vace import retrieve_latents
+
+        wan = self.pipeline
+        pipe, device = wan.pipe, wan.device
+        alpha = self._video(self.matte[..., None]).to(device)  # (1, 1, F, H, W), subject = 1
+        foreground = self._video(self.foreground).to(device)
+        context = self._video(self.init).to(device)
+        video = (foreground * alpha + context * (1 - alpha)) * 2 - 1  # VACE's video, in [-1, 1]
+        mask = 1 - alpha
+        canvas = [[self._reference_canvas(reference).to(device)]]
+        pipe.vae.enable_tiling()
+        try:
+            control = pipe.prepare_video_latents(video, mask, canvas, None, device)
+            masks = pipe.prepare_masks(mask, canvas, None)
+            vae = pipe.vae
+            mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
+            inverse_std = 1.0 / torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
+            init = retrieve_latents(vae.encode((context * 2 - 1).to(vae.dtype)), None, sample_mode="argmax")
+            init = (init.float() - mean) * inverse_std
+        finally:
+            pipe.vae.disable_tiling()
+        channels = init.shape[1]
+        clean = torch.cat([control[:, :channels, :1].float(), init], dim=2).cpu()  # frame 0: the reference
+        return torch.cat([control, masks], dim=1).to(wan.dtype), clean
+
+    def _reference_canvas(self, reference) -> torch.Tensor:
+        """The condition as VACE's reference at plate size: (3, H, W) in [-1, 1], fitted and centred on
+        white as WanVACEPipeline.preprocess_conditions does (which would also allocate a plate-size video)."""
+        image = self.pipeline.pipe.video_processor.preprocess(reference, None, None)  # (1, 3, h, w) in [-1, 1]
+        height, width = self.padded
+        scale = min(height / image.shape[-2], width / image.shape[-1])
+        fitted = (int(image.shape[-2] * scale), int(image.shape[-1] * scale))
+        resized = torch.nn.functional.interpolate(image, size=fitted, mode="bilinear", align_corners=False)[0]
+        canvas = torch.ones(3, height, width)
+        top, left = (height - fitted[0]) // 2, (width - fitted[1]) // 2
+        canvas[:, top:top + fitted[0], left:left + fitted[1]] = resized
+        return canvas
+
+    def _decode(self, latents: torch.Tensor) -> None:
+        vae = self.pipeline.pipe.vae
+        mean = torch.tensor(vae.config.latents_mean, device=latents.device).view(1, -1, 1, 1, 1)
+        std = torch.tensor(vae.config.latents_std, device=latents.device).view(1, -1, 1, 1, 1)
+        vae.enable_tiling()
+        try:
+            video = vae.decode((latents.float() * std + mean).to(vae.dtype), return_dict=False)[0]
+        finally:
+            vae.disable_tiling()
+        frames = ((video[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu().numpy()
+        self.out[:] = frames[:self.frames]
+
+    # -- frames out ---------------------------------------------------------------------------------
+    def frame(self, index: int) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] at refinement size."""
+        return np.array(self.out[index, :self.height, :self.width])
+
+    def frames_out(self, progress: ProgressCallback = ignore_progress) -> RefinedFrames:
+        return RefinedFrames(self, progress)
+
+    def close(self) -> None:
+        for name in ("foreground", "matte", "init", "out"):
+            setattr(self, name, None)
+        self._scratch.cleanup()

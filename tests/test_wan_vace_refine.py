@@ -1,0 +1,126 @@
+"""The wan-vace tiled refinement at plate size (backbones/wan_vace_refine.py): VACE's latent grid cut
+into windows x tiles whose velocities are blended every step, the reference frame seen by every region.
+A tiny random-config model runs it; a pointwise stand-in for the transformer proves the cutting and
+blending exact (tiled = one region); generate refines a plate larger than the working size."""
+import json
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+import torch
+import yaml
+
+from actanywhere.engine.cli import main
+from actanywhere.engine.model.backbones import wan_vace
+from actanywhere.engine.model.backbones.wan_vace_refine import WanPlateRefiner
+from actanywhere.engine.model.refine import TilingPlan
+from shot_files import write_shot
+from reproducible import one_thread
+
+FRAMES, WIDTH, HEIGHT = 7, 96, 54
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wan")
+    source = wan_vace.save_random("wan-vace-tiny", root / "src")
+    profile = wan_vace.init_profile(source, root / "profile", native_size=(32, 48, 5))
+    return wan_vace.load("wan", str(profile))
+
+
+def shot(seed=0):
+    rng = np.random.default_rng(seed)
+    foreground = rng.random((FRAMES, HEIGHT, WIDTH, 3), dtype=np.float32)
+    matte = np.zeros((FRAMES, HEIGHT, WIDTH), np.float32)
+    matte[:, 20:40, 30:60] = 1.0
+    init = rng.random((FRAMES, HEIGHT, WIDTH, 3), dtype=np.float32)
+    return foreground, matte, init, rng.random((30, 50, 3), dtype=np.float32)
+
+
+def refined(pipeline, plan, predict=None, steps=2, seed=3):
+    foreground, matte, init, condition = shot()
+    refiner = WanPlateRefiner(pipeline, FRAMES, WIDTH, HEIGHT, plan)
+    if predict is not None:
+        refiner._predict = predict
+    for index in range(FRAMES):
+        refiner.add_input(index, foreground[index], matte[index])
+        refiner.add_init(index, init[index])
+    events = []
+    refiner.run(init, pipeline.encode_condition(condition), steps, 1.0, "ignored", seed, events.append)
+    frames = np.stack(list(refiner.frames_out()))
+    grid, calls = refiner.grid, refiner.transformer_calls
+    refiner.close()
+    return frames, grid, calls, events
+
+
+def test_the_grid_is_whole_patches_of_the_latent_shot(pipeline):
+    refiner = WanPlateRefiner(pipeline, FRAMES, WIDTH, HEIGHT, TilingPlan(5, 4, 4, 1, 0.5))
+    # 96x54 padded to 96x64 (whole 16-pixel patches): latent 12x8; 7 frames -> 9 (4k+1) -> 3 latent frames
+    assert (refiner.latent_width, refiner.latent_height, refiner.latent_frames) == (12, 8, 3)
+    # in patches of 2x2 latent pixels: 6x4, tiles of 4 patches sharing 1 -> two across
+    assert refiner.grid.windows == [(0, 2), (1, 3)] and refiner.grid.tile_count == 2
+    cuts = [refiner._latent_region(region, "cpu") for region in refiner.grid.regions()]
+    assert [(rows, cols) for _, rows, cols, _ in cuts[:2]] == [(slice(0, 8), slice(0, 8)), (slice(0, 8), slice(4, 12))]
+    assert [frames.tolist() for frames, _, _, _ in cuts[::2]] == [[0, 1, 2], [0, 2, 3]]  # the reference first
+    assert cuts[0][3].shape == (1, 1, 3, 8, 8)
+    refiner.close()
+
+
+def test_tiles_and_windows_blend_to_exactly_the_one_region_result(pipeline):
+    """With a prediction that depends on each latent alone, blending windows x tiles must give what one
+    region over everything gives: any slip in the crops, the reference frame or the weights shows."""
+    seen = []
+
+    def pointwise(sample, control, timestep, embeds, negative, guidance, scale):
+        seen.append(tuple(sample.shape[2:]))
+        return 0.3 * sample - 0.2 * control[:, :sample.shape[1]].float() + 0.01 * float(timestep) / 1000
+
+    with one_thread():
+        whole, one, _, _ = refined(pipeline, TilingPlan(9, 4, 52, 13, 0.5), pointwise)
+        tiled, grid, _, events = refined(pipeline, TilingPlan(5, 4, 4, 1, 0.5), pointwise)
+    assert one.window_count * one.tile_count == 1 and grid.window_count * grid.tile_count == 4
+    assert seen[0] == (4, 8, 12) and seen[-1] == (3, 8, 8)  # (the reference frame + a window) x a tile
+    np.testing.assert_allclose(tiled, whole, atol=2e-5)
+    refine = [event for event in events if event.stage == "refine"]
+    assert [event.done for event in refine] == list(range(1, len(refine) + 1)) and refine[-1].tiles == 2
+
+
+def test_the_real_transformer_refines_and_the_seed_decides(pipeline):
+    plan = TilingPlan(5, 4, 4, 1, 0.5)
+    first, _, calls, _ = refined(pipeline, plan, steps=2)
+    assert first.shape == (FRAMES, HEIGHT, WIDTH, 3) and np.isfinite(first).all() and first.std() > 0
+    assert calls == 1 * 4  # one of the two steps at strength 0.5, four regions, no guidance
+    again, _, _, _ = refined(pipeline, plan, steps=2)
+    np.testing.assert_allclose(again, first, atol=1e-4)
+    other, _, _, _ = refined(pipeline, plan, steps=2, seed=4)
+    assert np.abs(other - first).max() > 1e-3
+
+
+def plate_matte(index):
+    matte = np.zeros((72, 128), np.float32)
+    matte[20:60, 40 + 4 * index:70 + 4 * index] = 1.0
+    return matte
+
+
+@pytest.mark.slow
+def test_generate_refines_a_plate_larger_than_the_working_size(tmp_path):
+    source = wan_vace.save_random("wan-vace-tiny", tmp_path / "src")
+    profile = wan_vace.init_profile(source, tmp_path / "profile", native_size=(16, 32, 5))
+    (tmp_path / "shot").mkdir()
+    shot_dir = write_shot(tmp_path / "shot", range(1001, 1006), 128, 72, plate_matte, condition="cond.exr")
+    spec = {"shot": "sh010", "plate": str(shot_dir / "plate" / "p.####.exr"), "matte": str(shot_dir / "roto" / "m.####.exr"),
+            "condition": str(shot_dir / "cond.exr"), "frames": "1001-1005", "model": "wan",
+            "sampler": {"steps": 2}, "tiling": {"tile_size": 64},  # tiles of 4 patches (64 pixels)
+            "colour": {"plate_colourspace": "ACEScg"},
+            "output": {"template": str(shot_dir / "out" / "{version}" / "{shot}_{pass}_{version}.####.exr")}}
+    (tmp_path / "shot.yaml").write_text(yaml.safe_dump(spec))
+    studio = {"models": {"profiles": {"wan": {"kind": "wan-vace", "path": str(profile)}}}}
+    (tmp_path / "studio.yaml").write_text(yaml.safe_dump(studio))
+    assert main(["generate", str(tmp_path / "shot.yaml"), "--config", str(tmp_path / "studio.yaml"), "--quiet"]) == 0
+    header = oiio.ImageInput.open(str(shot_dir / "out" / "v001" / "sh010_bg_v001.1003.exr")).spec()
+    tiling = json.loads(header.get_string_attribute("actanywhere/tiling"))
+    assert header.get_string_attribute("actanywhere/working_size") == "32x16"
+    # 128x72 padded to 128x80: 8x5 patches in tiles of 4 sharing 1 -> 3 x 2 tiles, one window of 2 latent frames
+    assert tiling["refine_size"] == "128x72" and tiling["latent_size"] == "16x10"
+    assert (tiling["tiles"], tiling["windows"]) == (6, 1)
+    assert (header.width, header.height) == (128, 72)
