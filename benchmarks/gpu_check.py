@@ -4,9 +4,11 @@
     python benchmarks/gpu_check.py --tiny --device cpu  # the same path at tiny sizes (tests/test_gpu_check.py)
 
 For each backbone (the U-Net at actanywhere-sd15's size, wan-vace 1.3B and 14B) and each frame count
-(17, 33) it prints seconds per clip, seconds per denoising step and peak GPU memory, and for the U-Net
-the tiled path's overhead against one untiled call on the same work (tiles of 64 latent pixels, the
-profile's refinement tile). Random weights time and size the real networks; their pictures mean
+(17, 33) it prints seconds per clip, seconds per denoising step and peak GPU memory, and the tiled path's
+overhead against one untiled call on the same work (the U-Net: tiles of 64 latent pixels, the profile's
+refinement tile; wan-vace: its plate refinement in 2x2 tiles against one region). For wan-vace it also
+runs the refinement of a 1920x1080 plate (--plate) in the profile's 832-pixel tiles: seconds and peak
+memory at 1080p, the figures docs/model.md asks for. Random weights time and size the real networks; their pictures mean
 nothing. UMT5-XXL is left out (prompt embeddings are random, as the cache would hold them): it runs
 once per prompt, on the GPU for a second, then waits on the CPU (backbones/wan_vace.py).
 Prints, never asserts.
@@ -109,6 +111,25 @@ def unet_tiled(pipeline, foreground, matte, condition, steps: int, tile: int) ->
                                          scheduler.timesteps, 1.0, lambda event: None)
 
 
+def wan_refine(pipeline, frames: int, size, steps: int, tile_patches: int) -> int:
+    """wan-vace's plate refinement (backbones/wan_vace_refine.py) of a `size` plate at strength 1, in
+    tiles of `tile_patches` transformer patches (16 pixels each); returns its transformer calls."""
+    from actanywhere.engine.model.refine import TilingPlan
+
+    height, width = size
+    foreground, matte, condition = shot(frames, height, width)
+    plan = TilingPlan(pipeline.profile.native_frames, 4, tile_patches, max(1, tile_patches // 4), 1.0)
+    refiner = pipeline.plate_refiner(frames, width, height, plan)
+    try:
+        for index in range(frames):
+            refiner.add_input(index, foreground[index], matte[index])
+            refiner.add_init(index, foreground[index])
+        refiner.run(foreground, pipeline.encode_condition(condition), steps, 5.0, "", 0)
+        return refiner.transformer_calls
+    finally:
+        refiner.close()
+
+
 def timed(device: torch.device, run: Callable[[], object]) -> Dict[str, float]:
     synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -131,6 +152,8 @@ def main(argv=None) -> List[dict]:
     parser.add_argument("--tiny", action="store_true", help="tiny configs (a smoke run of this script on a CPU)")
     parser.add_argument("--backbones", nargs="+", default=["unet-sd15", "wan-vace-1.3b", "wan-vace-14b"])
     parser.add_argument("--json", action="store_true", help="one JSON line per result")
+    parser.add_argument("--plate", default="1920x1080", help="wan-vace: the plate its refinement runs at, WxH "
+                                                            "(with the first frame count); 'none' to skip")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -162,12 +185,25 @@ def main(argv=None) -> List[dict]:
                 row.update(tiled_overhead=round(tiled["seconds"] / untiled["seconds"] - 1.0, 3),
                            tiled_peak_gib=round(tiled["peak_gib"], 2), untiled_peak_gib=round(untiled["peak_gib"], 2))
             else:
-                row["tiled_overhead"] = None  # wan-vace samples untiled (docs/model.md)
+                half = max(2, (size[1] // 16) // 2)  # 2x2 tiles of the working size, in patches
+                tiled = timed(device, lambda: wan_refine(pipeline, frames, size, args.steps, half))
+                untiled = timed(device, lambda: wan_refine(pipeline, frames, size, args.steps, 10 ** 6))
+                row.update(tiled_overhead=round(tiled["seconds"] / untiled["seconds"] - 1.0, 3),
+                           tiled_peak_gib=round(tiled["peak_gib"], 2), untiled_peak_gib=round(untiled["peak_gib"], 2))
+                if args.plate != "none" and frames == args.frames[0]:
+                    plate_width, plate_height = (int(v) for v in (("160x96" if args.tiny else args.plate).split("x")))
+                    tile = 52 if not args.tiny else 4  # the profile's 832-pixel tile, in patches
+                    plate = timed(device, lambda: wan_refine(pipeline, frames, (plate_height, plate_width),
+                                                             args.steps, tile))
+                    row.update(plate="%dx%d" % (plate_width, plate_height), plate_seconds=round(plate["seconds"], 2),
+                               plate_peak_gib=round(plate["peak_gib"], 2))
             results.append(row)
             print(json.dumps(row) if args.json else
-                  "%-14s %3d frames %s: %7.2f s/clip  %6.3f s/step  peak %6.2f GiB%s" % (
+                  "%-14s %3d frames %s: %7.2f s/clip  %6.3f s/step  peak %6.2f GiB%s%s" % (
                       name, frames, row["size"], row["seconds_per_clip"], row["seconds_per_step"], row["peak_gib"],
-                      "" if row["tiled_overhead"] is None else "  tiled +%.1f%%" % (100 * row["tiled_overhead"])),
+                      "  tiled +%.1f%%" % (100 * row["tiled_overhead"]),
+                      "" if "plate" not in row else "  refine %s: %.2f s, peak %.2f GiB" % (
+                          row["plate"], row["plate_seconds"], row["plate_peak_gib"])),
                   flush=True)
         pipeline = None  # the next backbone gets the memory
         if device.type == "cuda":

@@ -12,6 +12,7 @@ def test_the_gpu_check_runs_every_backbone_at_tiny_sizes(capsys):
     rows = gpu_check.main(["--tiny", "--device", "cpu", "--frames", "5", "--steps", "2"])
     assert [row["backbone"] for row in rows] == ["unet-sd15", "wan-vace-1.3b", "wan-vace-14b"]
     assert all(row["seconds_per_clip"] > 0 and row["frames"] == 5 for row in rows)
-    assert isinstance(rows[0]["tiled_overhead"], float) and rows[1]["tiled_overhead"] is None
+    assert all(isinstance(row["tiled_overhead"], float) for row in rows)
+    assert rows[1]["plate"] == "160x96" and rows[1]["plate_seconds"] > 0 and "plate" not in rows[0]
     printed = capsys.readouterr().out
-    assert "s/clip" in printed and "tiled +" in printed
+    assert "s/clip" in printed and "tiled +" in printed and "refine 160x96" in printed
