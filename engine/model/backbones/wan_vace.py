@@ -301,6 +301,20 @@ class WanVacePipeline:
 
         return WanPlateRefiner(self, frames, width, height, plan, scratch_dir)
 
+    def predict_velocity(self, sample, control, timestep, embeds, negative, guidance_scale: float, scale):
+        """One denoising step's prediction for one window x tile: `sample` (1, C, F, h, w) latents with
+        VACE's reference frame first, `control` the same region of the control latents; classifier-free
+        guidance with the negative prompt's embedding when guidance_scale > 1. Returns (the float32
+        prediction, the transformer calls it took)."""
+        transformer = self.pipe.transformer
+        inputs = dict(hidden_states=sample.to(self.dtype), timestep=timestep.expand(1).to(sample.device),
+                      control_hidden_states=control, control_hidden_states_scale=scale, return_dict=False)
+        predicted = transformer(encoder_hidden_states=embeds, **inputs)[0].float()
+        if negative is None or guidance_scale <= 1.0:
+            return predicted, 1
+        unconditional = transformer(encoder_hidden_states=negative, **inputs)[0].float()
+        return unconditional + guidance_scale * (predicted - unconditional), 2
+
     def encode_condition(self, condition: np.ndarray):
         """The condition image as VACE's reference image (a PIL image), what the refiner takes."""
         from PIL import Image

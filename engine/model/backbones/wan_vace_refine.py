@@ -137,16 +137,9 @@ class WanPlateRefiner:
         return frames, rows, cols, torch.cat([weight.mean(dim=2, keepdim=True), weight], dim=2)
 
     def _predict(self, sample, control, timestep, embeds, negative, guidance_scale: float, scale):
-        transformer = self.pipeline.pipe.transformer
-        dtype = self.pipeline.dtype
-        inputs = dict(hidden_states=sample.to(dtype), timestep=timestep.expand(1).to(sample.device),
-                      control_hidden_states=control, control_hidden_states_scale=scale, return_dict=False)
-        predicted = transformer(encoder_hidden_states=embeds, **inputs)[0].float()
-        self.transformer_calls += 1
-        if negative is not None and guidance_scale > 1.0:
-            unconditional = transformer(encoder_hidden_states=negative, **inputs)[0].float()
-            self.transformer_calls += 1
-            predicted = unconditional + guidance_scale * (predicted - unconditional)
+        predicted, calls = self.pipeline.predict_velocity(sample, control, timestep, embeds, negative,
+                                                          guidance_scale, scale)
+        self.transformer_calls += calls
         return predicted
 
     def _encode(self, reference):
