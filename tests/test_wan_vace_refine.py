@@ -37,7 +37,7 @@ def shot(seed=0):
     return foreground, matte, init, rng.random((30, 50, 3), dtype=np.float32)
 
 
-def refined(pipeline, plan, predict=None, steps=2, seed=3, guidance=1.0):
+def refined(pipeline, plan, predict=None, steps=2, seed=3, guidance=1.0, prompt=""):
     foreground, matte, init, condition = shot()
     refiner = WanPlateRefiner(pipeline, FRAMES, WIDTH, HEIGHT, plan)
     if predict is not None:
@@ -46,7 +46,8 @@ def refined(pipeline, plan, predict=None, steps=2, seed=3, guidance=1.0):
         refiner.add_input(index, foreground[index], matte[index])
         refiner.add_init(index, init[index])
     events = []
-    refiner.run(init, pipeline.encode_condition(condition), steps, guidance, "ignored", seed, events.append)
+    refiner.run(init, pipeline.encode_condition(condition), steps, guidance, "ignored", seed, events.append,
+                prompt=prompt)
     frames = np.stack(list(refiner.frames_out()))
     grid, calls = refiner.grid, refiner.transformer_calls
     refiner.close()
@@ -94,7 +95,7 @@ def test_the_real_transformer_refines_and_the_seed_decides(pipeline):
     np.testing.assert_allclose(again, first, atol=1e-4)
     other, _, _, _ = refined(pipeline, plan, steps=2, seed=4)
     assert np.abs(other - first).max() > 1e-3
-    guided, _, calls, _ = refined(pipeline, plan, steps=2, guidance=5.0)
+    guided, _, calls, _ = refined(pipeline, plan, steps=2, guidance=5.0, prompt="a beach at dusk")
     assert calls == 2 * 4 and np.abs(guided - first).max() > 1e-3  # the negative prompt's pass too
 
 
