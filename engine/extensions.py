@@ -15,6 +15,8 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from .errors import ConfigError
+
 ENTRY_POINT_GROUP = "actanywhere.extensions"
 
 
@@ -46,10 +48,15 @@ def installed() -> List[Extension]:
     if not _discovered:
         _discovered = True
         for entry_point in _entry_points():
-            extension = entry_point.load()
+            where = "entry point %s = %s (group %s)" % (entry_point.name, entry_point.value, ENTRY_POINT_GROUP)
+            try:
+                extension = entry_point.load()
+            except Exception as error:  # a broken package must say which, not break with a bare traceback
+                raise ConfigError("%s cannot be loaded (%s: %s); reinstall or uninstall the package that "
+                                  "declares it" % (where, type(error).__name__, error)) from None
             if not isinstance(extension, Extension):
-                raise TypeError("entry point %s = %s in %s is not an Extension"
-                                % (entry_point.name, entry_point.value, ENTRY_POINT_GROUP))
+                raise ConfigError("%s is not an actanywhere.engine.extensions.Extension; fix the package "
+                                  "that declares it" % where)
             _registered.setdefault(extension.name, extension)
     return sorted(_registered.values(), key=lambda extension: extension.name)
 

@@ -90,3 +90,19 @@ def test_an_unknown_section_names_every_known_one(tmp_path):
         config.load([str(layer)], environ={})
     with pytest.raises(AttributeError, match="no section 'farmm'"):
         config.Config().farmm
+
+
+class BrokenEntryPoint:
+    name, value = "review", "mystudio.extension:EXTENSION"
+
+    def load(self):
+        raise ModuleNotFoundError("No module named 'mystudio'")
+
+
+def test_a_broken_extension_is_named_with_what_to_do(monkeypatch):
+    monkeypatch.setattr(extensions, "_registered", {})
+    monkeypatch.setattr(extensions, "_discovered", False)
+    monkeypatch.setattr(extensions, "_entry_points", lambda: [BrokenEntryPoint()])
+    with pytest.raises(ConfigError, match=r"entry point review = mystudio.extension:EXTENSION \(group "
+                                          r"actanywhere.extensions\) cannot be loaded \(ModuleNotFoundError"):
+        extensions.installed()
