@@ -166,3 +166,45 @@ def test_the_light_wheel_installs_with_pip_target_and_runs_the_contract_without_
                               capture_output=True, text=True, cwd=str(tmp_path))
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "ok"
+
+
+def _python_3_7():
+    """Nuke 13's Python version: on PATH, or pyenv's; None when this machine has none."""
+    pyenv = sorted(pathlib.Path(os.path.expanduser("~/.pyenv/versions")).glob("3.7.*/bin/python3.7"))
+    for candidate in [str(path) for path in pyenv[::-1]] + [shutil.which("python3.7")]:
+        # a pyenv shim is on PATH whether or not it can run 3.7: ask it
+        if candidate and subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 7)"],
+                                        capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_python_3_7() is None, reason="no Python 3.7 here (Nuke 13's): the syntax checks still run")
+def test_nuke_13s_python_3_7_installs_the_light_wheel_and_runs_the_panels_contract(wheels, tmp_path):
+    """Python 3.7 has no importlib.metadata: the config's farm section must come from plugin/__init__.py's
+    own registration, and every contract and pure plugin module must import and run."""
+    python = _python_3_7()
+    target = tmp_path / "py37"
+    finished = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                               "--target", str(target), str(wheels["light"])], capture_output=True, text=True,
+                              timeout=300)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    body = textwrap.dedent("""
+        sys.path[:0] = [%r]
+        from actanywhere.engine import config, extensions, shotspec
+        assert sys.version_info[:2] == (3, 7) and not extensions._entry_points()
+        from actanywhere.plugin import collect, node_knobs, published, shot_from_node, workflow
+        resolved = config.load(environ={})
+        assert resolved.config.farm.backend == "local"
+        spec = shotspec.resolve({"shot": "sh010", "plate": "/s/p.####.exr", "matte": "/s/m.####.exr",
+                                 "condition": "/s/c.png", "frames": "1001-1004"}, resolved.config)
+        assert shotspec.from_resolved(spec.to_data()) == spec and spec.sampler.steps == 0
+        loaded = sorted(name for name in sys.modules if name.split('.')[0] in FORBIDDEN)
+        assert not loaded, loaded
+        print("ok")
+        """) % (str(target),)
+    finished = subprocess.run([python, "-I", "-S", "-c", REFUSER % (sorted(FORBIDDEN),) + body],
+                              capture_output=True, text=True, cwd=str(tmp_path))
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "ok"
