@@ -7,7 +7,6 @@ import json
 import numpy as np
 import OpenImageIO as oiio
 import pytest
-import torch
 import yaml
 
 from actanywhere.engine.cli import main

@@ -73,6 +73,16 @@ def refine_timesteps(scheduler, steps: int, strength: float):
     return scheduler.timesteps[start:], start
 
 
+def pad_frame(image: np.ndarray, size: Tuple[int, int], padded: Tuple[int, int]) -> np.ndarray:
+    """(H, W, ...) at refinement `size` (height, width) -> `padded` (a multiple of the model's factor) by
+    repeating the edge; the refiners of every backbone pad their frames so."""
+    height, width = size
+    if image.shape[:2] != (height, width):
+        raise ModelError("frame is %dx%d, the refinement works at %dx%d" % (image.shape[1], image.shape[0], width, height))
+    extra = [(0, padded[0] - height), (0, padded[1] - width)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, extra, mode="edge")
+
+
 class PlateRefiner:
     def __init__(self, pipeline, frames: int, width: int, height: int, plan: TilingPlan,
                  scratch_dir: Optional[str] = None):
@@ -100,12 +110,7 @@ class PlateRefiner:
 
     # -- frames in ----------------------------------------------------------------------------------
     def pad(self, image: np.ndarray) -> np.ndarray:
-        """(H, W, ...) at refinement size -> padded to a multiple of the VAE factor by repeating the edge."""
-        if image.shape[:2] != (self.height, self.width):
-            raise ModelError("frame is %dx%d, the refinement works at %dx%d"
-                             % (image.shape[1], image.shape[0], self.width, self.height))
-        extra = [(0, self.padded[0] - self.height), (0, self.padded[1] - self.width)] + [(0, 0)] * (image.ndim - 2)
-        return np.pad(image, extra, mode="edge")
+        return pad_frame(image, (self.height, self.width), self.padded)
 
     def _encode(self, rgb: torch.Tensor) -> torch.Tensor:
         return encode_tiled(self.pipeline, rgb * 2 - 1, self.plan.tile, self.plan.tile_overlap)[0]

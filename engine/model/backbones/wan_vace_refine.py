@@ -25,9 +25,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from actanywhere.engine.errors import ModelError
 from actanywhere.engine.model.blending import BlendGrid
-from actanywhere.engine.model.refine import RefinedFrames, refine_timesteps
+from actanywhere.engine.model.refine import RefinedFrames, pad_frame, refine_timesteps
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 
 LATENT_PIXELS = 8  # pixels per latent pixel of Wan's VAE; a transformer patch is 2x2 latent pixels
@@ -62,11 +61,7 @@ class WanPlateRefiner:
                                          dtype=np.float32, shape=shape)
 
     def pad(self, image: np.ndarray) -> np.ndarray:
-        if image.shape[:2] != (self.height, self.width):
-            raise ModelError("frame is %dx%d, the refinement works at %dx%d"
-                             % (image.shape[1], image.shape[0], self.width, self.height))
-        extra = [(0, self.padded[0] - self.height), (0, self.padded[1] - self.width)] + [(0, 0)] * (image.ndim - 2)
-        return np.pad(image, extra, mode="edge")
+        return pad_frame(image, (self.height, self.width), self.padded)
 
     # -- frames in ----------------------------------------------------------------------------------
     def add_input(self, index: int, foreground: np.ndarray, matte: np.ndarray) -> None:
