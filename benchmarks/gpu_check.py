@@ -97,7 +97,8 @@ def unet_tiled(pipeline, foreground, matte, condition, steps: int, tile: int) ->
     from actanywhere.engine.model.blending import BlendGrid
     from actanywhere.engine.model.pipeline import make_scheduler
     from actanywhere.engine.model.shot_tensor import ShotTensor
-    from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
+    from actanywhere.engine.model.tiled_sampler import TiledSampler
+    from actanywhere.engine.model.unet_regions import ShotConditioning, UNetRegions
 
     conditioning = pipeline.encode_conditioning(foreground, matte, condition)
     scheduler = make_scheduler("ddim", pipeline.profile.noise_schedule)
@@ -107,8 +108,8 @@ def unet_tiled(pipeline, foreground, matte, condition, steps: int, tile: int) ->
         (1, pipeline.model.latent_channels, frames, height, width), 0, scheduler))
     window = min(pipeline.profile.native_frames, pipeline.model.max_frames_per_call)
     grid = BlendGrid(frames, height, width, window, window // 4, tile, tile // 4)
-    TiledSampler(pipeline, grid).denoise(latents, ShotConditioning.from_conditioning(conditioning), scheduler,
-                                         scheduler.timesteps, 1.0, lambda event: None)
+    regions = UNetRegions(pipeline, ShotConditioning.from_conditioning(conditioning), 1.0, grid)
+    TiledSampler(grid).denoise(latents, regions, scheduler, scheduler.timesteps)
 
 
 def wan_refine(pipeline, frames: int, size, steps: int, tile_patches: int) -> int:

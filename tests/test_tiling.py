@@ -12,7 +12,8 @@ from actanywhere.engine.model.pipeline import ActAnywherePipeline, make_schedule
 from actanywhere.engine.model.profile import ModelProfile
 from actanywhere.engine.model.refine import PlateRefiner, TilingPlan, refine_timesteps
 from actanywhere.engine.model.shot_tensor import ShotTensor
-from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
+from actanywhere.engine.model.tiled_sampler import TiledSampler
+from actanywhere.engine.model.unet_regions import ShotConditioning, UNetRegions
 from actanywhere.engine.model.tiled_vae import decode_tiled, encode_tiled
 from actanywhere.engine.model.profile_files import CONFIGS_DIR, build_from_configs
 from actanywhere.engine.settings import TilingSettings
@@ -109,8 +110,8 @@ def test_one_window_and_one_tile_reproduce_the_plain_forward(pipe, scheduler_nam
     latents = ShotTensor.from_tensor(start)
     grid = BlendGrid(4, 6, 8, window_frames=16, window_overlap=4, tile_size=64, tile_overlap=16)
     assert grid.window_count == grid.tile_count == 1
-    TiledSampler(pipe, grid).denoise(latents, ShotConditioning.from_conditioning(conditioning), scheduler,
-                                     scheduler.timesteps, 2.5)
+    regions = UNetRegions(pipe, ShotConditioning.from_conditioning(conditioning), 2.5, grid)
+    TiledSampler(grid).denoise(latents, regions, scheduler, scheduler.timesteps)
     assert_same_result(latents.read(), expected)  # the same computation, up to float rounding (reproducible.py)
 
 
@@ -139,8 +140,8 @@ def test_constant_prediction_gives_a_seam_free_result_for_any_shot_length(frames
         scheduler.set_timesteps(3)
         latents = random_latents(frames, height, width)
         grid = BlendGrid(frames, height, width, min(window, 32), 4, tile, 4)
-        TiledSampler(model, grid, tile_batch=3).denoise(latents, dummy_conditioning(frames, height, width), scheduler,
-                                                        scheduler.timesteps, 1.0)
+        regions = UNetRegions(model, dummy_conditioning(frames, height, width), 1.0, grid)
+        TiledSampler(grid, tile_batch=3).denoise(latents, regions, scheduler, scheduler.timesteps)
         assert all(shape[2] <= 32 for shape in model.shapes)  # never more frames than the motion modules allow
         results.append(latents.read())
     # The blended prediction is the constant everywhere: tiling changes nothing, so no seam anywhere.
@@ -168,8 +169,8 @@ def test_on_disk_shot_state_gives_the_same_result(tmp_path, pipe, scheduler_name
         scheduler.set_timesteps(2)  # DPM-Solver++'s second step uses its history
         latents = random_latents(frames, height, width, directory=directory, channels=pipe.model.latent_channels)
         grid = BlendGrid(frames, height, width, 2, 1, 6, 2)  # 2 windows x 2 tiles
-        TiledSampler(pipe, grid, tile_batch=2, scratch_dir=directory).denoise(
-            latents, ShotConditioning.from_conditioning(conditioning, directory), scheduler, scheduler.timesteps, 1.0)
+        regions = UNetRegions(pipe, ShotConditioning.from_conditioning(conditioning, directory), 1.0, grid)
+        TiledSampler(grid, tile_batch=2, scratch_dir=directory).denoise(latents, regions, scheduler, scheduler.timesteps)
         results.append(latents.read())
         assert latents.on_disk == (directory is not None)
     assert_same_result(results[0], results[1])  # batching changes float order only

@@ -11,7 +11,7 @@ import yaml
 
 from actanywhere.engine.cli import main
 from actanywhere.engine.model.backbones import wan_vace
-from actanywhere.engine.model.backbones.wan_vace_refine import WanPlateRefiner
+from actanywhere.engine.model.backbones.wan_vace_refine import WanPlateRefiner, WanRegions
 from actanywhere.engine.model.refine import TilingPlan
 from shot_files import write_shot
 from reproducible import one_thread
@@ -59,10 +59,11 @@ def test_the_grid_is_whole_patches_of_the_latent_shot(pipeline):
     assert (refiner.latent_width, refiner.latent_height, refiner.latent_frames) == (12, 8, 3)
     # in patches of 2x2 latent pixels: 6x4, tiles of 4 patches sharing 1 -> two across
     assert refiner.grid.windows == [(0, 2), (1, 3)] and refiner.grid.tile_count == 2
-    cuts = [refiner._latent_region(region, "cpu") for region in refiner.grid.regions()]
-    assert [(rows, cols) for _, rows, cols, _ in cuts[:2]] == [(slice(0, 8), slice(0, 8)), (slice(0, 8), slice(4, 12))]
-    assert [frames.tolist() for frames, _, _, _ in cuts[::2]] == [[0, 1, 2], [0, 2, 3]]  # the reference first
-    assert cuts[0][3].shape == (1, 1, 3, 8, 8)
+    regions = WanRegions(refiner.patch, "cpu", control=None, predict=None, guidance=())
+    cuts = [regions.locate(region) for region in refiner.grid.regions()]
+    assert [(cut.rows, cut.cols) for cut in cuts[:2]] == [(slice(0, 8), slice(0, 8)), (slice(0, 8), slice(4, 12))]
+    assert [list(cut.frames) for cut in cuts[::2]] == [[0, 1, 2], [0, 2, 3]]  # the reference first
+    assert cuts[0].weight.shape == (1, 1, 3, 8, 8)
     refiner.close()
 
 

@@ -5,8 +5,8 @@ scheduler. The stock AnimateDiff pipelines size their noise from `unet.config.in
 so this pipeline calls the U-Net itself.
 
 `predict_noise` predicts the noise (or v) of one (latents, conditioning) window x tile; the tiled sampler
-(model/tiled_sampler.py) blends the predictions of overlapping windows and tiles and takes one
-scheduler step per timestep. `__call__` samples at the frames' own size in one tile.
+(model/tiled_sampler.py, through model/unet_regions.py) blends the predictions of overlapping windows and
+tiles and takes one scheduler step per timestep. `__call__` samples at the frames' own size in one tile.
 
 The profile's `conditioning` says how the condition image reaches the U-Net (`unet_conditioning`):
 as the cross-attention context itself (ActAnywhere), or through an IP-Adapter beside the empty prompt's
@@ -381,7 +381,8 @@ class ActAnywherePipeline:
         (1, C, T, h, w) before decoding. Plates larger than the model: model/refine.py."""
         from actanywhere.engine.model.blending import BlendGrid
         from actanywhere.engine.model.shot_tensor import ShotTensor
-        from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
+        from actanywhere.engine.model.tiled_sampler import TiledSampler
+        from actanywhere.engine.model.unet_regions import ShotConditioning, UNetRegions
 
         profile = self.profile
         steps, guidance_scale = profile.sampling(steps, guidance_scale)
@@ -402,8 +403,8 @@ class ActAnywherePipeline:
         latents = ShotTensor.from_tensor(
             self.prepare_latents((1, self.model.latent_channels, frames, height, width), seed, sampler))
         grid = BlendGrid(frames, height, width, window, window_overlap, max(height, width), 0)
-        TiledSampler(self, grid).denoise(latents, ShotConditioning.from_conditioning(conditioning), sampler,
-                                         sampler.timesteps, guidance_scale, progress)
+        regions = UNetRegions(self, ShotConditioning.from_conditioning(conditioning), guidance_scale, grid)
+        TiledSampler(grid).denoise(latents, regions, sampler, sampler.timesteps, progress)
         if output == "latents":
             return latents.read()
         if output != "pixels":

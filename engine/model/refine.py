@@ -26,8 +26,9 @@ from actanywhere.engine.model.blending import BlendGrid
 from actanywhere.engine.model.detail import restore_detail
 from actanywhere.engine.model.pipeline import make_scheduler
 from actanywhere.engine.model.shot_tensor import ShotTensor
-from actanywhere.engine.model.tiled_sampler import ShotConditioning, TiledSampler
+from actanywhere.engine.model.tiled_sampler import TiledSampler
 from actanywhere.engine.model.tiled_vae import decode_tiled, encode_tiled
+from actanywhere.engine.model.unet_regions import ShotConditioning, UNetRegions
 from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
 
 TILE_CONTEXT = 0.25  # of the tile's extent added on each side of a tile's crop for its condition
@@ -213,8 +214,9 @@ class PlateRefiner:
         conditioning = ShotConditioning(self.fg, self.mask, embeds, uncond, pipeline.model.text_embeds,
                                         tile_embeds=self.tile_embeds(global_frames),
                                         condition_latents=None if condition is None else self.condition_latents(condition))
-        TiledSampler(pipeline, self.grid, self.plan.tile_batch, self.scratch_dir).denoise(
-            self.latents, conditioning, sampler, timesteps, guidance_scale, progress, stage="refine")
+        TiledSampler(self.grid, self.plan.tile_batch, self.scratch_dir).denoise(
+            self.latents, UNetRegions(pipeline, conditioning, guidance_scale, self.grid), sampler, timesteps,
+            progress, stage="refine")
 
     # -- frames out ---------------------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import contextmanager
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 ALL = slice(None)
+Frames = Union[slice, Sequence[int]]  # a span of frames, or frames by index (each once) in the order given
 
 
 class ShotTensor:
@@ -80,18 +81,18 @@ class ShotTensor:
         shot.write(tensor)
         return shot
 
-    def read(self, frames: slice = ALL, rows: slice = ALL, cols: slice = ALL) -> torch.Tensor:
+    def read(self, frames: Frames = ALL, rows: slice = ALL, cols: slice = ALL) -> torch.Tensor:
         """(1, C, F, h, w) float32 copy of a region (CPU)."""
         with self._mapped() as array:
             part = np.array(array[frames, :, rows, cols], dtype=np.float32, copy=True)
         return torch.from_numpy(part).permute(1, 0, 2, 3).unsqueeze(0).contiguous()
 
-    def write(self, tensor: torch.Tensor, frames: slice = ALL, rows: slice = ALL, cols: slice = ALL) -> None:
+    def write(self, tensor: torch.Tensor, frames: Frames = ALL, rows: slice = ALL, cols: slice = ALL) -> None:
         values = tensor.detach().to("cpu", torch.float32)[0].permute(1, 0, 2, 3).numpy()
         with self._mapped() as array:
             array[frames, :, rows, cols] = values
 
-    def add(self, tensor: torch.Tensor, frames: slice = ALL, rows: slice = ALL, cols: slice = ALL) -> None:
+    def add(self, tensor: torch.Tensor, frames: Frames = ALL, rows: slice = ALL, cols: slice = ALL) -> None:
         values = tensor.detach().to("cpu", torch.float32)[0].permute(1, 0, 2, 3).numpy()
         with self._mapped() as array:
             array[frames, :, rows, cols] += values

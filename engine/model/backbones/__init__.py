@@ -12,7 +12,8 @@ A backbone gives generate (engine/generate.py) what it asks of a model, and noth
     pipeline.plate_refiner(frames, width, height, tiling_plan, scratch_dir) -> a refiner: add_input and
         add_init per frame, run(global_frames, pipeline.encode_condition(condition), steps, guidance,
         scheduler, seed, progress, condition=, spatial=, prompt=), frames_out(progress), close(), and
-        width / height / latent_width / latent_height / grid (a BlendGrid of windows x tiles, model/blending.py)
+        width / height / latent_width / latent_height / grid (a BlendGrid of windows x tiles, model/blending.py),
+        denoised by model/tiled_sampler.py, every backbone's loop, through the backbone's region model
 
 Kinds:
 - `tiny`, `actanywhere-sd15`, `zeroshot-sd15-inpaint`: the ActAnywhere U-Net (model/pipeline.py),

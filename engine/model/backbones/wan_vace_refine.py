@@ -3,8 +3,8 @@ strength, and denoised in windows x tiles of the 3D VAE's latent grid, their vel
 
 What generate asks of a refiner (model/refine.py's PlateRefiner is the U-Net one): add_input and add_init
 per frame at refinement size, run(...), frames_out(...), close(), and width / height / latent_width /
-latent_height / grid for the provenance header. The windows and tiles, and their blending weights, are
-model/blending.py's BlendGrid, the U-Net sampler's; the latents are Wan's (16 channels, one latent frame
+latent_height / grid for the provenance header. The loop is the U-Net's: model/tiled_sampler.py over a
+BlendGrid, with `WanRegions` as its region model. The latents are Wan's (16 channels, one latent frame
 per 4 frames, 8 pixels per latent pixel; tiles are whole transformer patches of 2x2).
 
 VACE's inputs at plate size: the video is each frame's subject over the upscaled global result (the
@@ -20,14 +20,16 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
-from actanywhere.engine.model.blending import BlendGrid
+from actanywhere.engine.model.blending import BlendGrid, Region
 from actanywhere.engine.model.refine import RefinedFrames, pad_frame, refine_timesteps
-from actanywhere.engine.progress import EtaClock, ProgressCallback, ProgressEvent, ignore_progress
+from actanywhere.engine.model.shot_tensor import ShotTensor
+from actanywhere.engine.model.tiled_sampler import LatentRegion, TiledSampler
+from actanywhere.engine.progress import ProgressCallback, ignore_progress
 
 LATENT_PIXELS = 8  # pixels per latent pixel of Wan's VAE; a transformer patch is 2x2 latent pixels
 
@@ -99,37 +101,12 @@ class WanPlateRefiner:
         control, clean = self._encode(reference)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         noise = torch.randn(clean.shape, generator=generator, dtype=torch.float32)
-        latents = sampler.add_noise(clean, noise, timesteps[:1]).to(device)
-        regions = self.grid.regions()
+        # In memory: Wan's latents of a 1080p shot of 81 frames are 46 MB (docs/model.md).
+        latents = ShotTensor.from_tensor(sampler.add_noise(clean, noise, timesteps[:1]))
         scale = torch.ones(len(pipe.transformer.config.vace_layers), device=device, dtype=wan.dtype)
-        clock, total, done = EtaClock(), len(timesteps) * len(regions), 0
-        for step, timestep in enumerate(timesteps):
-            velocity = torch.zeros_like(latents)
-            weights = torch.zeros((1, 1) + tuple(latents.shape[2:]), device=device)
-            for region in regions:
-                frames, rows, cols, weight = self._latent_region(region, device)
-                sample = latents[:, :, frames][..., rows, cols]
-                predicted = self._predict(sample, control[:, :, frames][..., rows, cols], timestep,
-                                          embeds, negative, guidance_scale, scale)
-                velocity[:, :, frames, rows, cols] += predicted * weight
-                weights[:, :, frames, rows, cols] += weight
-                done += 1
-                progress(ProgressEvent("refine", done, total, step=step + 1, steps=len(timesteps),
-                                       window=region.window + 1, windows=self.grid.window_count,
-                                       tile=region.tile + 1, tiles=self.grid.tile_count, eta_s=clock.eta(done, total)))
-            latents = sampler.step(velocity / weights, timestep, latents, return_dict=False)[0]
-        self._decode(latents[:, :, 1:])
-
-    def _latent_region(self, region, device):
-        """A grid region in latent units: frame indices with VACE's reference frame 0 first (every window
-        sees it, cropped like the rest), rows, columns, and its (1, 1, F, h, w) blending weight, the
-        reference's being the window's mean."""
-        patch = self.patch
-        frames = torch.tensor([0] + list(range(region.frames.start + 1, region.frames.stop + 1)), device=device)
-        rows = slice(region.rows.start * patch, region.rows.stop * patch)
-        cols = slice(region.cols.start * patch, region.cols.stop * patch)
-        weight = region.weight().repeat_interleave(patch, dim=3).repeat_interleave(patch, dim=4).to(device)
-        return frames, rows, cols, torch.cat([weight.mean(dim=2, keepdim=True), weight], dim=2)
+        regions = WanRegions(self.patch, device, control, self._predict, (embeds, negative, guidance_scale, scale))
+        TiledSampler(self.grid).denoise(latents, regions, sampler, timesteps, progress, stage="refine")
+        self._decode(latents.read(range(1, latents.frames)).to(device))
 
     def _predict(self, sample, control, timestep, embeds, negative, guidance_scale: float, scale):
         predicted, calls = self.pipeline.predict_velocity(sample, control, timestep, embeds, negative,
@@ -202,3 +179,35 @@ class WanPlateRefiner:
         for name in ("foreground", "matte", "init", "out"):
             setattr(self, name, None)
         self._scratch.cleanup()
+
+
+class WanRegions:
+    """Wan VACE as the tiled sampler's region model (model/tiled_sampler.py). The grid counts latent
+    frames after VACE's reference frame and transformer patches (`patch` latent pixels a side); every
+    region sees the reference frame 0 first, cropped like the rest, weighted by its window's mean, so the
+    reference's blended prediction steps with the shot as in WanVACEPipeline's loop. `control`: VACE's
+    control latents of the whole plate on the device; `predict(sample, control, timestep, *guidance)`:
+    one region's guided velocity (the refiner's `_predict`, with guidance = the prompt's and the negative
+    prompt's embeddings, the guidance scale and VACE's control scale)."""
+
+    def __init__(self, patch: int, device, control: torch.Tensor, predict: Callable, guidance: tuple):
+        self.patch, self.device, self.control = int(patch), device, control
+        self._predict, self.guidance = predict, guidance
+
+    def locate(self, region: Region) -> LatentRegion:
+        patch = self.patch
+        frames = [0] + list(range(region.frames.start + 1, region.frames.stop + 1))
+        rows = slice(region.rows.start * patch, region.rows.stop * patch)
+        cols = slice(region.cols.start * patch, region.cols.stop * patch)
+        weight = region.weight().repeat_interleave(patch, dim=3).repeat_interleave(patch, dim=4)
+        return LatentRegion(frames, rows, cols, torch.cat([weight.mean(dim=2, keepdim=True), weight], dim=2))
+
+    def predict(self, sample: torch.Tensor, regions: Sequence[Region], timestep, scheduler) -> torch.Tensor:
+        """One transformer call (two when guided) per region: the text embedding has a batch of one."""
+        predictions = []
+        for index, region in enumerate(regions):
+            cut = self.locate(region)
+            frames = torch.tensor(cut.frames, device=self.control.device)
+            control = self.control[:, :, frames][..., cut.rows, cut.cols]
+            predictions.append(self._predict(sample[index:index + 1], control, timestep, *self.guidance))
+        return torch.cat(predictions)
