@@ -106,3 +106,20 @@ def test_a_broken_extension_is_named_with_what_to_do(monkeypatch):
     with pytest.raises(ConfigError, match=r"entry point review = mystudio.extension:EXTENSION \(group "
                                           r"actanywhere.extensions\) cannot be loaded \(ModuleNotFoundError"):
         extensions.installed()
+
+
+# The tiled loop and its grid serve every backbone: they name no backbone's model code.
+BACKBONE_NEUTRAL = ("model/blending.py", "model/shot_tensor.py", "model/tiled_sampler.py")
+BACKBONE_MODULES = ("actanywhere.engine.model.pipeline", "actanywhere.engine.model.architecture",
+                    "actanywhere.engine.model.unet_regions", "actanywhere.engine.model.refine",
+                    "actanywhere.engine.model.backbones", "diffusers", "transformers")
+
+
+def test_the_tiled_loop_names_no_backbone():
+    offenders = {name: module for name in BACKBONE_NEUTRAL
+                 for module in _imported_modules((ENGINE / name).read_text(encoding="utf-8"), _package_of(ENGINE / name))
+                 if module.startswith(BACKBONE_MODULES)}
+    assert not offenders
+    # and the scan would see one
+    assert list(_imported_modules("from .pipeline import Conditioning\n", _package_of(ENGINE / "model" / "x.py"))) == [
+        "actanywhere.engine.model.pipeline"]
