@@ -20,7 +20,8 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from typing import Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -34,22 +35,51 @@ from actanywhere.engine.progress import ProgressCallback, ignore_progress
 LATENT_PIXELS = 8  # pixels per latent pixel of Wan's VAE; a transformer patch is 2x2 latent pixels
 
 
-class WanPlateRefiner:
-    def __init__(self, pipeline, frames: int, width: int, height: int, plan, scratch_dir: Optional[str] = None):
-        factor = pipeline.vae_scale_factor  # 16: a whole patch
-        self.pipeline, self.plan = pipeline, plan
-        self.frames, self.width, self.height = int(frames), int(width), int(height)
-        self.padded = (-(-self.height // factor) * factor, -(-self.width // factor) * factor)
-        temporal = pipeline.temporal_factor
-        self.video_frames = 1 + -(-(self.frames - 1) // temporal) * temporal  # 4k+1, the last frame repeated
-        self.latent_frames = (self.video_frames - 1) // temporal + 1
-        self.latent_height, self.latent_width = self.padded[0] // LATENT_PIXELS, self.padded[1] // LATENT_PIXELS
+@dataclass(frozen=True)
+class RefineGeometry:
+    """A plate's refinement in Wan's latent units, and its windows x tiles (what the refiner and
+    benchmarks/wan_memory.py size it by)."""
+
+    padded: Tuple[int, int]  # (height, width) in pixels, whole 16-pixel patches
+    video_frames: int  # 4k+1: the shot's frames, the last one repeated
+    latent_frames: int  # of the shot, without VACE's reference frame
+    latent_height: int
+    latent_width: int
+    patch: int  # latent pixels a side of a transformer patch
+    grid: BlendGrid  # in latent frames x transformer patches
+
+    @classmethod
+    def of(cls, frames: int, width: int, height: int, plan, factor: int = 16, temporal: int = 4) -> "RefineGeometry":
+        """`factor`: pixels per transformer patch (the pipeline's vae_scale_factor); `temporal`: frames
+        per latent frame."""
+        padded = (-(-int(height) // factor) * factor, -(-int(width) // factor) * factor)
+        video_frames = 1 + -(-(int(frames) - 1) // temporal) * temporal
+        latent_frames = (video_frames - 1) // temporal + 1
+        latent_height, latent_width = padded[0] // LATENT_PIXELS, padded[1] // LATENT_PIXELS
         # The grid counts transformer patches (2x2 latent pixels, the plan's 16-pixel units): every tile
         # is then whole patches, which the transformer's patch embedding needs.
-        self.patch = factor // LATENT_PIXELS
+        patch = factor // LATENT_PIXELS
         window = (plan.window_frames - 1) // temporal + 1
-        self.grid = BlendGrid(self.latent_frames, self.latent_height // self.patch, self.latent_width // self.patch,
-                              window, max(1, -(-plan.window_overlap // temporal)), plan.tile, plan.tile_overlap)
+        grid = BlendGrid(latent_frames, latent_height // patch, latent_width // patch, window,
+                         max(1, -(-plan.window_overlap // temporal)), plan.tile, plan.tile_overlap)
+        return cls(padded, video_frames, latent_frames, latent_height, latent_width, patch, grid)
+
+    @property
+    def region_tokens(self) -> int:
+        """The transformer's tokens in one window x tile: VACE's reference frame and the window's latent
+        frames, times the tile's patches."""
+        frames, rows, cols = self.grid.window_shape
+        return (1 + frames) * rows * cols
+
+
+class WanPlateRefiner:
+    def __init__(self, pipeline, frames: int, width: int, height: int, plan, scratch_dir: Optional[str] = None):
+        self.pipeline, self.plan = pipeline, plan
+        self.frames, self.width, self.height = int(frames), int(width), int(height)
+        geometry = RefineGeometry.of(frames, width, height, plan, pipeline.vae_scale_factor, pipeline.temporal_factor)
+        self.padded, self.video_frames, self.latent_frames = geometry.padded, geometry.video_frames, geometry.latent_frames
+        self.latent_height, self.latent_width = geometry.latent_height, geometry.latent_width
+        self.patch, self.grid = geometry.patch, geometry.grid
         self._scratch = tempfile.TemporaryDirectory(prefix="wan_refine_", dir=scratch_dir)
         shape = (self.frames,) + self.padded
         self.foreground = self._memmap("foreground", shape + (3,))
