@@ -27,15 +27,18 @@ SHOT = (480, 832)  # a 480p plate, at the model's working size
 
 
 def random_(module: torch.nn.Module, device: torch.device, dtype: torch.dtype, seed: int = 0) -> torch.nn.Module:
-    """Materialise a meta-device module on `device` with small random weights (fast at 17B parameters)."""
-    generator = torch.Generator(device=device).manual_seed(seed)
+    """Materialise a meta-device module on `device` with small random weights (fast at 17B parameters),
+    in `dtype` but for the modules diffusers keeps in float32; on the meta device only the dtypes change
+    (benchmarks/wan_memory.py counts the bytes so)."""
     module = module.to_empty(device=device)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.normal_(0.0, 0.02, generator=generator)
-        for buffer_name, buffer in module.named_buffers():
-            if buffer.is_floating_point():
-                buffer.zero_()
+    if device.type != "meta":
+        generator = torch.Generator(device=device).manual_seed(seed)
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.normal_(0.0, 0.02, generator=generator)
+            for buffer_name, buffer in module.named_buffers():
+                if buffer.is_floating_point():
+                    buffer.zero_()
     module = module.to(dtype)
     for name in getattr(module, "_keep_in_fp32_modules", None) or ():  # as from_pretrained keeps them
         for child_name, child in module.named_modules():

@@ -1,0 +1,56 @@
+"""benchmarks/wan_memory.py: its CPU measurements run (at tiny configs), and its fit and sums are right
+on numbers whose answer is known. What the real run printed is in docs/model.md."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+
+import wan_memory  # noqa: E402
+
+
+def test_the_fit_recovers_a_known_line_and_the_hint_per_vace_block():
+    slope, intercept, hint = 50_000.0, 20e6, 3072.0
+    rows = [{"kind": "transformer", "config": "m", "layers": 2, "vace": 1, "tokens": t, "bytes": intercept + slope * t}
+            for t in (1000, 2000, 4000)]
+    rows.append({"kind": "transformer", "config": "m", "layers": 2, "vace": 2, "tokens": 2000,
+                 "bytes": intercept + slope * 2000 + hint * 2000})
+    rows.append({"kind": "transformer", "config": "m", "layers": 4, "vace": 1, "tokens": 2000,
+                 "bytes": intercept + slope * 2000})
+    rows += [{"kind": "encode", "bytes": 1e9}, {"kind": "decode", "bytes": 1.3e9}]
+    rows += [{"kind": "refiner", "pixel_frames": n, "encode_bytes": 5e6 + 40 * n, "decode_bytes": 2e6 + 30 * n}
+             for n in (10 ** 6, 4 * 10 ** 6)]
+    fits = wan_memory.fit(rows)
+    line = fits["transformer"]["m"]
+    assert line["slope"] == pytest.approx(slope) and line["intercept"] == pytest.approx(intercept, rel=1e-6)
+    assert line["hint_per_token"] == pytest.approx(hint) and line["deeper_ratio"] == pytest.approx(1.0)
+    assert fits["refiner_encode"]["slope"] == pytest.approx(40) and fits["refiner_decode"]["intercept"] == pytest.approx(2e6)
+    assert fits["vae_encode"] == 1e9
+
+
+def test_the_estimate_adds_weights_to_the_largest_phase():
+    fits = {"transformer": {"wan-vace-1.3b": {"intercept": 0.0, "slope": 50_000.0, "hint_per_token": 3072.0}},
+            "vae_encode": 1e9, "vae_decode": 1.3e9,
+            "refiner_encode": {"intercept": 0.0, "slope": 40.0}, "refiner_decode": {"intercept": 0.0, "slope": 30.0}}
+    row = wan_memory.estimate("wan-vace-1.3b", fits, 1920, 1080, 81, "wan-vace-1.3b")
+    # 1088x1920 in 16-pixel patches: 68x120; 832-pixel tiles (52 patches, a quarter shared) balance to
+    # 2 rows of 41 x 3 columns of 49; 81 frames are 21 latent frames in one window, with the reference 22
+    assert (row["tiles"], row["windows"], row["region_tokens"]) == (6, 1, 22 * 41 * 49)
+    sample = 96 * 22 * 136 * 240 * 2 + 22 * 41 * 49 * (50_000 + 14 * 3072)
+    encode = 40 * 81 * 1088 * 1920 + 1e9
+    assert row["phases_gib"]["sample"] * 2 ** 30 == pytest.approx(sample)
+    assert row["phases_gib"]["encode"] * 2 ** 30 == pytest.approx(encode)
+    assert row["peak_gib"] == pytest.approx(row["weights_gib"] + max(row["phases_gib"].values()))
+    assert 4.4 < row["weights_gib"] < 4.6  # 2.15B parameters in bf16 (some float32): 4.0 GiB + the VAE in float32
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="measures through Linux's /proc")
+def test_the_measuring_path_runs_at_tiny_configs(capsys):
+    summary = wan_memory.main(["--tiny"])
+    kinds = [row["kind"] for row in summary["measurements"]]
+    assert kinds.count("transformer") == 5 and kinds.count("refiner") == 2
+    assert all(row["seconds"] >= 0 and row["config"] == "wan-vace-tiny" for row in summary["measurements"])
+    assert summary["fits"]["vae_encode"] > 0 and summary["fits"]["refiner_encode"]["slope"] > 0
+    assert [row["model"] for row in summary["estimates"]] == ["wan-vace-1.3b", "wan-vace-14b"]
+    assert "peak" in capsys.readouterr().out
