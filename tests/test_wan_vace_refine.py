@@ -127,3 +127,35 @@ def test_generate_refines_a_plate_larger_than_the_working_size(tmp_path):
     assert tiling["refine_size"] == "128x72" and tiling["latent_size"] == "16x10"
     assert (tiling["tiles"], tiling["windows"]) == (6, 1)
     assert (header.width, header.height) == (128, 72)
+
+
+def test_the_control_latents_are_the_pipelines_made_a_frame_at_a_time(pipeline):
+    """The refiner builds VACE's control latents and mask frame by frame (to stay within a plate's
+    memory); they must be what WanVACEPipeline.prepare_video_latents and prepare_masks make of the
+    whole video, mask and reference at once."""
+    import torch
+
+    foreground, matte, init, condition = shot()
+    refiner = WanPlateRefiner(pipeline, FRAMES, WIDTH, HEIGHT, TilingPlan(5, 4, 4, 1, 0.5))
+    for index in range(FRAMES):
+        refiner.add_input(index, foreground[index], matte[index])
+        refiner.add_init(index, init[index])
+    reference = pipeline.encode_condition(condition)
+    pipe = pipeline.pipe
+    order = [min(index, FRAMES - 1) for index in range(refiner.video_frames)]  # 7 frames -> 9, the last repeated
+    alpha = torch.from_numpy(np.array(refiner.matte)[order])[None, None]
+    fg = torch.from_numpy(np.array(refiner.foreground)[order]).permute(3, 0, 1, 2)[None]
+    context = torch.from_numpy(np.array(refiner.init)[order]).permute(3, 0, 1, 2)[None]
+    video, mask = (fg * alpha + context * (1 - alpha)) * 2 - 1, 1 - alpha
+    canvas = [[refiner._reference_canvas(reference)]]
+    with one_thread(), torch.inference_mode():
+        control, clean = refiner._encode(reference)
+        pipe.vae.enable_tiling()
+        expected = torch.cat([pipe.prepare_video_latents(video, mask, canvas, None, "cpu"),
+                              pipe.prepare_masks(mask, canvas, None)], dim=1)
+        pipe.vae.disable_tiling()
+    refiner.close()
+    channels = pipe.vae.config.z_dim
+    assert control.shape == expected.shape == (1, channels * 2 + 64, 1 + 3, 8, 12)
+    np.testing.assert_allclose(control.float().numpy(), expected.float().numpy(), atol=1e-5)
+    np.testing.assert_allclose(clean[:, :, :1].numpy(), expected[:, :channels, :1].float().numpy(), atol=1e-6)

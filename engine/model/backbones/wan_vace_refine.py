@@ -105,12 +105,6 @@ class WanPlateRefiner:
         """One frame of the global result upscaled to refinement size, (H, W, 3) in [0, 1]."""
         self.init[index] = self.pad(np.clip(pixels, 0, 1))
 
-    def _video(self, frames: np.ndarray) -> torch.Tensor:
-        """(T, H, W, C) -> (1, C, 4k+1, H, W), the last frame repeated up to 4k+1."""
-        order = [min(index, self.frames - 1) for index in range(self.video_frames)]
-        tensor = torch.from_numpy(np.ascontiguousarray(frames[order]))
-        return (tensor.permute(3, 0, 1, 2) if tensor.ndim == 4 else tensor[None])[None]
-
     # -- sampling -----------------------------------------------------------------------------------
     @torch.inference_mode()
     def run(self, global_frames: np.ndarray, reference, steps: int, guidance_scale: float, scheduler: str,
@@ -145,32 +139,80 @@ class WanPlateRefiner:
         return predicted
 
     def _encode(self, reference):
-        """VACE's control latents (video, mask and reference) and the clean latents to re-noise:
-        the reference's latent, then the upscaled global result's, at plate size."""
+        """VACE's control latents (the video's kept and regenerated parts, the reference, the mask) and
+        the clean latents to re-noise: the reference's latent, then the upscaled global result's.
+
+        What WanVACEPipeline.prepare_video_latents and prepare_masks compute (tests/test_wan_vace_refine.py
+        compares them), in less memory: they take the whole video and mask and hold both parts beside
+        them on the device (with the upscaled result's encode, 243 bytes a pixel x frame in float32: 39 GiB
+        for 81 frames at 1080p, benchmarks/wan_memory.py). Here each video the VAE encodes is filled in a
+        frame at a time from the scratch files and freed before the next is made."""
         from diffusers.pipelines.wan.pipeline_wan_vace import retrieve_latents
 
         wan = self.pipeline
-        pipe, device = wan.pipe, wan.device
-        alpha = self._video(self.matte[..., None]).to(device)  # (1, 1, F, H, W), subject = 1
-        foreground = self._video(self.foreground).to(device)
-        context = self._video(self.init).to(device)
-        video = (foreground * alpha + context * (1 - alpha)) * 2 - 1  # VACE's video, in [-1, 1]
-        mask = 1 - alpha
-        canvas = [[self._reference_canvas(reference).to(device)]]
-        pipe.vae.enable_tiling()
+        vae, device = wan.pipe.vae, wan.device
+        mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
+        inverse_std = 1.0 / torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
+
+        def encode(frame: Callable[[int], torch.Tensor], frames: int) -> torch.Tensor:
+            video = self._device_video(frame, frames, vae.dtype, device)
+            latents = retrieve_latents(vae.encode(video), None, sample_mode="argmax")
+            del video
+            return (latents.float() - mean) * inverse_std
+
+        canvas = self._reference_canvas(reference)
+        vae.enable_tiling()
         try:
-            control = pipe.prepare_video_latents(video, mask, canvas, None, device)
-            masks = pipe.prepare_masks(mask, canvas, None)
-            vae = pipe.vae
-            mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
-            inverse_std = 1.0 / torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
-            init = retrieve_latents(vae.encode((context * 2 - 1).to(vae.dtype)), None, sample_mode="argmax")
-            init = (init.float() - mean) * inverse_std
+            reference_latent = encode(lambda index: canvas, 1).to(vae.dtype)
+            kept = encode(lambda index: self._vace_part(index, regenerated=False), self.video_frames).to(vae.dtype)
+            regenerated = encode(lambda index: self._vace_part(index, regenerated=True), self.video_frames).to(vae.dtype)
+            init = encode(lambda index: self._frame(self.init, index) * 2 - 1, self.video_frames)
         finally:
-            pipe.vae.disable_tiling()
-        channels = init.shape[1]
-        clean = torch.cat([control[:, :channels, :1].float(), init], dim=2).cpu()  # frame 0: the reference
-        return torch.cat([control, masks], dim=1).to(wan.dtype), clean
+            vae.disable_tiling()
+        control = torch.cat([torch.cat([reference_latent, torch.zeros_like(reference_latent)], dim=1),
+                             torch.cat([kept, regenerated], dim=1)], dim=2)  # frame 0: the reference
+        del kept, regenerated
+        clean = torch.cat([reference_latent.float(), init], dim=2).cpu()
+        return torch.cat([control, self._vace_mask(device)], dim=1).to(wan.dtype), clean
+
+    def _frame(self, frames: np.ndarray, index: int) -> torch.Tensor:
+        """Frame `index` of the shot's 4k+1 (the last one repeated) from a scratch file: (C, H, W) float32."""
+        frame = torch.from_numpy(np.array(frames[min(index, self.frames - 1)]))
+        return frame.permute(2, 0, 1) if frame.ndim == 3 else frame[None]
+
+    def _vace_part(self, index: int, regenerated: bool) -> torch.Tensor:
+        """VACE's video at frame `index` (the subject over the upscaled global result, in [-1, 1]) where
+        its hard mask is 1 (`regenerated`) or 0 (the subject, kept), in the VAE's dtype: the operations of
+        prepare_video_latents, frame by frame, so the encodings are the pipeline's."""
+        dtype = self.pipeline.pipe.vae.dtype
+        alpha = self._frame(self.matte, index)  # subject = 1
+        foreground, context = self._frame(self.foreground, index), self._frame(self.init, index)
+        video = ((foreground * alpha + context * (1 - alpha)) * 2 - 1).to(dtype)
+        hard = torch.where((1 - alpha) > 0.5, 1.0, 0.0).to(dtype)
+        return video * hard if regenerated else video * (1 - hard)
+
+    def _vace_mask(self, device) -> torch.Tensor:
+        """VACE's soft mask as prepare_masks lays it out (a latent pixel's 8x8 pixels as 64 channels, one
+        frame of each 4 picked as its nearest-exact resize picks them, the reference frame's zeros first),
+        made a picked frame at a time on the CPU: (1, 64, 1 + latent frames, h, w) on the device."""
+        pipe = self.pipeline.pipe
+        positions = torch.arange(self.video_frames, dtype=torch.float32).view(1, 1, -1, 1, 1)
+        picked = torch.nn.functional.interpolate(positions, size=(self.latent_frames, 1, 1), mode="nearest-exact")
+        frames = [pipe.prepare_masks(1 - self._frame(self.matte, int(index))[None, :, None], [[]], None)
+                  for index in picked.flatten().tolist()]
+        mask = torch.cat(frames, dim=2)
+        return torch.cat([torch.zeros_like(mask[:, :, :1]), mask], dim=2).to(device)
+
+    def _device_video(self, frame: Callable[[int], torch.Tensor], frames: int, dtype, device) -> torch.Tensor:
+        """(1, C, frames, H, W) on the device in `dtype`, filled a frame at a time from `frame(index)`, a
+        (C, H, W) tensor on the CPU: no plate-size float32 intermediate is made."""
+        video = None
+        for index in range(frames):
+            part = frame(index)
+            if video is None:
+                video = torch.empty((1, part.shape[0], frames) + tuple(part.shape[1:]), dtype=dtype, device=device)
+            video[0, :, index] = part.to(device, dtype)
+        return video
 
     def _reference_canvas(self, reference) -> torch.Tensor:
         """The condition as VACE's reference at plate size: (3, H, W) in [-1, 1], fitted and centred on
@@ -186,6 +228,8 @@ class WanPlateRefiner:
         return canvas
 
     def _decode(self, latents: torch.Tensor) -> None:
+        """The shot's latents through the VAE (its own spatial tiling) into the output scratch file, a
+        frame at a time: the decoded video is the only plate-size tensor on the device."""
         vae = self.pipeline.pipe.vae
         mean = torch.tensor(vae.config.latents_mean, device=latents.device).view(1, -1, 1, 1, 1)
         std = torch.tensor(vae.config.latents_std, device=latents.device).view(1, -1, 1, 1, 1)
@@ -194,8 +238,9 @@ class WanPlateRefiner:
             video = vae.decode((latents.float() * std + mean).to(vae.dtype), return_dict=False)[0]
         finally:
             vae.disable_tiling()
-        frames = ((video[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu().numpy()
-        self.out[:] = frames[:self.frames]
+        for index in range(self.frames):
+            pixels = (video[0, :, index].float().clamp(-1, 1) + 1) / 2
+            self.out[index] = pixels.permute(1, 2, 0).cpu().numpy()
 
     # -- frames out ---------------------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:
