@@ -1,12 +1,11 @@
 """wan-vace's memory at 1080p without a GPU: the weights counted on the meta device, the activations
 measured on the CPU at the real configs and fitted, added up for a plate's refinement.
 
-    python benchmarks/wan_memory.py                   # about 3 minutes on 2 CPU cores
+    python benchmarks/wan_memory.py                   # about 5 minutes on 2 CPU cores
     python benchmarks/wan_memory.py --plate 3840x2160 --frames 161
     python benchmarks/wan_memory.py --tiny            # the same path at tiny configs (tests/test_wan_memory.py)
 
-What is measured, each in a child process that reports the peak resident memory above what it held
-before the call (Linux's VmHWM, reset through /proc/self/clear_refs):
+What is measured, each call in a child process (benchmarks/memory_probe.py):
 - the transformer's activations in one call, in bf16 with the modules diffusers keeps in float32,
   at the real widths of the 1.3B and 14B configs with 2 blocks: at three token counts (the fit's slope
   per token and its intercept), with a second VACE block (the hint each VACE block leaves for its main
@@ -14,9 +13,9 @@ before the call (Linux's VmHWM, reset through /proc/self/clear_refs):
   frees a block's activations before the next);
 - the 3D VAE's tiled encode and decode at the real config (float32, one 256-pixel tile of 9 frames: its
   tiles and 4-frame chunks are processed one at a time, so this does not grow with the plate);
-- the refiner's own plate-size tensors (backbones/wan_vace_refine.py: VACE's video, mask, the upscaled
-  context, their encodes' inputs, the decoded video) per pixel x frame, from two plate sizes, with the
-  tiny VAE so that the VAE's activations stay out of the slope.
+- the refiner's own plate-size tensors (backbones/wan_vace_refine.py: the video each encode takes, the
+  decoded video, the tiled VAE's assembled tiles) per pixel x frame, from three plate sizes, with the
+  tiny VAE in 64-pixel tiles so that the VAE's activations stay out of the slope.
 Then for each model, at the plate and the default tiling (tiling.tile_size 0 = the profile's 832 pixels):
 weights + the largest of (encode: plate tensors + VAE encode), (sampling: control latents + the
 activations of the largest window x tile), (decode: control latents + plate tensors + VAE decode).
@@ -30,38 +29,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
-import time
 from types import SimpleNamespace
 from typing import Dict, List
 
 import numpy as np
 
-GIB = 2 ** 30
-MIB = 2 ** 20
+from memory_probe import GIB, MIB, linear_fit, measure, peak_above_now, run_worker
+
 MODELS = ("wan-vace-1.3b", "wan-vace-14b")
-# glibc serves allocations below its (self-raising) mmap threshold from heaps it keeps after free: the
-# resident peak would then count freed blocks. A fixed threshold maps every large tensor and unmaps it.
-WORKER_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 # -- measuring (the child process) ------------------------------------------------------------------
-def _status(field: str) -> int:
-    with open("/proc/self/status") as stream:
-        return int(re.search(r"%s:\s+(\d+) kB" % field, stream.read()).group(1)) * 1024
-
-
-def peak_above_now(run) -> int:
-    """Bytes of resident memory `run()` reaches above what the process holds before it."""
-    before = _status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as stream:
-        stream.write("5")  # resets VmHWM to the current resident size
-    run()
-    return _status("VmHWM") - before
-
-
 def transformer_point(point: dict) -> dict:
     import torch
     from diffusers import WanVACETransformer3DModel
@@ -137,6 +116,12 @@ def refiner_point(point: dict) -> dict:
     frames, height, width = point["pixels"]
     foreground, matte, condition = shot(frames, height, width)
     refiner = WanPlateRefiner(pipeline, frames, width, height, TilingPlan(5, 4, 4, 1, 1.0))
+    # The VAE's tiles at a quarter of the real 256 pixels (the refiner's enable_tiling() keeps them): the
+    # plates here then span several tiles, as 1080p spans the real ones, and what grows with the plate is
+    # the refiner's and the tiling's own tensors, not the VAE's activations (the encode/decode points).
+    vae = pipeline.pipe.vae
+    vae.tile_sample_min_height = vae.tile_sample_min_width = 64
+    vae.tile_sample_stride_height = vae.tile_sample_stride_width = 48
     try:
         for index in range(frames):
             refiner.add_input(index, foreground[index], matte[index])
@@ -155,17 +140,10 @@ def refiner_point(point: dict) -> dict:
         refiner.close()
 
 
-def worker(points: List[dict]) -> None:
-    measure = {"transformer": transformer_point, "encode": vae_point, "decode": vae_point, "refiner": refiner_point}
-    # The process's first calls allocate what it keeps (kernels, thread pools): not any call's activations.
-    for warm_up in ({"kind": "transformer", "config": "wan-vace-tiny", "layers": 1, "vace": 1, "latent": [2, 4, 4]},
-                    {"kind": "encode", "config": "wan-vace-tiny", "pixels": [5, 16, 16]},
-                    {"kind": "decode", "config": "wan-vace-tiny", "pixels": [5, 16, 16]}):
-        measure[warm_up["kind"]](warm_up)
-    for point in points:
-        started = time.perf_counter()
-        result = measure[point["kind"]](point)
-        print(json.dumps(dict(point, seconds=round(time.perf_counter() - started, 1), **result)), flush=True)
+MEASURES = {"transformer": transformer_point, "encode": vae_point, "decode": vae_point, "refiner": refiner_point}
+WARM_UPS = ({"kind": "transformer", "config": "wan-vace-tiny", "layers": 1, "vace": 1, "latent": [2, 4, 4]},
+            {"kind": "encode", "config": "wan-vace-tiny", "pixels": [5, 16, 16]},
+            {"kind": "decode", "config": "wan-vace-tiny", "pixels": [5, 16, 16]})
 
 
 # -- the plan and the fit (the parent) --------------------------------------------------------------
@@ -187,37 +165,9 @@ def plan_points(tiny: bool) -> List[dict]:
     vae = "wan-vace-tiny" if tiny else "wan-vace-1.3b"  # 1.3B and 14B share Wan 2.1's VAE
     tile = [9, 32, 32] if tiny else [9, 256, 256]
     points += [{"kind": "encode", "config": vae, "pixels": tile}, {"kind": "decode", "config": vae, "pixels": tile}]
-    for pixels in ([5, 32, 48], [9, 64, 48]) if tiny else ([9, 128, 192], [17, 256, 192]):
+    for pixels in ([5, 32, 48], [9, 64, 48]) if tiny else ([9, 256, 192], [9, 256, 384], [17, 256, 384]):
         points.append({"kind": "refiner", "config": "wan-vace-tiny", "pixels": pixels})
     return points
-
-
-def measure(points: List[dict]) -> List[dict]:
-    """Runs the points in a child process, printing each as it comes (this takes minutes)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    environment = dict(os.environ, **WORKER_ENVIRONMENT)
-    environment["PYTHONPATH"] = os.pathsep.join([here] + [p for p in [environment.get("PYTHONPATH")] if p])
-    process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(points)],
-                               stdout=subprocess.PIPE, text=True, env=environment)
-    results = []
-    for line in process.stdout:
-        result = json.loads(line)
-        results.append(result)
-        print("  [%d/%d] %-11s %-14s %s: %8.1f MiB  (%.1f s)" % (
-            len(results), len(points), result["kind"], result["config"],
-            result.get("latent") or result.get("pixels"),
-            result.get("bytes", result.get("encode_bytes", 0)) / MIB, result["seconds"]), flush=True)
-    if process.wait() != 0:
-        raise SystemExit("the measuring process failed (exit %d): see its error above" % process.returncode)
-    return results
-
-
-def linear_fit(x, y) -> Dict[str, float]:
-    """Least squares y = intercept + slope x, and the largest residual relative to y."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = float(np.max(np.abs(intercept + slope * x - y) / np.maximum(np.abs(y), 1.0)))
-    return {"intercept": float(intercept), "slope": float(slope), "residual": residual}
 
 
 def fit(results: List[dict]) -> dict:
@@ -331,12 +281,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(json.loads(args.worker))
+        run_worker(MEASURES, WARM_UPS, json.loads(args.worker))
         return {}
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gpu_check's model builders
     points = plan_points(args.tiny)
     print("measuring %d points on the CPU%s" % (len(points), " (tiny configs)" if args.tiny else ""), flush=True)
-    results = measure(points)
+    results = measure(__file__, points)
     fits = fit(results)
     width, height = (int(value) for value in args.plate.lower().split("x"))
     estimates = [estimate(model, fits, width, height, args.frames, "wan-vace-tiny" if args.tiny else model)

@@ -1,5 +1,6 @@
-"""benchmarks/wan_memory.py: its CPU measurements run (at tiny configs), and its fit and sums are right
-on numbers whose answer is known. What the real run printed is in docs/model.md."""
+"""benchmarks/wan_memory.py and unet_memory.py (on benchmarks/memory_probe.py): their CPU measurements
+run (at tiny configs), and their fits and sums are right on numbers whose answer is known. What the real
+runs printed is in docs/model.md."""
 import os
 import sys
 
@@ -7,6 +8,8 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
+import memory_probe  # noqa: E402
+import unet_memory  # noqa: E402
 import wan_memory  # noqa: E402
 
 
@@ -53,4 +56,32 @@ def test_the_measuring_path_runs_at_tiny_configs(capsys):
     assert all(row["seconds"] >= 0 and row["config"] == "wan-vace-tiny" for row in summary["measurements"])
     assert summary["fits"]["vae_encode"] > 0 and summary["fits"]["refiner_encode"]["slope"] > 0
     assert [row["model"] for row in summary["estimates"]] == ["wan-vace-1.3b", "wan-vace-14b"]
+    assert "peak" in capsys.readouterr().out
+
+
+def test_the_probe_counts_what_a_call_allocates_and_frees():
+    import numpy as np
+
+    held = memory_probe.peak_above_now(lambda: np.ones(64 * 2 ** 20, np.uint8).sum())  # 64 MiB, freed after
+    assert 60 * 2 ** 20 < held < 80 * 2 ** 20
+
+
+def test_the_unet_estimate_takes_the_largest_of_the_global_call_the_tile_and_the_vae():
+    fits = {"unet": {"intercept": 1e8, "slope": 20_000.0, "residual": 0.0}, "vae_encode": 1e9, "vae_decode": 1.5e9}
+    row = unet_memory.estimate("actanywhere-sd15", fits, 1920, 1080, 81)
+    # 1080x1920 is 135x240 latent pixels; 512-pixel tiles (64 latent, a quarter shared) balance to 3 rows
+    # of 61 x 5 columns of 56; 16-frame windows (the native length) sharing 4 frames: 7 over 81 frames
+    assert (row["tiles"], row["windows"], row["region_latent_pixels"]) == (15, 7, 16 * 61 * 56)
+    assert row["phases_gib"]["global"] * 2 ** 30 == pytest.approx(1e8 + 20_000 * 32 * 32 * 16)  # 256x256x16
+    assert row["phases_gib"]["refine"] * 2 ** 30 == pytest.approx(1e8 + 20_000 * 16 * 61 * 56)
+    assert row["peak_gib"] == pytest.approx(row["weights_gib"] + 1.5e9 / 2 ** 30)
+    # U-Net + motion modules 1.31B, VAE 84M, CLIP ViT-L/14 vision 304M parameters, in float16
+    assert 3.1 < row["weights_gib"] < 3.25
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="measures through Linux's /proc")
+def test_the_unet_measuring_path_runs_at_the_tiny_profile(capsys):
+    summary = unet_memory.main(["--tiny"])
+    assert [row["kind"] for row in summary["measurements"]] == ["unet"] * 3 + ["encode", "decode"]
+    assert summary["fits"]["unet"]["slope"] > 0 and summary["estimates"][0]["model"] == "tiny"
     assert "peak" in capsys.readouterr().out
