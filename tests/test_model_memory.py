@@ -24,7 +24,10 @@ def test_the_fit_recovers_a_known_line_and_the_hint_per_vace_block():
     rows += [{"kind": "encode", "bytes": 1e9}, {"kind": "decode", "bytes": 1.3e9}]
     rows += [{"kind": "refiner", "pixel_frames": n, "encode_bytes": 5e6 + 40 * n, "decode_bytes": 2e6 + 30 * n}
              for n in (10 ** 6, 4 * 10 ** 6)]
+    rows.append({"kind": "refiner", "check": True, "pixels": [9, 1088, 192], "pixel_frames": 9 * 10 ** 6,
+                 "band_pixel_frames": 3 * 10 ** 6, "encode_bytes": 1.0, "decode_bytes": 1e8})
     fits = wan_memory.fit(rows)
+    assert fits["decode_checks"] == [{"pixels": [9, 1088, 192], "measured": 1e8, "predicted": pytest.approx(2e6 + 9e7)}]
     line = fits["transformer"]["m"]
     assert line["slope"] == pytest.approx(slope) and line["intercept"] == pytest.approx(intercept, rel=1e-6)
     assert line["hint_per_token"] == pytest.approx(hint) and line["deeper_ratio"] == pytest.approx(1.0)
@@ -44,6 +47,9 @@ def test_the_estimate_adds_weights_to_the_largest_phase():
     encode = 40 * 81 * 1088 * 1920 + 1e9
     assert row["phases_gib"]["sample"] * 2 ** 30 == pytest.approx(sample)
     assert row["phases_gib"]["encode"] * 2 ** 30 == pytest.approx(encode)
+    # decoded in 3 bands of latent rows (51 of the 136, 408 pixels, the tallest), one at a time
+    control = 96 * 22 * 136 * 240 * 2
+    assert row["phases_gib"]["decode"] * 2 ** 30 == pytest.approx(control + 30 * 81 * 408 * 1920 + 1.3e9)
     assert row["peak_gib"] == pytest.approx(row["weights_gib"] + max(row["phases_gib"].values()))
     assert 4.4 < row["weights_gib"] < 4.6  # 2.15B parameters in bf16 (some float32): 4.0 GiB + the VAE in float32
 
@@ -52,7 +58,7 @@ def test_the_estimate_adds_weights_to_the_largest_phase():
 def test_the_measuring_path_runs_at_tiny_configs(capsys):
     summary = wan_memory.main(["--tiny"])
     kinds = [row["kind"] for row in summary["measurements"]]
-    assert kinds.count("transformer") == 5 and kinds.count("refiner") == 2
+    assert kinds.count("transformer") == 5 and kinds.count("refiner") == 3  # the last one a check of the bands
     assert all(row["seconds"] >= 0 and row["config"] == "wan-vace-tiny" for row in summary["measurements"])
     assert summary["fits"]["vae_encode"] > 0 and summary["fits"]["refiner_encode"]["slope"] > 0
     assert [row["model"] for row in summary["estimates"]] == ["wan-vace-1.3b", "wan-vace-14b"]

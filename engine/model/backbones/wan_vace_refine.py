@@ -26,13 +26,22 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from actanywhere.engine.model.blending import BlendGrid, Region
+from actanywhere.engine.model.blending import BlendGrid, Region, span_weights, spans
 from actanywhere.engine.model.refine import RefinedFrames, pad_frame, refine_timesteps
 from actanywhere.engine.model.shot_tensor import ShotTensor
 from actanywhere.engine.model.tiled_sampler import LatentRegion, TiledSampler
 from actanywhere.engine.progress import ProgressCallback, ignore_progress
 
 LATENT_PIXELS = 8  # pixels per latent pixel of Wan's VAE; a transformer patch is 2x2 latent pixels
+# The plate is decoded in bands of latent rows: AutoencoderKLWan's tiled decode holds every tile of the
+# whole shot before it blends them (54 bytes a pixel x frame: 35 GiB for 81 frames at 4K), a band holds
+# its own. 64 latent rows (512 pixels), neighbours sharing 8 (64 pixels, as the VAE's own tiles share).
+DECODE_BAND, DECODE_BAND_OVERLAP = 64, 8
+
+
+def decode_bands(latent_height: int):
+    """The bands of latent rows the refiner decodes a plate in: [(top, bottom)], balanced."""
+    return spans(latent_height, DECODE_BAND, DECODE_BAND_OVERLAP, balanced=True)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,11 @@ class RefineGeometry:
         grid = BlendGrid(latent_frames, latent_height // patch, latent_width // patch, window,
                          max(1, -(-plan.window_overlap // temporal)), plan.tile, plan.tile_overlap)
         return cls(padded, video_frames, latent_frames, latent_height, latent_width, patch, grid)
+
+    @property
+    def decode_band_rows(self) -> int:
+        """Latent rows of the tallest band the plate is decoded in (what the decode's memory grows with)."""
+        return max(bottom - top for top, bottom in decode_bands(self.latent_height))
 
     @property
     def region_tokens(self) -> int:
@@ -228,19 +242,33 @@ class WanPlateRefiner:
         return canvas
 
     def _decode(self, latents: torch.Tensor) -> None:
-        """The shot's latents through the VAE (its own spatial tiling) into the output scratch file, a
-        frame at a time: the decoded video is the only plate-size tensor on the device."""
+        """The shot's latents through the VAE (with its own spatial tiling) into the output scratch file,
+        in bands of latent rows blended over what they share (sin² ramps, as the sampler's tiles), a frame
+        at a time: a band's decoded video is the only plate-size tensor on the device. A plate of one
+        band is decoded exactly as the VAE's tiled decode does."""
         vae = self.pipeline.pipe.vae
         mean = torch.tensor(vae.config.latents_mean, device=latents.device).view(1, -1, 1, 1, 1)
         std = torch.tensor(vae.config.latents_std, device=latents.device).view(1, -1, 1, 1, 1)
+        latents = latents.float() * std + mean
+        bands = decode_bands(self.latent_height)
+        weights = span_weights([(top * LATENT_PIXELS, bottom * LATENT_PIXELS) for top, bottom in bands])
         vae.enable_tiling()
         try:
-            video = vae.decode((latents.float() * std + mean).to(vae.dtype), return_dict=False)[0]
+            previous_bottom = 0
+            for (top, bottom), weight in zip(bands, weights):
+                video = vae.decode(latents[..., top:bottom, :].to(vae.dtype), return_dict=False)[0]
+                first = top * LATENT_PIXELS
+                shared = (previous_bottom - top) * LATENT_PIXELS  # rows the band before wrote its part of
+                ramp = weight[:, None, None] if len(bands) > 1 else 1.0
+                for index in range(self.frames):
+                    pixels = ((video[0, :, index].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy()
+                    pixels = pixels * ramp
+                    self.out[index, first:first + shared] += pixels[:shared]
+                    self.out[index, first + shared:bottom * LATENT_PIXELS] = pixels[shared:]
+                del video
+                previous_bottom = bottom
         finally:
             vae.disable_tiling()
-        for index in range(self.frames):
-            pixels = (video[0, :, index].float().clamp(-1, 1) + 1) / 2
-            self.out[index] = pixels.permute(1, 2, 0).cpu().numpy()
 
     # -- frames out ---------------------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:
