@@ -179,16 +179,22 @@ def main(argv=None) -> dict:
     parser.add_argument("--frames", type=int, default=81, help="frames of the shot")
     parser.add_argument("--tiny", action="store_true", help="the tiny profile (a smoke run of this script)")
     parser.add_argument("--json", help="also write the measurements, fits and estimates to this file")
+    parser.add_argument("--fits", help="estimate from the fits of an earlier --json run, measuring nothing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(MEASURES, WARM_UPS, json.loads(args.worker))
         return {}
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gpu_check's model builders
-    points = plan_points(args.tiny)
-    print("measuring %d points on the CPU%s" % (len(points), " (tiny profile)" if args.tiny else ""), flush=True)
-    results = measure(__file__, points)
-    fits = fit(results)
+    if args.fits:
+        with open(args.fits) as stream:
+            earlier = json.load(stream)
+        results, fits = earlier["measurements"], earlier["fits"]
+    else:
+        points = plan_points(args.tiny)
+        print("measuring %d points on the CPU%s" % (len(points), " (tiny profile)" if args.tiny else ""), flush=True)
+        results = measure(__file__, points)
+        fits = fit(results)
     width, height = (int(value) for value in args.plate.lower().split("x"))
     estimates = [estimate(name, fits, width, height, args.frames) for name in (("tiny",) if args.tiny else PROFILES)]
     report(fits, estimates)

@@ -55,14 +55,19 @@ def test_the_estimate_adds_weights_to_the_largest_phase():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="measures through Linux's /proc")
-def test_the_measuring_path_runs_at_tiny_configs(capsys):
-    summary = wan_memory.main(["--tiny"])
+def test_the_measuring_path_runs_at_tiny_configs(capsys, tmp_path):
+    summary = wan_memory.main(["--tiny", "--json", str(tmp_path / "run.json")])
     kinds = [row["kind"] for row in summary["measurements"]]
     assert kinds.count("transformer") == 5 and kinds.count("refiner") == 3  # the last one a check of the bands
     assert all(row["seconds"] >= 0 and row["config"] == "wan-vace-tiny" for row in summary["measurements"])
     assert summary["fits"]["vae_encode"] > 0 and summary["fits"]["refiner_encode"]["slope"] > 0
     assert [row["model"] for row in summary["estimates"]] == ["wan-vace-1.3b", "wan-vace-14b"]
     assert "peak" in capsys.readouterr().out
+    # another plate from the same fits, measuring nothing
+    again = wan_memory.main(["--tiny", "--fits", str(tmp_path / "run.json"), "--plate", "3840x2160"])
+    assert again["fits"] == summary["fits"] and "measuring" not in capsys.readouterr().out
+    assert [row["plate"] for row in again["estimates"]] == ["3840x2160"] * 2
+    assert again["estimates"][0]["peak_gib"] > summary["estimates"][0]["peak_gib"]
 
 
 def test_the_probe_counts_what_a_call_allocates_and_frees():
