@@ -8,7 +8,8 @@ For each backbone (the U-Net at actanywhere-sd15's size, wan-vace 1.3B and 14B) 
 overhead against one untiled call on the same work (the U-Net: tiles of 64 latent pixels, the profile's
 refinement tile; wan-vace: its plate refinement in 2x2 tiles against one region). For wan-vace it also
 runs the refinement of a 1920x1080 plate (--plate) in the profile's 832-pixel tiles: seconds and peak
-memory at 1080p, the figures docs/model.md asks for. Random weights time and size the real networks; their pictures mean
+memory at 1080p, the figures docs/model.md asks for, beside what benchmarks/wan_memory.py estimated
+for the same plate from its CPU measurements (benchmarks/measured/wan_memory.json). Random weights time and size the real networks; their pictures mean
 nothing. UMT5-XXL is left out (prompt embeddings are random, as the cache would hold them): it runs
 once per prompt, on the GPU for a second, then waits on the CPU (backbones/wan_vace.py).
 Prints, never asserts.
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -134,6 +136,21 @@ def wan_refine(pipeline, frames: int, size, steps: int, tile_patches: int) -> in
         refiner.close()
 
 
+MEASURED_FITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "measured", "wan_memory.json")
+
+
+def cpu_estimate(name: str, width: int, height: int, frames: int, fits_file: str = MEASURED_FITS) -> Optional[float]:
+    """What benchmarks/wan_memory.py's CPU fits (the run in benchmarks/measured/) estimate for this plate's
+    refinement, in GiB, to print beside the peak measured here; None without the file."""
+    if not os.path.exists(fits_file):
+        return None
+    import wan_memory
+
+    with open(fits_file) as stream:
+        fits = json.load(stream)["fits"]
+    return wan_memory.estimate(name, fits, width, height, frames, name)["peak_gib"]
+
+
 def timed(device: torch.device, run: Callable[[], object]) -> Dict[str, float]:
     synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -201,13 +218,17 @@ def main(argv=None) -> List[dict]:
                                                              args.steps, tile))
                     row.update(plate="%dx%d" % (plate_width, plate_height), plate_seconds=round(plate["seconds"], 2),
                                plate_peak_gib=round(plate["peak_gib"], 2))
+                    estimate = None if args.tiny else cpu_estimate(name, plate_width, plate_height, frames)
+                    if estimate is not None:
+                        row["plate_cpu_estimate_gib"] = round(estimate, 2)
             results.append(row)
             print(json.dumps(row) if args.json else
                   "%-14s %3d frames %s: %7.2f s/clip  %6.3f s/step  peak %6.2f GiB%s%s" % (
                       name, frames, row["size"], row["seconds_per_clip"], row["seconds_per_step"], row["peak_gib"],
                       "  tiled +%.1f%%" % (100 * row["tiled_overhead"]),
-                      "" if "plate" not in row else "  refine %s: %.2f s, peak %.2f GiB" % (
-                          row["plate"], row["plate_seconds"], row["plate_peak_gib"])),
+                      "" if "plate" not in row else "  refine %s: %.2f s, peak %.2f GiB%s" % (
+                          row["plate"], row["plate_seconds"], row["plate_peak_gib"],
+                          " (CPU estimate %.2f)" % row["plate_cpu_estimate_gib"] if "plate_cpu_estimate_gib" in row else "")),
                   flush=True)
         pipeline = None  # the next backbone gets the memory
         if device.type == "cuda":
