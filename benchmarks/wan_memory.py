@@ -17,9 +17,9 @@ What is measured, each call in a child process (benchmarks/memory_probe.py):
   decoded video, the tiled VAE's assembled tiles) per pixel x frame, from three plate sizes, with the
   tiny VAE in 64-pixel tiles so that the VAE's activations stay out of the slope.
 Then for each model, at the plate and the default tiling (tiling.tile_size 0 = the profile's 832 pixels):
-weights + the largest of (encode: plate tensors + VAE encode), (sampling: control latents + the
-activations of the largest window x tile), (decode: control latents + the tensors of the tallest band
-of rows the refiner decodes at a time + VAE decode).
+weights + the largest of (encode: the tensors of the largest tile the refiner puts through the VAE at
+a time + VAE encode), (sampling: control latents + the activations of the largest window x tile),
+(decode: control latents + a VAE tile's tensors + VAE decode).
 UMT5-XXL waits on the CPU (backbones/wan_vace.py) and is not counted. On a GPU the kernels differ
 (attention is a flash kernel there too, linear in tokens; cuDNN's convolution workspaces come on top):
 these are estimates that benchmarks/gpu_check.py replaces with torch.cuda.max_memory_allocated.
@@ -109,7 +109,7 @@ def refiner_point(point: dict) -> dict:
     that only the tensors the calls make are counted."""
     import torch
 
-    from actanywhere.engine.model.backbones.wan_vace_refine import WanPlateRefiner, decode_bands
+    from actanywhere.engine.model.backbones.wan_vace_refine import RefineGeometry, WanPlateRefiner
     from actanywhere.engine.model.refine import TilingPlan
     from gpu_check import shot
 
@@ -135,9 +135,9 @@ def refiner_point(point: dict) -> dict:
             encode = peak_above_now(lambda: encoded.update(zip(("control", "clean"), refiner._encode(reference))))
             latents = encoded.pop("clean")[:, :, 1:]
             decode = peak_above_now(lambda: refiner._decode(latents))
-        band_rows = max(bottom - top for top, bottom in decode_bands(refiner.latent_height)) * 8
+        geometry = RefineGeometry.of(frames, width, height, refiner.plan, pipeline.vae_scale_factor, pipeline.temporal_factor)
         return {"pixel_frames": refiner.video_frames * refiner.padded[0] * refiner.padded[1],
-                "band_pixel_frames": refiner.video_frames * band_rows * refiner.padded[1],
+                "tile_pixel_frames": refiner.video_frames * geometry.vae_tile_pixels,
                 "encode_bytes": encode, "decode_bytes": decode}
     finally:
         refiner.close()
@@ -170,8 +170,8 @@ def plan_points(tiny: bool) -> List[dict]:
     points += [{"kind": "encode", "config": vae, "pixels": tile}, {"kind": "decode", "config": vae, "pixels": tile}]
     for pixels in ([5, 32, 48], [9, 64, 48]) if tiny else ([9, 256, 192], [9, 256, 384], [17, 256, 384]):
         points.append({"kind": "refiner", "config": "wan-vace-tiny", "pixels": pixels})
-    # A plate taller than a decode band (512 rows), kept out of the fit: what the estimate predicts for it
-    # is checked against what it takes (report()).
+    # A plate taller than the refiner's VAE tile (768 pixels), kept out of the fit: what the estimate
+    # predicts for it is checked against what it takes (report()).
     points.append({"kind": "refiner", "config": "wan-vace-tiny", "pixels": [5, 96, 48] if tiny else [9, 1088, 192],
                    "check": True})
     return points
@@ -193,9 +193,10 @@ def fit(results: List[dict]) -> dict:
     for kind in ("encode", "decode"):
         fits["refiner_" + kind] = linear_fit([r["pixel_frames"] for r in refiner],
                                              [r[kind + "_bytes"] for r in refiner])
-    fits["decode_checks"] = [
-        {"pixels": r["pixels"], "measured": r["decode_bytes"],
-         "predicted": fits["refiner_decode"]["intercept"] + fits["refiner_decode"]["slope"] * r["band_pixel_frames"]}
+    fits["tile_checks"] = [
+        dict({"pixels": r["pixels"]}, **{
+            kind: {"measured": r[kind + "_bytes"], "predicted": fits["refiner_" + kind]["intercept"]
+                   + fits["refiner_" + kind]["slope"] * r["tile_pixel_frames"]} for kind in ("encode", "decode")})
         for r in results if r["kind"] == "refiner" and r.get("check")]
     return fits
 
@@ -238,15 +239,14 @@ def estimate(model: str, fits: dict, plate_width: int, plate_height: int, frames
     def activations(tokens: int) -> float:
         return line["intercept"] + tokens * (line["slope"] + (weights["vace_layers"] - 1) * line["hint_per_token"])
 
-    pixel_frames = geometry.video_frames * geometry.padded[0] * geometry.padded[1]
-    band_pixel_frames = geometry.video_frames * geometry.decode_band_rows * 8 * geometry.padded[1]  # a band at a time
+    tile_pixel_frames = geometry.video_frames * geometry.vae_tile_pixels  # the VAE takes a tile at a time
     control = (weights["control_channels"] * (1 + geometry.latent_frames) * geometry.latent_height
                * geometry.latent_width * 2)  # bf16
     encode_f, decode_f = fits["refiner_encode"], fits["refiner_decode"]
     phases = {
-        "encode": encode_f["intercept"] + encode_f["slope"] * pixel_frames + fits["vae_encode"],
+        "encode": encode_f["intercept"] + encode_f["slope"] * tile_pixel_frames + fits["vae_encode"],
         "sample": control + activations(geometry.region_tokens),
-        "decode": control + decode_f["intercept"] + decode_f["slope"] * band_pixel_frames + fits["vae_decode"],
+        "decode": control + decode_f["intercept"] + decode_f["slope"] * tile_pixel_frames + fits["vae_decode"],
     }
     height, width, native_frames = profile.native_size
     native_tokens = (1 + (native_frames - 1) // 4 + 1) * (height // factor) * (width // factor)
@@ -272,9 +272,11 @@ def report(fits: dict, estimates: List[dict]) -> None:
         line = fits["refiner_" + kind]
         print("  refiner %s: %.1f bytes a pixel x frame, intercept %.0f MiB, worst residual %.1f%%" % (
             kind, line["slope"], line["intercept"] / MIB, 100 * line["residual"]))
-    for check in fits.get("decode_checks", ()):
-        print("  refiner decode of a %s plate (in bands): %.1f MiB, the fit at its tallest band predicts %.1f MiB" % (
-            "x".join(str(v) for v in check["pixels"]), check["measured"] / MIB, check["predicted"] / MIB))
+    for check in fits.get("tile_checks", ()):
+        for kind in ("encode", "decode"):
+            print("  refiner %s of a %s plate (in tiles): %.1f MiB, the fit at its largest tile predicts %.1f MiB" % (
+                kind, "x".join(str(v) for v in check["pixels"]), check[kind]["measured"] / MIB,
+                check[kind]["predicted"] / MIB))
     print("\n%-14s %-10s %6s %5s %7s %9s %8s %8s %8s %8s %8s %10s" % (
         "model", "plate", "frames", "tile", "regions", "tokens", "weights", "encode", "sample", "decode", "peak",
         "native"))

@@ -161,32 +161,51 @@ def test_the_control_latents_are_the_pipelines_made_a_frame_at_a_time(pipeline):
     np.testing.assert_allclose(clean[:, :, :1].numpy(), expected[:, :channels, :1].float().numpy(), atol=1e-6)
 
 
-def test_decoding_in_bands_of_latent_rows_blends_to_the_one_band_result(pipeline, monkeypatch):
-    """The plate is decoded in bands of latent rows, blended over what they share; with a decoder that
-    maps each latent alone (so that any slip in the rows, the ramps or the shared rows shows), bands must
-    give what one band over the whole plate gives."""
+def test_the_vae_tiles_blend_to_the_one_tile_result(pipeline, monkeypatch):
+    """The refiner puts the plate through the VAE in tiles blended over what they share; with an encoder
+    and a decoder that map each latent pixel's own pixels alone (so that any slip in the crops, the
+    ramps or the shared parts shows), tiles must give what one tile over the whole plate gives."""
+    from types import SimpleNamespace
+
     import torch
 
     from actanywhere.engine.model.backbones import wan_vace_refine
 
-    def pointwise(latents, return_dict=True):
+    vae = pipeline.pipe.vae
+    channels = vae.config.z_dim
+
+    def pointwise_encode(video, return_dict=True):  # each 8x8 pixels' mean, the frames after the first in 4s
+        pooled = torch.nn.functional.avg_pool3d(video[:, :, 1:].float(), (4, 8, 8)) if video.shape[2] > 1 else None
+        first = torch.nn.functional.avg_pool3d(video[:, :, :1].float(), (1, 8, 8))
+        latents = first if pooled is None else torch.cat([first, pooled], dim=2)
+        latents = torch.tanh(latents.repeat(1, -(-channels // 3), 1, 1, 1)[:, :channels])
+        return SimpleNamespace(latent_dist=SimpleNamespace(mode=lambda: latents))
+
+    def pointwise_decode(latents, return_dict=True):
         frames = torch.cat([latents[:, :3, :1], latents[:, :3, 1:].repeat_interleave(4, dim=2)], dim=2)
         return (torch.tanh(frames).repeat_interleave(8, dim=3).repeat_interleave(8, dim=4),)
 
-    monkeypatch.setattr(pipeline.pipe.vae, "decode", pointwise)
-    latents = torch.randn(1, pipeline.pipe.vae.config.z_dim, 3, 8, 12, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(vae, "encode", pointwise_encode)
+    monkeypatch.setattr(vae, "decode", pointwise_decode)
+    foreground, matte, init, condition = shot()
+    reference = pipeline.encode_condition(condition)
 
-    def decoded():
+    def through_the_vae():
         refiner = WanPlateRefiner(pipeline, FRAMES, WIDTH, HEIGHT, TilingPlan(5, 4, 4, 1, 0.5))
-        refiner._decode(latents)
+        for index in range(FRAMES):
+            refiner.add_input(index, foreground[index], matte[index])
+            refiner.add_init(index, init[index])
+        control, clean = refiner._encode(reference)
+        refiner._decode(clean[:, :, 1:])
         frames = np.stack([refiner.frame(index) for index in range(FRAMES)])
         refiner.close()
-        return frames
+        return control.float().numpy(), clean.numpy(), frames
 
-    whole = decoded()
-    monkeypatch.setattr(wan_vace_refine, "DECODE_BAND", 4)
-    monkeypatch.setattr(wan_vace_refine, "DECODE_BAND_OVERLAP", 2)
-    assert wan_vace_refine.decode_bands(8) == [(0, 4), (2, 6), (4, 8)]
-    banded = decoded()
-    assert whole.std() > 0.1
-    np.testing.assert_allclose(banded, whole, atol=1e-6)
+    whole = through_the_vae()
+    monkeypatch.setattr(wan_vace_refine, "VAE_TILE", 4)
+    monkeypatch.setattr(wan_vace_refine, "VAE_TILE_OVERLAP", 2)
+    assert len(list(wan_vace_refine.vae_tiles(8, 12))) == 3 * 5  # the 96x64 plate is 12x8 latent pixels
+    tiled = through_the_vae()
+    assert whole[2].std() > 0.01  # not a flat picture
+    for tiled_part, whole_part in zip(tiled, whole):
+        np.testing.assert_allclose(tiled_part, whole_part, atol=1e-5)

@@ -12,8 +12,9 @@ context VACE regenerates), the mask 1 - matte, the condition the reference image
 reference as latent frame 0, which every window x tile sees (its crop of the same rows and columns) and
 whose blended prediction steps with the rest, as in diffusers' WanVACEPipeline. With one window and one
 tile the loop is that pipeline's loop (tests/test_wan_vace_refine.py). The 3D VAE encodes and decodes the
-plate with its own spatial tiling (AutoencoderKLWan.enable_tiling). Frames wait in scratch files
-(np.memmap), not in memory.
+plate in tiles of 768 pixels (VAE_TILE) blended with the sampler's ramps, each with its own spatial
+tiling (AutoencoderKLWan.enable_tiling), so its memory is a tile's whatever the plate. Frames wait in
+scratch files (np.memmap), not in memory.
 """
 from __future__ import annotations
 
@@ -26,22 +27,25 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from actanywhere.engine.model.blending import BlendGrid, Region, span_weights, spans
+from actanywhere.engine.model.blending import BlendGrid, Region, blend_weights_2d, spans
 from actanywhere.engine.model.refine import RefinedFrames, pad_frame, refine_timesteps
 from actanywhere.engine.model.shot_tensor import ShotTensor
 from actanywhere.engine.model.tiled_sampler import LatentRegion, TiledSampler
 from actanywhere.engine.progress import ProgressCallback, ignore_progress
 
 LATENT_PIXELS = 8  # pixels per latent pixel of Wan's VAE; a transformer patch is 2x2 latent pixels
-# The plate is decoded in bands of latent rows: AutoencoderKLWan's tiled decode holds every tile of the
-# whole shot before it blends them (54 bytes a pixel x frame: 35 GiB for 81 frames at 4K), a band holds
-# its own. 64 latent rows (512 pixels), neighbours sharing 8 (64 pixels, as the VAE's own tiles share).
-DECODE_BAND, DECODE_BAND_OVERLAP = 64, 8
+# The plate goes through the VAE in tiles of 96 latent pixels (768 pixels) a side, neighbours sharing 8
+# (64 pixels, as the VAE's own 256-pixel tiles share), blended with the sampler's sin² ramps, so its
+# memory is a tile's whatever the plate: AutoencoderKLWan's tiled decode holds every one of its tiles of
+# the whole shot before it blends them (54 bytes a pixel x frame: 35 GiB for 81 frames at 4K), and its
+# encode takes the whole video on the device (10.7 bytes a pixel x frame), benchmarks/wan_memory.py.
+VAE_TILE, VAE_TILE_OVERLAP = 96, 8
 
 
-def decode_bands(latent_height: int):
-    """The bands of latent rows the refiner decodes a plate in: [(top, bottom)], balanced."""
-    return spans(latent_height, DECODE_BAND, DECODE_BAND_OVERLAP, balanced=True)
+def vae_tiles(latent_height: int, latent_width: int, scale: int = 1):
+    """The refiner's VAE tiles of a plate: (rows, cols, weight) in latent pixels, the weight at `scale`
+    times that size (LATENT_PIXELS: the decoded pixels). One tile (weight 1) when the plate fits one."""
+    return blend_weights_2d(latent_height, latent_width, VAE_TILE, VAE_TILE_OVERLAP, scale)
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,10 @@ class RefineGeometry:
         return cls(padded, video_frames, latent_frames, latent_height, latent_width, patch, grid)
 
     @property
-    def decode_band_rows(self) -> int:
-        """Latent rows of the tallest band the plate is decoded in (what the decode's memory grows with)."""
-        return max(bottom - top for top, bottom in decode_bands(self.latent_height))
+    def vae_tile_pixels(self) -> int:
+        """Pixels of the largest tile the plate goes through the VAE in (what its memory grows with)."""
+        side = lambda length: max(b - a for a, b in spans(length, VAE_TILE, VAE_TILE_OVERLAP, balanced=True))  # noqa: E731
+        return side(self.latent_height) * side(self.latent_width) * LATENT_PIXELS ** 2
 
     @property
     def region_tokens(self) -> int:
@@ -157,30 +162,22 @@ class WanPlateRefiner:
         the clean latents to re-noise: the reference's latent, then the upscaled global result's.
 
         What WanVACEPipeline.prepare_video_latents and prepare_masks compute (tests/test_wan_vace_refine.py
-        compares them), in less memory: they take the whole video and mask and hold both parts beside
-        them on the device (with the upscaled result's encode, 243 bytes a pixel x frame in float32: 39 GiB
-        for 81 frames at 1080p, benchmarks/wan_memory.py). Here each video the VAE encodes is filled in a
-        frame at a time from the scratch files and freed before the next is made."""
-        from diffusers.pipelines.wan.pipeline_wan_vace import retrieve_latents
-
+        compares them), in a tile's memory: they take the whole video and mask and hold both parts beside
+        them on the device (243 bytes a pixel x frame in float32 with the upscaled result's encode: 39 GiB
+        for 81 frames at 1080p, benchmarks/wan_memory.py). Here each video the VAE encodes is read a tile
+        (VAE_TILE) and a frame at a time from the scratch files, encoded, and freed before the next."""
         wan = self.pipeline
         vae, device = wan.pipe.vae, wan.device
-        mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
-        inverse_std = 1.0 / torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
-
-        def encode(frame: Callable[[int], torch.Tensor], frames: int) -> torch.Tensor:
-            video = self._device_video(frame, frames, vae.dtype, device)
-            latents = retrieve_latents(vae.encode(video), None, sample_mode="argmax")
-            del video
-            return (latents.float() - mean) * inverse_std
-
         canvas = self._reference_canvas(reference)
         vae.enable_tiling()
         try:
-            reference_latent = encode(lambda index: canvas, 1).to(vae.dtype)
-            kept = encode(lambda index: self._vace_part(index, regenerated=False), self.video_frames).to(vae.dtype)
-            regenerated = encode(lambda index: self._vace_part(index, regenerated=True), self.video_frames).to(vae.dtype)
-            init = encode(lambda index: self._frame(self.init, index) * 2 - 1, self.video_frames)
+            reference_latent = self._encode_tiled(lambda index, rows, cols: canvas[:, rows, cols], 1).to(vae.dtype)
+            kept = self._encode_tiled(lambda index, rows, cols: self._vace_part(index, rows, cols, regenerated=False),
+                                      self.video_frames).to(vae.dtype)
+            regenerated = self._encode_tiled(lambda index, rows, cols: self._vace_part(index, rows, cols, regenerated=True),
+                                             self.video_frames).to(vae.dtype)
+            init = self._encode_tiled(lambda index, rows, cols: self._frame(self.init, index, rows, cols) * 2 - 1,
+                                      self.video_frames)
         finally:
             vae.disable_tiling()
         control = torch.cat([torch.cat([reference_latent, torch.zeros_like(reference_latent)], dim=1),
@@ -189,18 +186,42 @@ class WanPlateRefiner:
         clean = torch.cat([reference_latent.float(), init], dim=2).cpu()
         return torch.cat([control, self._vace_mask(device)], dim=1).to(wan.dtype), clean
 
-    def _frame(self, frames: np.ndarray, index: int) -> torch.Tensor:
-        """Frame `index` of the shot's 4k+1 (the last one repeated) from a scratch file: (C, H, W) float32."""
-        frame = torch.from_numpy(np.array(frames[min(index, self.frames - 1)]))
+    def _encode_tiled(self, frame: Callable[[int, slice, slice], torch.Tensor], frames: int) -> torch.Tensor:
+        """A video through the VAE in tiles: `frame(index, rows, cols)` is a tile of frame `index` (rows
+        and cols in pixels), (C, h, w) on the CPU; returns its normalised latents (1, C, latent frames,
+        h, w) float32 on the device, the tiles blended in latent space (one tile: exactly its encode)."""
+        from diffusers.pipelines.wan.pipeline_wan_vace import retrieve_latents
+
+        wan = self.pipeline
+        vae, device = wan.pipe.vae, wan.device
+        mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
+        inverse_std = 1.0 / torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
+        latents = None
+        for rows, cols, weight in vae_tiles(self.latent_height, self.latent_width):
+            pixel_rows = slice(rows.start * LATENT_PIXELS, rows.stop * LATENT_PIXELS)
+            pixel_cols = slice(cols.start * LATENT_PIXELS, cols.stop * LATENT_PIXELS)
+            video = self._device_video(lambda index: frame(index, pixel_rows, pixel_cols), frames, vae.dtype, device)
+            tile = (retrieve_latents(vae.encode(video), None, sample_mode="argmax").float() - mean) * inverse_std
+            del video
+            if latents is None:
+                latents = torch.zeros(tile.shape[:3] + (self.latent_height, self.latent_width), device=device)
+            latents[..., rows, cols] += tile * torch.from_numpy(weight).to(device)
+        return latents
+
+    def _frame(self, frames: np.ndarray, index: int, rows: slice = slice(None), cols: slice = slice(None)) -> torch.Tensor:
+        """Frame `index` of the shot's 4k+1 (the last one repeated) from a scratch file, cropped to rows
+        x cols: (C, h, w) float32."""
+        frame = torch.from_numpy(np.array(frames[min(index, self.frames - 1), rows, cols]))
         return frame.permute(2, 0, 1) if frame.ndim == 3 else frame[None]
 
-    def _vace_part(self, index: int, regenerated: bool) -> torch.Tensor:
-        """VACE's video at frame `index` (the subject over the upscaled global result, in [-1, 1]) where
-        its hard mask is 1 (`regenerated`) or 0 (the subject, kept), in the VAE's dtype: the operations of
-        prepare_video_latents, frame by frame, so the encodings are the pipeline's."""
+    def _vace_part(self, index: int, rows: slice, cols: slice, regenerated: bool) -> torch.Tensor:
+        """VACE's video at frame `index`, rows x cols (the subject over the upscaled global result, in
+        [-1, 1]) where its hard mask is 1 (`regenerated`) or 0 (the subject, kept), in the VAE's dtype:
+        the operations of prepare_video_latents, tile by tile and frame by frame."""
         dtype = self.pipeline.pipe.vae.dtype
-        alpha = self._frame(self.matte, index)  # subject = 1
-        foreground, context = self._frame(self.foreground, index), self._frame(self.init, index)
+        alpha = self._frame(self.matte, index, rows, cols)  # subject = 1
+        foreground = self._frame(self.foreground, index, rows, cols)
+        context = self._frame(self.init, index, rows, cols)
         video = ((foreground * alpha + context * (1 - alpha)) * 2 - 1).to(dtype)
         hard = torch.where((1 - alpha) > 0.5, 1.0, 0.0).to(dtype)
         return video * hard if regenerated else video * (1 - hard)
@@ -242,31 +263,29 @@ class WanPlateRefiner:
         return canvas
 
     def _decode(self, latents: torch.Tensor) -> None:
-        """The shot's latents through the VAE (with its own spatial tiling) into the output scratch file,
-        in bands of latent rows blended over what they share (sin² ramps, as the sampler's tiles), a frame
-        at a time: a band's decoded video is the only plate-size tensor on the device. A plate of one
-        band is decoded exactly as the VAE's tiled decode does."""
+        """The shot's latents through the VAE in tiles (VAE_TILE, each with the VAE's own tiling) into a
+        fresh output scratch file, blended over what they share, a frame at a time: a tile's decoded video
+        is the only plate-size tensor on the device. A plate of one tile is decoded exactly as the VAE's
+        tiled decode does."""
         vae = self.pipeline.pipe.vae
         mean = torch.tensor(vae.config.latents_mean, device=latents.device).view(1, -1, 1, 1, 1)
         std = torch.tensor(vae.config.latents_std, device=latents.device).view(1, -1, 1, 1, 1)
         latents = latents.float() * std + mean
-        bands = decode_bands(self.latent_height)
-        weights = span_weights([(top * LATENT_PIXELS, bottom * LATENT_PIXELS) for top, bottom in bands])
+        written = np.zeros(self.padded, bool)  # where an earlier tile put its part: add to it, else set
         vae.enable_tiling()
         try:
-            previous_bottom = 0
-            for (top, bottom), weight in zip(bands, weights):
-                video = vae.decode(latents[..., top:bottom, :].to(vae.dtype), return_dict=False)[0]
-                first = top * LATENT_PIXELS
-                shared = (previous_bottom - top) * LATENT_PIXELS  # rows the band before wrote its part of
-                ramp = weight[:, None, None] if len(bands) > 1 else 1.0
+            for rows, cols, weight in vae_tiles(self.latent_height, self.latent_width, scale=LATENT_PIXELS):
+                video = vae.decode(latents[..., rows, cols].to(vae.dtype), return_dict=False)[0]
+                pixel_rows = slice(rows.start * LATENT_PIXELS, rows.stop * LATENT_PIXELS)
+                pixel_cols = slice(cols.start * LATENT_PIXELS, cols.stop * LATENT_PIXELS)
+                shared = written[pixel_rows, pixel_cols, None]
                 for index in range(self.frames):
                     pixels = ((video[0, :, index].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy()
-                    pixels = pixels * ramp
-                    self.out[index, first:first + shared] += pixels[:shared]
-                    self.out[index, first + shared:bottom * LATENT_PIXELS] = pixels[shared:]
+                    part = pixels * weight[..., None]
+                    before = self.out[index, pixel_rows, pixel_cols]
+                    self.out[index, pixel_rows, pixel_cols] = np.where(shared, before + part, part)
                 del video
-                previous_bottom = bottom
+                written[pixel_rows, pixel_cols] = True
         finally:
             vae.disable_tiling()
 
