@@ -9,8 +9,8 @@ overhead against one untiled call on the same work (the U-Net: tiles of 64 laten
 refinement tile; wan-vace: its plate refinement in 2x2 tiles against one region). For wan-vace it also
 runs the refinement of a 1920x1080 plate (--plate) in the profile's 832-pixel tiles: seconds and peak
 memory at 1080p, the figures docs/model.md asks for, beside what benchmarks/wan_memory.py estimated
-for the same plate from its CPU measurements (benchmarks/measured/wan_memory.json). Random weights time and size the real networks; their pictures mean
-nothing. UMT5-XXL is left out (prompt embeddings are random, as the cache would hold them): it runs
+for the same plate from its CPU measurements (benchmarks/measured/wan_memory.json). Random weights
+time and size the real networks; their pictures mean nothing. UMT5-XXL is left out (prompt embeddings are random, as the cache would hold them): it runs
 once per prompt, on the GPU for a second, then waits on the CPU (backbones/wan_vace.py).
 Prints, never asserts.
 """

@@ -4,17 +4,19 @@ above what the process held before it (Linux's VmHWM, reset through /proc/self/c
 parent fits lines through the measurements. Prints, never asserts.
 
 A script using it defines point functions (a point is a dict with a "kind"; its function returns the
-measured figures), calls `run_worker` when started with --worker, and `measure(__file__, points)`.
+measured figures), the points to measure, their fit, the estimates and their report, and hands them to
+`main`: the same command line for every backbone (--plate, --frames, --tiny, --json, --fits).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -76,3 +78,39 @@ def linear_fit(x, y) -> Dict[str, float]:
     slope, intercept = np.polyfit(x, y, 1)
     residual = float(np.max(np.abs(intercept + slope * x - y) / np.maximum(np.abs(y), 1.0)))
     return {"intercept": float(intercept), "slope": float(slope), "residual": residual}
+
+
+def main(argv: Optional[List[str]], script: str, doc: str, measures: Dict[str, Callable[[dict], dict]],
+         warm_ups: Sequence[dict], plan_points: Callable[[bool], List[dict]], fit: Callable[[List[dict]], dict],
+         estimates: Callable[[dict, int, int, int, bool], List[dict]], report: Callable[[dict, List[dict]], None]) -> dict:
+    """A memory script's command line: measure (in a child process) or read an earlier run's fits,
+    estimate the plate, print, optionally write JSON. `estimates(fits, width, height, frames, tiny)`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--plate", default="1920x1080", help="WxH of the plate the refinement runs at")
+    parser.add_argument("--frames", type=int, default=81, help="frames of the shot")
+    parser.add_argument("--tiny", action="store_true", help="tiny configs (a smoke run of the script)")
+    parser.add_argument("--json", help="also write the measurements, fits and estimates to this file")
+    parser.add_argument("--fits", help="estimate from the fits of an earlier --json run, measuring nothing")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        run_worker(measures, warm_ups, json.loads(args.worker))
+        return {}
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # gpu_check's model builders
+    if args.fits:
+        with open(args.fits) as stream:
+            earlier = json.load(stream)
+        results, fits = earlier["measurements"], earlier["fits"]
+    else:
+        points = plan_points(args.tiny)
+        print("measuring %d points on the CPU%s" % (len(points), " (tiny configs)" if args.tiny else ""), flush=True)
+        results = measure(script, points)
+        fits = fit(results)
+    width, height = (int(value) for value in args.plate.lower().split("x"))
+    rows = estimates(fits, width, height, args.frames, args.tiny)
+    report(fits, rows)
+    summary = {"measurements": results, "fits": fits, "estimates": rows}
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump(summary, stream, indent=2)
+    return summary

@@ -22,15 +22,12 @@ torch.cuda.max_memory_allocated. Prints, never asserts.
 """
 from __future__ import annotations
 
-import argparse
 import functools
-import json
-import os
-import sys
 from types import SimpleNamespace
 from typing import Dict, List
 
-from memory_probe import GIB, MIB, linear_fit, measure, peak_above_now, run_worker
+import memory_probe
+from memory_probe import GIB, MIB, linear_fit, peak_above_now
 
 PROFILES = ("actanywhere-sd15",)
 
@@ -174,35 +171,10 @@ def report(fits: dict, estimates: List[dict]) -> None:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plate", default="1920x1080", help="WxH of the plate the refinement runs at")
-    parser.add_argument("--frames", type=int, default=81, help="frames of the shot")
-    parser.add_argument("--tiny", action="store_true", help="the tiny profile (a smoke run of this script)")
-    parser.add_argument("--json", help="also write the measurements, fits and estimates to this file")
-    parser.add_argument("--fits", help="estimate from the fits of an earlier --json run, measuring nothing")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        run_worker(MEASURES, WARM_UPS, json.loads(args.worker))
-        return {}
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gpu_check's model builders
-    if args.fits:
-        with open(args.fits) as stream:
-            earlier = json.load(stream)
-        results, fits = earlier["measurements"], earlier["fits"]
-    else:
-        points = plan_points(args.tiny)
-        print("measuring %d points on the CPU%s" % (len(points), " (tiny profile)" if args.tiny else ""), flush=True)
-        results = measure(__file__, points)
-        fits = fit(results)
-    width, height = (int(value) for value in args.plate.lower().split("x"))
-    estimates = [estimate(name, fits, width, height, args.frames) for name in (("tiny",) if args.tiny else PROFILES)]
-    report(fits, estimates)
-    summary = {"measurements": results, "fits": fits, "estimates": estimates}
-    if args.json:
-        with open(args.json, "w") as stream:
-            json.dump(summary, stream, indent=2)
-    return summary
+    def estimates(fits, width, height, frames, tiny):
+        return [estimate(name, fits, width, height, frames) for name in (("tiny",) if tiny else PROFILES)]
+
+    return memory_probe.main(argv, __file__, __doc__, MEASURES, WARM_UPS, plan_points, fit, estimates, report)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ measured on the CPU at the real configs and fitted, added up for a plate's refin
 
     python benchmarks/wan_memory.py                   # about 5 minutes on 2 CPU cores
     python benchmarks/wan_memory.py --plate 3840x2160 --frames 161
-    python benchmarks/wan_memory.py --tiny            # the same path at tiny configs (tests/test_wan_memory.py)
+    python benchmarks/wan_memory.py --tiny            # the same path at tiny configs (tests/test_model_memory.py)
 
 What is measured, each call in a child process (benchmarks/memory_probe.py):
 - the transformer's activations in one call, in bf16 with the modules diffusers keeps in float32,
@@ -27,16 +27,13 @@ Prints, never asserts.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 from types import SimpleNamespace
 from typing import Dict, List
 
 import numpy as np
 
-from memory_probe import GIB, MIB, linear_fit, measure, peak_above_now, run_worker
+import memory_probe
+from memory_probe import GIB, MIB, linear_fit, peak_above_now
 
 MODELS = ("wan-vace-1.3b", "wan-vace-14b")
 
@@ -109,7 +106,7 @@ def refiner_point(point: dict) -> dict:
     that only the tensors the calls make are counted."""
     import torch
 
-    from actanywhere.engine.model.backbones.wan_vace_refine import RefineGeometry, WanPlateRefiner
+    from actanywhere.engine.model.backbones.wan_vace_refine import WanPlateRefiner
     from actanywhere.engine.model.refine import TilingPlan
     from gpu_check import shot
 
@@ -135,9 +132,8 @@ def refiner_point(point: dict) -> dict:
             encode = peak_above_now(lambda: encoded.update(zip(("control", "clean"), refiner._encode(reference))))
             latents = encoded.pop("clean")[:, :, 1:]
             decode = peak_above_now(lambda: refiner._decode(latents))
-        geometry = RefineGeometry.of(frames, width, height, refiner.plan, pipeline.vae_scale_factor, pipeline.temporal_factor)
         return {"pixel_frames": refiner.video_frames * refiner.padded[0] * refiner.padded[1],
-                "tile_pixel_frames": refiner.video_frames * geometry.vae_tile_pixels,
+                "tile_pixel_frames": refiner.video_frames * refiner.geometry.vae_tile_pixels,
                 "encode_bytes": encode, "decode_bytes": decode}
     finally:
         refiner.close()
@@ -290,36 +286,10 @@ def report(fits: dict, estimates: List[dict]) -> None:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plate", default="1920x1080", help="WxH of the plate the refinement runs at")
-    parser.add_argument("--frames", type=int, default=81, help="frames of the shot")
-    parser.add_argument("--tiny", action="store_true", help="tiny configs (a smoke run of this script)")
-    parser.add_argument("--json", help="also write the measurements, fits and estimates to this file")
-    parser.add_argument("--fits", help="estimate from the fits of an earlier --json run, measuring nothing")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        run_worker(MEASURES, WARM_UPS, json.loads(args.worker))
-        return {}
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gpu_check's model builders
-    if args.fits:
-        with open(args.fits) as stream:
-            earlier = json.load(stream)
-        results, fits = earlier["measurements"], earlier["fits"]
-    else:
-        points = plan_points(args.tiny)
-        print("measuring %d points on the CPU%s" % (len(points), " (tiny configs)" if args.tiny else ""), flush=True)
-        results = measure(__file__, points)
-        fits = fit(results)
-    width, height = (int(value) for value in args.plate.lower().split("x"))
-    estimates = [estimate(model, fits, width, height, args.frames, "wan-vace-tiny" if args.tiny else model)
-                 for model in MODELS]
-    report(fits, estimates)
-    summary = {"measurements": results, "fits": fits, "estimates": estimates}
-    if args.json:
-        with open(args.json, "w") as stream:
-            json.dump(summary, stream, indent=2)
-    return summary
+    def estimates(fits, width, height, frames, tiny):
+        return [estimate(model, fits, width, height, frames, "wan-vace-tiny" if tiny else model) for model in MODELS]
+
+    return memory_probe.main(argv, __file__, __doc__, MEASURES, WARM_UPS, plan_points, fit, estimates, report)
 
 
 if __name__ == "__main__":

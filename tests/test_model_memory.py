@@ -61,7 +61,7 @@ def test_the_estimate_adds_weights_to_the_largest_phase():
 def test_the_measuring_path_runs_at_tiny_configs(capsys, tmp_path):
     summary = wan_memory.main(["--tiny", "--json", str(tmp_path / "run.json")])
     kinds = [row["kind"] for row in summary["measurements"]]
-    assert kinds.count("transformer") == 5 and kinds.count("refiner") == 3  # the last one a check of the bands
+    assert kinds.count("transformer") == 5 and kinds.count("refiner") == 3  # the last one a check of the VAE tiles
     assert all(row["seconds"] >= 0 and row["config"] == "wan-vace-tiny" for row in summary["measurements"])
     assert summary["fits"]["vae_encode"] > 0 and summary["fits"]["refiner_encode"]["slope"] > 0
     assert [row["model"] for row in summary["estimates"]] == ["wan-vace-1.3b", "wan-vace-14b"]

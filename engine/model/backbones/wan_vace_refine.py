@@ -27,7 +27,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from actanywhere.engine.model.blending import BlendGrid, Region, blend_weights_2d, spans
+from actanywhere.engine.model.blending import BlendGrid, Region, blend_weights_2d
 from actanywhere.engine.model.refine import RefinedFrames, pad_frame, refine_timesteps
 from actanywhere.engine.model.shot_tensor import ShotTensor
 from actanywhere.engine.model.tiled_sampler import LatentRegion, TiledSampler
@@ -46,6 +46,11 @@ def vae_tiles(latent_height: int, latent_width: int, scale: int = 1):
     """The refiner's VAE tiles of a plate: (rows, cols, weight) in latent pixels, the weight at `scale`
     times that size (LATENT_PIXELS: the decoded pixels). One tile (weight 1) when the plate fits one."""
     return blend_weights_2d(latent_height, latent_width, VAE_TILE, VAE_TILE_OVERLAP, scale)
+
+
+def in_pixels(latent: slice) -> slice:
+    """A span of latent pixels as the span of plate pixels it covers."""
+    return slice(latent.start * LATENT_PIXELS, latent.stop * LATENT_PIXELS)
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,8 @@ class RefineGeometry:
     @property
     def vae_tile_pixels(self) -> int:
         """Pixels of the largest tile the plate goes through the VAE in (what its memory grows with)."""
-        side = lambda length: max(b - a for a, b in spans(length, VAE_TILE, VAE_TILE_OVERLAP, balanced=True))  # noqa: E731
-        return side(self.latent_height) * side(self.latent_width) * LATENT_PIXELS ** 2
+        return max((rows.stop - rows.start) * (cols.stop - cols.start)
+                   for rows, cols, _ in vae_tiles(self.latent_height, self.latent_width)) * LATENT_PIXELS ** 2
 
     @property
     def region_tokens(self) -> int:
@@ -95,7 +100,7 @@ class WanPlateRefiner:
     def __init__(self, pipeline, frames: int, width: int, height: int, plan, scratch_dir: Optional[str] = None):
         self.pipeline, self.plan = pipeline, plan
         self.frames, self.width, self.height = int(frames), int(width), int(height)
-        geometry = RefineGeometry.of(frames, width, height, plan, pipeline.vae_scale_factor, pipeline.temporal_factor)
+        self.geometry = geometry = RefineGeometry.of(frames, width, height, plan, pipeline.vae_scale_factor, pipeline.temporal_factor)
         self.padded, self.video_frames, self.latent_frames = geometry.padded, geometry.video_frames, geometry.latent_frames
         self.latent_height, self.latent_width = geometry.latent_height, geometry.latent_width
         self.patch, self.grid = geometry.patch, geometry.grid
@@ -194,19 +199,24 @@ class WanPlateRefiner:
 
         wan = self.pipeline
         vae, device = wan.pipe.vae, wan.device
-        mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
-        inverse_std = 1.0 / torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
+        mean, std = self._latent_statistics(device)
         latents = None
         for rows, cols, weight in vae_tiles(self.latent_height, self.latent_width):
-            pixel_rows = slice(rows.start * LATENT_PIXELS, rows.stop * LATENT_PIXELS)
-            pixel_cols = slice(cols.start * LATENT_PIXELS, cols.stop * LATENT_PIXELS)
-            video = self._device_video(lambda index: frame(index, pixel_rows, pixel_cols), frames, vae.dtype, device)
-            tile = (retrieve_latents(vae.encode(video), None, sample_mode="argmax").float() - mean) * inverse_std
+            crop = (in_pixels(rows), in_pixels(cols))
+            video = self._device_video(lambda index: frame(index, *crop), frames, vae.dtype, device)
+            tile = (retrieve_latents(vae.encode(video), None, sample_mode="argmax").float() - mean) * (1.0 / std)
             del video
             if latents is None:
                 latents = torch.zeros(tile.shape[:3] + (self.latent_height, self.latent_width), device=device)
             latents[..., rows, cols] += tile * torch.from_numpy(weight).to(device)
         return latents
+
+    def _latent_statistics(self, device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The VAE's per-channel latent mean and std, (1, C, 1, 1, 1) on `device`: Wan's latents are
+        normalised by them."""
+        config = self.pipeline.pipe.vae.config
+        return tuple(torch.tensor(values, device=device).view(1, -1, 1, 1, 1)
+                     for values in (config.latents_mean, config.latents_std))
 
     def _frame(self, frames: np.ndarray, index: int, rows: slice = slice(None), cols: slice = slice(None)) -> torch.Tensor:
         """Frame `index` of the shot's 4k+1 (the last one repeated) from a scratch file, cropped to rows
@@ -263,21 +273,19 @@ class WanPlateRefiner:
         return canvas
 
     def _decode(self, latents: torch.Tensor) -> None:
-        """The shot's latents through the VAE in tiles (VAE_TILE, each with the VAE's own tiling) into a
-        fresh output scratch file, blended over what they share, a frame at a time: a tile's decoded video
-        is the only plate-size tensor on the device. A plate of one tile is decoded exactly as the VAE's
+        """The shot's latents through the VAE in tiles (VAE_TILE, each with the VAE's own tiling) into the
+        output scratch file, blended over what they share, a frame at a time: a tile's decoded video is
+        the only plate-size tensor on the device. A plate of one tile is decoded exactly as the VAE's
         tiled decode does."""
         vae = self.pipeline.pipe.vae
-        mean = torch.tensor(vae.config.latents_mean, device=latents.device).view(1, -1, 1, 1, 1)
-        std = torch.tensor(vae.config.latents_std, device=latents.device).view(1, -1, 1, 1, 1)
+        mean, std = self._latent_statistics(latents.device)
         latents = latents.float() * std + mean
         written = np.zeros(self.padded, bool)  # where an earlier tile put its part: add to it, else set
         vae.enable_tiling()
         try:
             for rows, cols, weight in vae_tiles(self.latent_height, self.latent_width, scale=LATENT_PIXELS):
                 video = vae.decode(latents[..., rows, cols].to(vae.dtype), return_dict=False)[0]
-                pixel_rows = slice(rows.start * LATENT_PIXELS, rows.stop * LATENT_PIXELS)
-                pixel_cols = slice(cols.start * LATENT_PIXELS, cols.stop * LATENT_PIXELS)
+                pixel_rows, pixel_cols = in_pixels(rows), in_pixels(cols)
                 shared = written[pixel_rows, pixel_cols, None]
                 for index in range(self.frames):
                     pixels = ((video[0, :, index].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy()
